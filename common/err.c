@@ -1,0 +1,35 @@
+/* Descriptions for qr_err_t.  Indexed by code; unknown codes get a generic text. */
+#include "err.h"
+
+static const char *const s_text[QR_ERR_COUNT_] = {
+    [QR_OK] = "success",
+    [QR_EINVAL] = "invalid request or argument",
+    [QR_EPROTO] = "protocol error (malformed frame, wrong protocol or version)",
+    [QR_EKIND] = "unknown job kind",
+    [QR_ETOOBIG] = "input larger than the broker accepts",
+    [QR_EFUNDS] = "insufficient balance for the job's maximum price",
+    [QR_ENOTFOUND] = "not found",
+    [QR_EDB] = "database unavailable",
+    [QR_ESTATE] = "not allowed in the job's current state",
+    [QR_ETIMEOUT] = "timed out",
+    [QR_ENOMEM] = "out of memory",
+    [QR_EIO] = "I/O error",
+    [QR_EVERIFY] = "result failed verification",
+    [QR_ECANCELLED] = "job was cancelled",
+    [QR_EEXPIRED] = "job passed its deadline",
+    [QR_EFAILED] = "job failed after its maximum attempts",
+    [QR_EPRICE] = "price cap below every worker's ask",
+    [QR_ENOTREADY] = "result not ready",
+    [QR_EPERM] = "permission denied",
+    [QR_ECOMPUTE] = "compute failed on the worker",
+    [QR_EUNAVAIL] = "broker unavailable",
+};
+
+const char *qr_strerror(int code)
+{
+    if (code < 0)
+        code = -code;
+    if (code >= QR_ERR_COUNT_ || !s_text[code])
+        return "unknown error";
+    return s_text[code];
+}

@@ -1,0 +1,39 @@
+/* fp32 matrix product for the ai.gemm job kind, and its verification.
+ *
+ * Matrices are row-major fp32: A is m x k, B is k x n, C is m x n.  The worker
+ * computes C with OpenBLAS (qr_gemm_rows); the broker checks a returned C with
+ * Freivalds' test (qr_gemm_verify) in O(mk + kn + mn) instead of O(mnk).
+ * All functions are thread-safe (no shared state). */
+#ifndef QR_GEMM_H
+#define QR_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest dimension the broker accepts for one side of a matrix. */
+#define QR_GEMM_MAX_DIM 65536u
+
+/* Work units billed for an m x n x k product: one unit per started 2^20
+ * multiply-adds, at least 1. */
+uint64_t qr_gemm_units(uint32_t m, uint32_t n, uint32_t k);
+
+/* Checks the shape and returns the byte sizes of A, B and C through the OUT
+ * parameters.  Returns 0, or -1 when a dimension is 0, over QR_GEMM_MAX_DIM, or
+ * a size overflows. */
+int qr_gemm_sizes(uint32_t m, uint32_t n, uint32_t k, size_t *a_bytes, size_t *b_bytes,
+                  size_t *c_bytes);
+
+/* Computes rows [row0, row0 + rows) of C = A * B with cblas_sgemm. */
+void qr_gemm_rows(const float *A, const float *B, float *C, uint32_t m, uint32_t n, uint32_t k,
+                  uint32_t row0, uint32_t rows);
+
+/* Freivalds' check of C against A * B with `rounds` random vectors drawn from
+ * seed.  Sums run in double; a row passes when |(Cr)_i - (A(Br))_i| is within
+ * tol * (|A|(|B||r|))_i + tol * (|C||r|)_i, with tol = 2 k 2^-24, the
+ * worst-case rounding of an fp32 dot product of length k.  *worst (may be
+ * NULL) receives the largest ratio of deviation to bound seen (<= 1 passes).
+ * Returns 0 when C passes, 1 when it does not, -1 when out of memory. */
+int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,
+                   uint32_t k, int rounds, uint64_t seed, double *worst);
+
+#endif
