@@ -26,6 +26,7 @@ int qr_wire_recv(void *sock, bool router, const char *proto, int flags, qr_msg_t
                  char *err, size_t errlen)
 {
     memset(msg, 0, sizeof *msg);
+    msg->first = router ? 1 : 0;
     if (err && errlen)
         err[0] = '\0';
     for (;;) {
@@ -47,7 +48,6 @@ int qr_wire_recv(void *sock, bool router, const char *proto, int flags, qr_msg_t
         if (!zmq_msg_more(f))
             break;
     }
-    msg->first = router ? 1 : 0;
     int need = msg->first + 3;
     if (msg->nframes < need) {
         snprintf(err, errlen, "message has %d frames, at least %d needed", msg->nframes, need);

@@ -1,0 +1,2048 @@
+/* quarry-broker's loop; see broker.h for the design notes and invariants. */
+#include "broker.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "err.h"
+#include "gemm.h"
+#include "hmap.h"
+#include "jobstate.h"
+#include "scheduler.h"
+#include "util.h"
+#include "wire.h"
+
+#define S_NAME_MAX 127
+#define S_IDENT_MAX 255
+#define S_MINT "system:mint"
+#define S_FEES "system:fees"
+
+/* ---- in-memory records ---- */
+
+typedef struct {
+    uint64_t id;        /* accounts.id */
+    char name[128];     /* unique */
+    int kind;           /* qr_acct_kind_t */
+    int64_t available;  /* base units */
+    int64_t reserved;   /* base units */
+} s_account_t;
+
+typedef struct {
+    uint8_t ident[S_IDENT_MAX]; /* ROUTER identity of the watching client */
+    uint8_t idlen;
+    uint64_t req_id; /* the WATCH request's id, echoed in every EVENT */
+} s_watch_t;
+
+typedef struct s_worker s_worker_t;
+
+typedef struct {
+    qr_db_job_t row;        /* what PostgreSQL holds (input owned here) */
+    qr_sjob_t sj;           /* scheduler node */
+    s_worker_t *worker;     /* holder while assigned or running */
+    int64_t deadline_mono;  /* monotonic ms; 0 = none */
+    uint32_t progress;      /* per mille, from PROGRESS */
+    s_watch_t *watches;     /* clients to tell of each change */
+    size_t nwatch, capwatch;
+    uint8_t *result;        /* verified C, kept while the result cache allows */
+    size_t result_len;
+    bool dirty;             /* changed this turn: tell watchers after commit */
+    bool cached;            /* result counted in the cache */
+} s_job_t;
+
+struct s_worker {
+    qr_sworker_t sw;            /* scheduler node */
+    uint64_t id;                /* workers.id */
+    char name[128];             /* unique */
+    s_account_t *op;            /* operator paid for its work */
+    uint8_t ident[S_IDENT_MAX]; /* current ROUTER identity */
+    size_t idlen;
+    bool online;
+    int64_t expiry;             /* monotonic ms when it counts as lost */
+    int64_t hb_at;              /* monotonic ms of the next heartbeat we send */
+    s_job_t **jobs;             /* jobs it holds */
+    size_t njobs, capjobs;
+    uint32_t slots;
+    uint32_t cpu_cores;
+    uint32_t gpus;
+    uint64_t jobs_done;
+    bool dirty; /* reputation or jobs_done changed: write at commit */
+};
+
+typedef struct {
+    uint8_t ident[S_IDENT_MAX];
+    size_t idlen;
+    s_account_t *acct; /* bound by HELLO */
+} s_client_t;
+
+/* A reply or notice held back until the turn's commit succeeds. */
+typedef struct {
+    void *sock;
+    const char *proto;
+    uint8_t ident[S_IDENT_MAX];
+    size_t idlen;
+    uint8_t cmd;
+    uint8_t *body; /* packed protobuf, owned */
+    size_t blen;
+    qr_payload_t pay[2]; /* borrowed from jobs, or `owned` */
+    int npay;
+    uint8_t *owned; /* freed after sending */
+    uint64_t req_id; /* client request it answers; 0 = none */
+} s_out_t;
+
+typedef struct {
+    int64_t at;  /* monotonic ms */
+    uint64_t id; /* job */
+} s_deadline_t;
+
+struct qr_broker {
+    qr_broker_cfg_t cfg;
+    void *zctx;
+    void *clients;  /* ROUTER */
+    void *workers;  /* ROUTER */
+    qr_db_t *db;
+    bool degraded;  /* database lost: answering QR_EDB until reload */
+    char degraded_why[256];
+    int64_t retry_at;
+
+    qr_sched_t *sched;
+    qr_hmap_t *jobs;          /* id -> s_job_t */
+    qr_hmap_t *accounts;      /* id -> s_account_t */
+    qr_hmap_t *acct_by_name;  /* name -> s_account_t */
+    qr_hmap_t *workers_by_id; /* id -> s_worker_t */
+    qr_hmap_t *workers_by_name;
+    qr_hmap_t *workers_by_ident;
+    qr_hmap_t *sessions; /* client identity -> s_client_t */
+    qr_hmap_t *idem;     /* "client_id:key" -> s_job_t */
+    s_account_t *mint, *fees;
+
+    uint64_t next_job, next_acct, next_worker, next_txn, seq;
+    uint64_t running[QR_SCHED_KINDS]; /* assigned or running, per kind */
+
+    s_out_t *out; /* outbox */
+    size_t nout, capout;
+    s_job_t **dirty; /* jobs changed this turn */
+    size_t ndirty, capdirty;
+    s_deadline_t *dl; /* min-heap of deadlines */
+    size_t ndl, capdl;
+    s_job_t **cache; /* ring of settled jobs holding results, oldest first */
+    size_t cache_head, ncache, capcache;
+    size_t cache_bytes;
+    int64_t hb_check_at;
+};
+
+/* ---- small helpers ---- */
+
+static int s_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    while (ncap < need)
+        ncap *= 2;
+    void *n = realloc(*arr, ncap * elem);
+    if (!n)
+        return -1;
+    *arr = n;
+    *cap = ncap;
+    return 0;
+}
+
+static bool s_name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > S_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return false;
+    return true;
+}
+
+/* Queues msg for sending after the commit.  Payload pointers must stay valid
+ * until the flush at the end of the turn. */
+static void s_queue(qr_broker_t *self, void *sock, const char *proto, const void *ident,
+                    size_t idlen, uint8_t cmd, const ProtobufCMessage *msg, uint64_t req_id,
+                    const qr_payload_t *pay, int npay, uint8_t *owned)
+{
+    if (s_grow((void **)&self->out, &self->capout, self->nout + 1, sizeof(s_out_t)) < 0) {
+        free(owned);
+        return;
+    }
+    s_out_t *o = &self->out[self->nout];
+    memset(o, 0, sizeof *o);
+    o->sock = sock;
+    o->proto = proto;
+    o->idlen = idlen > S_IDENT_MAX ? S_IDENT_MAX : idlen;
+    memcpy(o->ident, ident, o->idlen);
+    o->cmd = cmd;
+    o->blen = msg ? protobuf_c_message_get_packed_size(msg) : 0;
+    o->body = malloc(o->blen ? o->blen : 1);
+    if (!o->body) {
+        free(owned);
+        return;
+    }
+    if (msg)
+        protobuf_c_message_pack(msg, o->body);
+    for (int i = 0; i < npay && i < 2; i++)
+        o->pay[i] = pay[i];
+    o->npay = npay;
+    o->owned = owned;
+    o->req_id = req_id;
+    self->nout++;
+}
+
+static void s_client_reply(qr_broker_t *self, const s_client_t *c, uint8_t cmd,
+                           const ProtobufCMessage *msg, uint64_t req_id, const qr_payload_t *pay,
+                           int npay, uint8_t *owned)
+{
+    s_queue(self, self->clients, QR_PROTO_CLIENT, c->ident, c->idlen, cmd, msg, req_id, pay, npay,
+            owned);
+}
+
+static void s_client_error(qr_broker_t *self, const void *ident, size_t idlen, uint64_t req_id,
+                           uint64_t job_id, int code, const char *message)
+{
+    Quarry__Error e = QUARRY__ERROR__INIT;
+    e.req_id = req_id;
+    e.job_id = job_id;
+    e.code = code;
+    e.message = (char *)(message ? message : qr_strerror(code));
+    s_queue(self, self->clients, QR_PROTO_CLIENT, ident, idlen, QR_CMD_ERROR, &e.base, 0, NULL, 0,
+            NULL);
+}
+
+static void s_worker_send(qr_broker_t *self, s_worker_t *w, uint8_t cmd,
+                          const ProtobufCMessage *msg, const qr_payload_t *pay, int npay)
+{
+    s_queue(self, self->workers, QR_PROTO_WORKER, w->ident, w->idlen, cmd, msg, 0, pay, npay,
+            NULL);
+    w->hb_at = qr_clock_ms() + self->cfg.heartbeat_ms;
+}
+
+static void s_mark_dirty(qr_broker_t *self, s_job_t *j)
+{
+    if (j->dirty)
+        return;
+    if (s_grow((void **)&self->dirty, &self->capdirty, self->ndirty + 1, sizeof(s_job_t *)) < 0)
+        return;
+    j->dirty = true;
+    self->dirty[self->ndirty++] = j;
+}
+
+/* ---- accounts and ledger ---- */
+
+static s_account_t *s_account_add(qr_broker_t *self, uint64_t id, const char *name, int kind,
+                                  int64_t avail, int64_t reserved)
+{
+    s_account_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->id = id;
+    snprintf(a->name, sizeof a->name, "%s", name);
+    a->kind = kind;
+    a->available = avail;
+    a->reserved = reserved;
+    if (qr_hmap_put_u64(self->accounts, id, a) < 0 ||
+        qr_hmap_put(self->acct_by_name, a->name, strlen(a->name), a) < 0) {
+        qr_hmap_del_u64(self->accounts, id);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* Finds the account called name, creating it (and queueing its row) when
+ * absent.  NULL on OOM. */
+static s_account_t *s_account_get(qr_broker_t *self, const char *name, int kind)
+{
+    s_account_t *a = qr_hmap_get(self->acct_by_name, name, strlen(name));
+    if (a)
+        return a;
+    a = s_account_add(self, ++self->next_acct, name, kind, 0, 0);
+    if (a)
+        qr_db_add_account(self->db, a->id, a->name, kind);
+    return a;
+}
+
+/* One ledger movement of amount from (a, bucket a_b) to (b, bucket b_b), as a
+ * pair of entries in transaction txn. */
+static void s_move(qr_broker_t *self, uint64_t txn, uint64_t job_id, const char *kind,
+                   s_account_t *from, int from_b, s_account_t *to, int to_b, int64_t amount)
+{
+    if (amount == 0)
+        return;
+    int64_t now = qr_wall_ms();
+    qr_db_add_ledger(self->db, txn, from->id, from_b, job_id, kind, -amount, now);
+    qr_db_add_ledger(self->db, txn, to->id, to_b, job_id, kind, amount, now);
+    *(from_b == QR_BUCKET_AVAILABLE ? &from->available : &from->reserved) -= amount;
+    *(to_b == QR_BUCKET_AVAILABLE ? &to->available : &to->reserved) += amount;
+}
+
+/* ---- jobs ---- */
+
+static void s_job_free(s_job_t *j)
+{
+    if (!j)
+        return;
+    free(j->row.input);
+    free(j->result);
+    free(j->watches);
+    free(j);
+}
+
+static void s_job_event(qr_broker_t *self, s_job_t *j, int state, const char *detail)
+{
+    j->row.state = state;
+    j->row.updated_ms = qr_wall_ms();
+    if (detail)
+        snprintf(j->row.detail, sizeof j->row.detail, "%s", detail);
+    qr_db_add_event(self->db, j->row.id, state, j->row.worker_id, detail, j->row.updated_ms);
+    s_mark_dirty(self, j);
+}
+
+static void s_job_commit_row(qr_broker_t *self, s_job_t *j)
+{
+    qr_db_job_update(self->db, &j->row);
+}
+
+static void s_fill_info(const s_job_t *j, Quarry__JobInfo *info)
+{
+    const qr_db_job_t *r = &j->row;
+    info->job_id = r->id;
+    info->kind = (char *)r->kind;
+    info->state = (char *)qr_job_state_name(r->state);
+    info->attempts = r->attempts;
+    info->worker_id = r->worker_id;
+    info->max_price = r->max_price;
+    info->price = r->price;
+    info->fee = r->fee;
+    info->units = r->units;
+    info->created_ms = r->created_ms;
+    info->updated_ms = r->updated_ms;
+    info->progress = qr_job_state_final(r->state) ? 1000 : j->progress;
+    info->detail = (char *)r->detail;
+    info->m = r->m;
+    info->n = r->n;
+    info->k = r->k;
+}
+
+static void s_fill_info_row(const qr_db_job_t *r, Quarry__JobInfo *info)
+{
+    s_job_t tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.row = *r;
+    s_fill_info(&tmp, info);
+    info->kind = (char *)r->kind;
+    info->detail = (char *)r->detail;
+}
+
+static void s_worker_drop_job(qr_broker_t *self, s_job_t *j)
+{
+    s_worker_t *w = j->worker;
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->njobs; i++)
+        if (w->jobs[i] == j) {
+            w->jobs[i] = w->jobs[--w->njobs];
+            break;
+        }
+    j->worker = NULL;
+    if (w->sw.busy)
+        w->sw.busy--;
+    if (w->sw.registered)
+        qr_sched_update_worker(self->sched, &w->sw);
+    if (j->sj.kind >= 0 && j->sj.kind < QR_SCHED_KINDS && self->running[j->sj.kind])
+        self->running[j->sj.kind]--;
+}
+
+/* Returns the reservation of a job that ends without payment. */
+static void s_release(qr_broker_t *self, s_job_t *j)
+{
+    s_account_t *c = qr_hmap_get_u64(self->accounts, j->row.client_id);
+    if (c)
+        s_move(self, ++self->next_txn, j->row.id, "release", c, QR_BUCKET_RESERVED, c,
+               QR_BUCKET_AVAILABLE, (int64_t)j->row.max_price);
+}
+
+/* Ends a job in a final state without payment (failed, expired, cancelled). */
+static void s_finish_unpaid(qr_broker_t *self, s_job_t *j, int state, const char *detail)
+{
+    if (j->worker) {
+        Quarry__Cancel c = QUARRY__CANCEL__INIT;
+        c.job_id = j->row.id;
+        s_worker_send(self, j->worker, QR_WCMD_CANCEL, &c.base, NULL, 0);
+        s_worker_drop_job(self, j);
+    }
+    qr_sched_dequeue(self->sched, &j->sj);
+    s_release(self, j);
+    s_job_event(self, j, state, detail);
+    s_job_commit_row(self, j);
+    qr_log(QR_LOG_INFO, "job ended unpaid", "job=%" PRIu64 " state=%s detail=\"%s\"", j->row.id,
+           qr_job_state_name(state), detail);
+}
+
+/* Sends a job back to the queue (lost worker, FAIL, wrong result) or ends it
+ * as failed when it has used its attempts.  count: the attempt counts against
+ * the job (false when the broker or a draining worker gave it back). */
+static void s_requeue(qr_broker_t *self, s_job_t *j, bool count, const char *detail)
+{
+    s_worker_drop_job(self, j);
+    if (!count && j->row.attempts > 0)
+        j->row.attempts--;
+    if (count && j->row.attempts >= j->row.max_attempts) {
+        char why[256];
+        snprintf(why, sizeof why, "failed after %u attempts; last: %s", j->row.attempts, detail);
+        s_finish_unpaid(self, j, QR_JOB_FAILED, why);
+        return;
+    }
+    s_job_event(self, j, QR_JOB_QUEUED, detail);
+    s_job_commit_row(self, j);
+    j->progress = 0;
+    qr_sched_enqueue(self->sched, &j->sj);
+}
+
+static void s_dl_push(qr_broker_t *self, int64_t at, uint64_t id)
+{
+    if (s_grow((void **)&self->dl, &self->capdl, self->ndl + 1, sizeof(s_deadline_t)) < 0)
+        return;
+    size_t i = self->ndl++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (self->dl[p].at <= at)
+            break;
+        self->dl[i] = self->dl[p];
+        i = p;
+    }
+    self->dl[i] = (s_deadline_t){at, id};
+}
+
+static s_deadline_t s_dl_pop(qr_broker_t *self)
+{
+    s_deadline_t top = self->dl[0], last = self->dl[--self->ndl];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        int64_t mat = last.at;
+        if (l < self->ndl && self->dl[l].at < mat) {
+            m = l;
+            mat = self->dl[l].at;
+        }
+        if (r < self->ndl && self->dl[r].at < mat)
+            m = r;
+        if (m == i)
+            break;
+        self->dl[i] = self->dl[m];
+        i = m;
+    }
+    if (self->ndl)
+        self->dl[i] = last;
+    return top;
+}
+
+/* Registers a job in memory (indexes, scheduler, deadline).  Takes j. */
+static int s_job_track(qr_broker_t *self, s_job_t *j)
+{
+    j->sj.id = j->row.id;
+    j->sj.priority = j->row.priority;
+    j->sj.seq = ++self->seq;
+    j->sj.units = qr_gemm_units(j->row.m, j->row.n, j->row.k);
+    j->sj.max_price = j->row.max_price;
+    j->sj.min_mem_mb = j->row.min_mem_mb;
+    j->sj.kind = qr_sched_kind(j->row.kind);
+    j->sj.need_gpu = j->row.need_gpu;
+    j->sj.heap_idx = -1;
+    j->sj.owner = j;
+    if (qr_hmap_put_u64(self->jobs, j->row.id, j) < 0)
+        return -1;
+    if (j->row.deadline_ms) {
+        j->deadline_mono = qr_clock_ms() + (j->row.deadline_ms - qr_wall_ms());
+        s_dl_push(self, j->deadline_mono, j->row.id);
+    }
+    if (j->row.idem_key[0]) {
+        char key[160];
+        int n = snprintf(key, sizeof key, "%" PRIu64 ":%s", j->row.client_id, j->row.idem_key);
+        qr_hmap_put(self->idem, key, (size_t)n, j);
+    }
+    return 0;
+}
+
+/* ---- result cache: verified results kept for RESULT requests ---- */
+
+static void s_cache_add(qr_broker_t *self, s_job_t *j)
+{
+    size_t cap = (size_t)self->cfg.result_cache_mb << 20;
+    if (j->result_len > cap) {
+        free(j->result);
+        j->result = NULL;
+        return;
+    }
+    while (self->ncache && self->cache_bytes + j->result_len > cap) {
+        s_job_t *old = self->cache[self->cache_head];
+        self->cache_head = (self->cache_head + 1) % self->capcache;
+        self->ncache--;
+        self->cache_bytes -= old->result_len;
+        free(old->result);
+        old->result = NULL;
+        old->cached = false;
+    }
+    if (self->ncache == self->capcache) {
+        size_t ncap = self->capcache ? self->capcache * 2 : 1024;
+        s_job_t **n = malloc(ncap * sizeof *n);
+        if (!n) {
+            free(j->result);
+            j->result = NULL;
+            return;
+        }
+        for (size_t i = 0; i < self->ncache; i++)
+            n[i] = self->cache[(self->cache_head + i) % self->capcache];
+        free(self->cache);
+        self->cache = n;
+        self->capcache = ncap;
+        self->cache_head = 0;
+    }
+    self->cache[(self->cache_head + self->ncache) % self->capcache] = j;
+    self->ncache++;
+    self->cache_bytes += j->result_len;
+    j->cached = true;
+}
+
+/* ---- state load and reset ---- */
+
+static void s_free_each(void *arg, void *v)
+{
+    (void)arg;
+    free(v);
+}
+
+static void s_free_job_each(void *arg, void *v)
+{
+    (void)arg;
+    s_job_free(v);
+}
+
+static void s_free_worker_each(void *arg, void *v)
+{
+    (void)arg;
+    s_worker_t *w = v;
+    free(w->jobs);
+    free(w);
+}
+
+static void s_state_clear(qr_broker_t *self)
+{
+    if (self->jobs)
+        qr_hmap_each(self->jobs, s_free_job_each, NULL);
+    if (self->accounts)
+        qr_hmap_each(self->accounts, s_free_each, NULL);
+    if (self->workers_by_id)
+        qr_hmap_each(self->workers_by_id, s_free_worker_each, NULL);
+    if (self->sessions)
+        qr_hmap_each(self->sessions, s_free_each, NULL);
+    qr_hmap_destroy(&self->jobs);
+    qr_hmap_destroy(&self->accounts);
+    qr_hmap_destroy(&self->acct_by_name);
+    qr_hmap_destroy(&self->workers_by_id);
+    qr_hmap_destroy(&self->workers_by_name);
+    qr_hmap_destroy(&self->workers_by_ident);
+    qr_hmap_destroy(&self->sessions);
+    qr_hmap_destroy(&self->idem);
+    qr_sched_destroy(&self->sched);
+    for (size_t i = 0; i < self->nout; i++) {
+        free(self->out[i].body);
+        free(self->out[i].owned);
+    }
+    self->nout = 0;
+    self->ndirty = 0;
+    self->ndl = 0;
+    self->ncache = self->cache_head = self->cache_bytes = 0;
+    memset(self->running, 0, sizeof self->running);
+    self->mint = self->fees = NULL;
+}
+
+static void s_load_account(void *arg, const qr_db_account_t *a)
+{
+    s_account_add(arg, a->id, a->name, a->kind, a->available, a->reserved);
+}
+
+static void s_load_worker(void *arg, const qr_db_worker_t *dw)
+{
+    qr_broker_t *self = arg;
+    s_worker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return;
+    w->id = dw->id;
+    snprintf(w->name, sizeof w->name, "%s", dw->name);
+    w->op = qr_hmap_get_u64(self->accounts, dw->operator_id);
+    w->sw.id = dw->id;
+    w->sw.reputation = dw->reputation;
+    w->sw.owner = w;
+    w->jobs_done = dw->jobs_done;
+    qr_hmap_put_u64(self->workers_by_id, w->id, w);
+    qr_hmap_put(self->workers_by_name, w->name, strlen(w->name), w);
+}
+
+static void s_load_job(void *arg, qr_db_job_t *row)
+{
+    qr_broker_t *self = arg;
+    s_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        free(row->input);
+        return;
+    }
+    j->row = *row;
+    if (qr_sched_kind(j->row.kind) < 0 || s_job_track(self, j) < 0) {
+        s_job_free(j);
+        return;
+    }
+    if (j->row.state != QR_JOB_QUEUED) {
+        /* its worker may be gone; the attempt was not the job's fault */
+        if (j->row.attempts > 0)
+            j->row.attempts--;
+        s_job_event(self, j, QR_JOB_QUEUED, "re-queued after broker restart");
+        s_job_commit_row(self, j);
+    }
+    qr_sched_enqueue(self->sched, &j->sj);
+}
+
+/* Rebuilds memory from the database (start-up and recovery). */
+static int s_state_load(qr_broker_t *self, char *err, size_t errlen)
+{
+    s_state_clear(self);
+    self->jobs = qr_hmap_new();
+    self->accounts = qr_hmap_new();
+    self->acct_by_name = qr_hmap_new();
+    self->workers_by_id = qr_hmap_new();
+    self->workers_by_name = qr_hmap_new();
+    self->workers_by_ident = qr_hmap_new();
+    self->sessions = qr_hmap_new();
+    self->idem = qr_hmap_new();
+    self->sched = qr_sched_new();
+    if (!self->jobs || !self->accounts || !self->acct_by_name || !self->workers_by_id ||
+        !self->workers_by_name || !self->workers_by_ident || !self->sessions || !self->idem ||
+        !self->sched) {
+        snprintf(err, errlen, "out of memory");
+        return QR_ENOMEM;
+    }
+    int rc = qr_db_max_ids(self->db, &self->next_job, &self->next_acct, &self->next_worker,
+                           &self->next_txn, err, errlen);
+    if (rc == QR_OK)
+        rc = qr_db_load_accounts(self->db, s_load_account, self, err, errlen);
+    if (rc == QR_OK)
+        rc = qr_db_load_workers(self->db, s_load_worker, self, err, errlen);
+    if (rc != QR_OK)
+        return rc;
+    self->mint = s_account_get(self, S_MINT, QR_ACCT_SYSTEM);
+    self->fees = s_account_get(self, S_FEES, QR_ACCT_SYSTEM);
+    if (!self->mint || !self->fees) {
+        snprintf(err, errlen, "out of memory");
+        return QR_ENOMEM;
+    }
+    rc = qr_db_load_jobs(self->db, s_load_job, self, err, errlen);
+    if (rc == QR_OK)
+        rc = qr_db_commit(self->db, err, errlen);
+    for (size_t i = 0; i < self->ndirty; i++)
+        self->dirty[i]->dirty = false; /* nobody watches yet */
+    self->ndirty = 0;
+    if (rc == QR_OK)
+        qr_log(QR_LOG_INFO, "state loaded", "jobs=%zu accounts=%zu workers=%zu",
+               qr_hmap_size(self->jobs), qr_hmap_size(self->accounts),
+               qr_hmap_size(self->workers_by_id));
+    return rc;
+}
+
+/* ---- workers ---- */
+
+static void s_worker_lost(qr_broker_t *self, s_worker_t *w, const char *why, bool count)
+{
+    qr_log(QR_LOG_WARN, "worker lost", "worker=%" PRIu64 " name=%s reason=\"%s\" jobs=%zu",
+           w->id, w->name, why, w->njobs);
+    while (w->njobs) {
+        s_job_t *j = w->jobs[w->njobs - 1];
+        char detail[256];
+        snprintf(detail, sizeof detail, "worker %" PRIu64 " %s", w->id, why);
+        s_requeue(self, j, count, detail);
+    }
+    qr_sched_remove_worker(self->sched, &w->sw);
+    qr_hmap_del(self->workers_by_ident, w->ident, w->idlen);
+    w->online = false;
+    w->sw.busy = 0;
+    qr_db_worker_state(self->db, w->id, "offline", w->sw.reputation, w->jobs_done);
+}
+
+static void s_disconnect_peer(qr_broker_t *self, const void *ident, size_t idlen,
+                              const char *reason)
+{
+    Quarry__Disconnect d = QUARRY__DISCONNECT__INIT;
+    d.reason = (char *)reason;
+    s_queue(self, self->workers, QR_PROTO_WORKER, ident, idlen, QR_WCMD_DISCONNECT, &d.base, 0,
+            NULL, 0, NULL);
+}
+
+static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const qr_msg_t *msg)
+{
+    char err[256];
+    Quarry__Ready *r =
+        (Quarry__Ready *)qr_msg_decode(msg, &quarry__ready__descriptor, err, sizeof err);
+    if (!r) {
+        s_disconnect_peer(self, ident, idlen, err);
+        return;
+    }
+    const char *bad = NULL;
+    uint32_t kinds = 0;
+    for (size_t i = 0; i < r->n_runtimes; i++) {
+        int k = qr_sched_kind(r->runtimes[i]);
+        if (k >= 0)
+            kinds |= 1u << k;
+    }
+    if (!s_name_ok(r->name))
+        bad = "READY: worker name must be 1-127 printable characters";
+    else if (!s_name_ok(r->operator_) || strncmp(r->operator_, "system:", 7) == 0)
+        bad = "READY: operator must be 1-127 printable characters, not system:*";
+    else if (r->slots < 1 || r->slots > 4096)
+        bad = "READY: slots must be 1-4096";
+    else if (!kinds)
+        bad = "READY: no runtime this broker knows (ai.gemm)";
+    if (bad) {
+        qr_log(QR_LOG_WARN, "worker refused", "reason=\"%s\"", bad);
+        s_disconnect_peer(self, ident, idlen, bad);
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        return;
+    }
+    s_account_t *op = s_account_get(self, r->operator_, QR_ACCT_OPERATOR);
+    s_worker_t *w = qr_hmap_get(self->workers_by_name, r->name, strlen(r->name));
+    if (!op) {
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        return;
+    }
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w) {
+            protobuf_c_message_free_unpacked(&r->base, NULL);
+            return;
+        }
+        w->id = ++self->next_worker;
+        snprintf(w->name, sizeof w->name, "%s", r->name);
+        w->sw.id = w->id;
+        w->sw.reputation = 100;
+        w->sw.owner = w;
+        qr_hmap_put_u64(self->workers_by_id, w->id, w);
+        qr_hmap_put(self->workers_by_name, w->name, strlen(w->name), w);
+    }
+    if (w->online) {
+        /* a reconnect under a new identity: keep the jobs it says it holds */
+        qr_hmap_del(self->workers_by_ident, w->ident, w->idlen);
+        for (size_t i = w->njobs; i-- > 0;) {
+            s_job_t *j = w->jobs[i];
+            bool held = false;
+            for (size_t k = 0; k < r->n_running; k++)
+                held |= r->running[k] == j->row.id;
+            if (!held)
+                s_requeue(self, j, true, "worker reconnected without the job");
+        }
+    }
+    w->op = op;
+    w->idlen = idlen > S_IDENT_MAX ? S_IDENT_MAX : idlen;
+    memcpy(w->ident, ident, w->idlen);
+    qr_hmap_put(self->workers_by_ident, w->ident, w->idlen, w);
+    w->online = true;
+    w->slots = r->slots;
+    w->sw.ask = r->ask_price;
+    w->sw.kinds = kinds;
+    w->sw.capacity = r->slots + (uint32_t)self->cfg.prefetch;
+    w->sw.busy = (uint32_t)w->njobs;
+    w->sw.has_gpu = false;
+    w->sw.gpu_mem_mb = w->sw.mem_mb = 0;
+    w->cpu_cores = w->gpus = 0;
+    char devjson[1024];
+    size_t dj = (size_t)snprintf(devjson, sizeof devjson, "[");
+    for (size_t i = 0; i < r->n_devices; i++) {
+        Quarry__Device *d = r->devices[i];
+        bool gpu = d->type && strcmp(d->type, "gpu") == 0;
+        if (gpu) {
+            w->sw.has_gpu = true;
+            w->gpus++;
+            if (d->mem_mb > w->sw.gpu_mem_mb)
+                w->sw.gpu_mem_mb = d->mem_mb;
+        } else {
+            w->cpu_cores += d->cores;
+            w->sw.mem_mb += d->mem_mb;
+        }
+        if (dj < sizeof devjson - 200) {
+            char model[64];
+            size_t m = 0;
+            for (const char *p = d->model ? d->model : ""; *p && m < sizeof model - 1; p++)
+                if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+                    model[m++] = *p;
+            model[m] = '\0';
+            dj += (size_t)snprintf(devjson + dj, sizeof devjson - dj,
+                                   "%s{\"type\":\"%s\",\"model\":\"%s\",\"mem_mb\":%" PRIu64
+                                   ",\"cores\":%u}",
+                                   i ? "," : "", gpu ? "gpu" : "cpu", model, d->mem_mb, d->cores);
+        }
+    }
+    snprintf(devjson + dj, sizeof devjson - dj, "]");
+    char runtimes[256] = "";
+    for (int k = 0; k < QR_SCHED_KINDS; k++)
+        if (kinds & (1u << k)) {
+            size_t l = strlen(runtimes);
+            snprintf(runtimes + l, sizeof runtimes - l, "%s%s", l ? "," : "", qr_sched_kind_name(k));
+        }
+    int64_t now = qr_clock_ms();
+    w->expiry = now + self->cfg.heartbeat_ms * self->cfg.liveness;
+    if (w->sw.registered)
+        qr_sched_update_worker(self->sched, &w->sw);
+    else
+        qr_sched_add_worker(self->sched, &w->sw);
+    qr_sched_unpark(self->sched);
+    qr_db_add_worker(self->db, w->id, w->name, op->id, devjson, runtimes, w->sw.ask, w->slots);
+    qr_db_worker_state(self->db, w->id, "online", w->sw.reputation, w->jobs_done);
+    Quarry__ReadyAck ack = QUARRY__READY_ACK__INIT;
+    ack.worker_id = w->id;
+    ack.heartbeat_ms = (uint32_t)self->cfg.heartbeat_ms;
+    ack.liveness = (uint32_t)self->cfg.liveness;
+    s_worker_send(self, w, QR_WCMD_READY | QR_CMD_REPLY, &ack.base, NULL, 0);
+    qr_log(QR_LOG_INFO, "worker ready",
+           "worker=%" PRIu64 " name=%s operator=%s slots=%u ask=%" PRIu64 " gpus=%u", w->id,
+           w->name, op->name, w->slots, w->sw.ask, w->gpus);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+/* The job a worker reports on, if it holds it; otherwise answers an error. */
+static s_job_t *s_held_job(qr_broker_t *self, s_worker_t *w, uint64_t job_id)
+{
+    s_job_t *j = qr_hmap_get_u64(self->jobs, job_id);
+    if (j && j->worker == w &&
+        (j->row.state == QR_JOB_ASSIGNED || j->row.state == QR_JOB_RUNNING))
+        return j;
+    char msg[160];
+    snprintf(msg, sizeof msg, "job %" PRIu64 " is not assigned to this worker", job_id);
+    Quarry__Error e = QUARRY__ERROR__INIT;
+    e.job_id = job_id;
+    e.code = QR_EPERM;
+    e.message = msg;
+    s_worker_send(self, w, QR_CMD_ERROR, &e.base, NULL, 0);
+    qr_log(QR_LOG_WARN, "report for a job the worker does not hold",
+           "worker=%" PRIu64 " job=%" PRIu64, w->id, job_id);
+    return NULL;
+}
+
+static void s_penalise(qr_broker_t *self, s_worker_t *w, int32_t amount)
+{
+    w->sw.reputation -= amount;
+    if (w->sw.reputation < 0)
+        w->sw.reputation = 0;
+    w->dirty = true;
+    qr_sched_update_worker(self->sched, &w->sw);
+}
+
+static void s_settle(qr_broker_t *self, s_job_t *j, s_worker_t *w, const void *c, size_t clen)
+{
+    s_account_t *client = qr_hmap_get_u64(self->accounts, j->row.client_id);
+    uint64_t units = qr_gemm_units(j->row.m, j->row.n, j->row.k);
+    uint64_t gross = w->sw.ask && units > j->row.max_price / w->sw.ask ? j->row.max_price
+                                                                       : w->sw.ask * units;
+    if (gross > j->row.max_price)
+        gross = j->row.max_price;
+    uint64_t fee = (uint64_t)((unsigned __int128)gross * (uint64_t)self->cfg.fee_bps / 10000);
+    uint64_t txn = ++self->next_txn;
+    /* the whole reservation leaves reserved: gross splits into payment and
+     * fee, the rest goes back to the client */
+    s_move(self, txn, j->row.id, "payment", client, QR_BUCKET_RESERVED, w->op,
+           QR_BUCKET_AVAILABLE, (int64_t)(gross - fee));
+    s_move(self, txn, j->row.id, "fee", client, QR_BUCKET_RESERVED, self->fees,
+           QR_BUCKET_AVAILABLE, (int64_t)fee);
+    s_move(self, txn, j->row.id, "release", client, QR_BUCKET_RESERVED, client,
+           QR_BUCKET_AVAILABLE, (int64_t)(j->row.max_price - gross));
+    j->row.units = units;
+    j->row.price = gross;
+    j->row.fee = fee;
+    if (j->row.state == QR_JOB_ASSIGNED)
+        s_job_event(self, j, QR_JOB_RUNNING, NULL);
+    s_job_event(self, j, QR_JOB_DONE, NULL);
+    s_job_event(self, j, QR_JOB_VERIFIED, NULL);
+    s_job_event(self, j, QR_JOB_SETTLED, "");
+    s_job_commit_row(self, j);
+    qr_db_add_settlement(self->db, j->row.id, w->id, w->op->id, client->id, units, gross, fee,
+                         qr_wall_ms());
+    j->result = malloc(clen ? clen : 1);
+    if (j->result) {
+        memcpy(j->result, c, clen);
+        j->result_len = clen;
+        qr_db_add_result(self->db, j->row.id, j->result, clen);
+    }
+    w->jobs_done++;
+    w->dirty = true;
+    s_worker_drop_job(self, j);
+}
+
+static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
+{
+    char err[256];
+    Quarry__Result *r =
+        (Quarry__Result *)qr_msg_decode(msg, &quarry__result__descriptor, err, sizeof err);
+    if (!r) {
+        qr_log(QR_LOG_WARN, "bad RESULT", "worker=%" PRIu64 " reason=\"%s\"", w->id, err);
+        return;
+    }
+    s_job_t *j = s_held_job(self, w, r->job_id);
+    if (!j) {
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        return;
+    }
+    size_t ab, bb, cb, clen = 0;
+    qr_gemm_sizes(j->row.m, j->row.n, j->row.k, &ab, &bb, &cb);
+    const void *c = qr_msg_payload(msg, 0, &clen);
+    double worst = 0;
+    int verdict = 1;
+    uint64_t seed;
+    if (c && clen == cb && ((uintptr_t)c % sizeof(float)) == 0 &&
+        qr_random_bytes(&seed, sizeof seed) == 0)
+        verdict = qr_gemm_verify((const float *)j->row.input,
+                                 (const float *)(j->row.input + ab), c, j->row.m, j->row.n,
+                                 j->row.k, (int)self->cfg.verify_rounds, seed, &worst);
+    else if (c && clen == cb) {
+        /* ZeroMQ frames are normally aligned; copy when one is not */
+        float *tmp = malloc(clen);
+        if (tmp && qr_random_bytes(&seed, sizeof seed) == 0) {
+            memcpy(tmp, c, clen);
+            verdict = qr_gemm_verify((const float *)j->row.input,
+                                     (const float *)(j->row.input + ab), tmp, j->row.m, j->row.n,
+                                     j->row.k, (int)self->cfg.verify_rounds, seed, &worst);
+        }
+        free(tmp);
+    }
+    if (verdict == 0) {
+        s_settle(self, j, w, c, clen);
+        qr_log(QR_LOG_DEBUG, "job settled",
+               "job=%" PRIu64 " worker=%" PRIu64 " price=%" PRIu64 " fee=%" PRIu64, j->row.id,
+               w->id, j->row.price, j->row.fee);
+    } else {
+        char detail[256];
+        if (clen != cb)
+            snprintf(detail, sizeof detail,
+                     "result from worker %" PRIu64 " has %zu bytes, expected %zu", w->id, clen, cb);
+        else
+            snprintf(detail, sizeof detail,
+                     "result from worker %" PRIu64 " failed verification (deviation %.3g x bound)",
+                     w->id, worst);
+        qr_log(QR_LOG_WARN, "result rejected", "job=%" PRIu64 " worker=%" PRIu64 " reason=\"%s\"",
+               j->row.id, w->id, detail);
+        Quarry__Error e = QUARRY__ERROR__INIT;
+        e.job_id = j->row.id;
+        e.code = QR_EVERIFY;
+        e.message = detail;
+        s_worker_send(self, w, QR_CMD_ERROR, &e.base, NULL, 0);
+        s_penalise(self, w, 10);
+        if (j->row.state == QR_JOB_ASSIGNED)
+            s_job_event(self, j, QR_JOB_RUNNING, NULL);
+        s_job_event(self, j, QR_JOB_DONE, detail);
+        s_requeue(self, j, true, detail);
+    }
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+static void s_on_fail(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
+{
+    char err[256];
+    Quarry__Fail *f = (Quarry__Fail *)qr_msg_decode(msg, &quarry__fail__descriptor, err, sizeof err);
+    if (!f)
+        return;
+    s_job_t *j = s_held_job(self, w, f->job_id);
+    if (j) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "worker %" PRIu64 " failed: %s", w->id,
+                 f->message && *f->message ? f->message : qr_strerror(f->code));
+        /* a draining worker's give-back is not the job's fault; bad input is
+         * caught at submit, so any other failure counts as an attempt */
+        s_requeue(self, j, f->code != QR_ECANCELLED, detail);
+    }
+    protobuf_c_message_free_unpacked(&f->base, NULL);
+}
+
+static void s_on_progress(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
+{
+    char err[256];
+    Quarry__Progress *p =
+        (Quarry__Progress *)qr_msg_decode(msg, &quarry__progress__descriptor, err, sizeof err);
+    if (!p)
+        return;
+    s_job_t *j = s_held_job(self, w, p->job_id);
+    if (j) {
+        j->progress = p->per_mille > 1000 ? 1000 : p->per_mille;
+        if (j->row.state == QR_JOB_ASSIGNED) {
+            s_job_event(self, j, QR_JOB_RUNNING, NULL);
+            s_job_commit_row(self, j);
+        }
+        s_mark_dirty(self, j);
+    }
+    protobuf_c_message_free_unpacked(&p->base, NULL);
+}
+
+static void s_worker_message(qr_broker_t *self)
+{
+    qr_msg_t msg;
+    char err[256];
+    int rc = qr_wire_recv(self->workers, true, QR_PROTO_WORKER, ZMQ_DONTWAIT, &msg, err, sizeof err);
+    size_t idlen = 0;
+    const void *ident = qr_msg_identity(&msg, &idlen);
+    if (rc == QR_EPROTO) {
+        qr_log(QR_LOG_WARN, "bad worker frame", "reason=\"%s\"", err);
+        if (ident)
+            s_disconnect_peer(self, ident, idlen, err);
+    }
+    if (rc != QR_OK) {
+        qr_msg_close(&msg);
+        return;
+    }
+    s_worker_t *w = qr_hmap_get(self->workers_by_ident, ident, idlen);
+    if (msg.cmd == QR_WCMD_READY) {
+        s_on_ready(self, ident, idlen, &msg);
+        qr_msg_close(&msg);
+        return;
+    }
+    if (!w) {
+        /* unknown peer, e.g. after a broker restart: make it say READY */
+        if (msg.cmd != QR_WCMD_DISCONNECT)
+            s_disconnect_peer(self, ident, idlen, "unknown worker; send READY");
+        qr_msg_close(&msg);
+        return;
+    }
+    w->expiry = qr_clock_ms() + self->cfg.heartbeat_ms * self->cfg.liveness;
+    switch (msg.cmd) {
+    case QR_WCMD_HEARTBEAT:
+        break;
+    case QR_WCMD_RESULT:
+        s_on_result(self, w, &msg);
+        break;
+    case QR_WCMD_FAIL:
+        s_on_fail(self, w, &msg);
+        break;
+    case QR_WCMD_PROGRESS:
+        s_on_progress(self, w, &msg);
+        break;
+    case QR_WCMD_DISCONNECT:
+        s_worker_lost(self, w, "disconnected", false);
+        break;
+    default: {
+        char why[64];
+        snprintf(why, sizeof why, "unknown worker command 0x%02x", msg.cmd);
+        Quarry__Error e = QUARRY__ERROR__INIT;
+        e.code = QR_EPROTO;
+        e.message = why;
+        s_worker_send(self, w, QR_CMD_ERROR, &e.base, NULL, 0);
+    }
+    }
+    qr_msg_close(&msg);
+}
+
+/* ---- clients ---- */
+
+static s_job_t *s_client_job(qr_broker_t *self, const s_client_t *c, uint64_t id)
+{
+    s_job_t *j = qr_hmap_get_u64(self->jobs, id);
+    return j && j->row.client_id == c->acct->id ? j : NULL;
+}
+
+static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const qr_msg_t *msg,
+                             char *why, size_t whylen)
+{
+    const Quarry__JobSpec *sp = s->spec;
+    if (!sp) {
+        snprintf(why, whylen, "SUBMIT has no job spec");
+        return QR_EINVAL;
+    }
+    if (qr_sched_kind(sp->kind) < 0) {
+        snprintf(why, whylen, "unknown job kind '%.64s' (this broker runs: ai.gemm)",
+                 sp->kind ? sp->kind : "");
+        return QR_EKIND;
+    }
+    size_t ab, bb, cb;
+    if (qr_gemm_sizes(sp->m, sp->n, sp->k, &ab, &bb, &cb) < 0) {
+        snprintf(why, whylen, "ai.gemm dimensions m=%u n=%u k=%u must be 1..%u", sp->m, sp->n,
+                 sp->k, QR_GEMM_MAX_DIM);
+        return QR_EINVAL;
+    }
+    if (ab + bb > (size_t)self->cfg.max_input_bytes || cb > (size_t)self->cfg.max_input_bytes) {
+        snprintf(why, whylen, "ai.gemm input of %zu bytes (result %zu) is over the limit of %" PRId64
+                 " bytes", ab + bb, cb, self->cfg.max_input_bytes);
+        return QR_ETOOBIG;
+    }
+    size_t la, lb;
+    qr_msg_payload(msg, 0, &la);
+    qr_msg_payload(msg, 1, &lb);
+    if (qr_msg_npayload(msg) != 2 || la != ab || lb != bb) {
+        snprintf(why, whylen,
+                 "ai.gemm needs 2 input frames of %zu and %zu bytes, got %d frames (%zu, %zu)", ab,
+                 bb, qr_msg_npayload(msg), la, lb);
+        return QR_EINVAL;
+    }
+    if (sp->max_price == 0 || sp->max_price > INT64_MAX / 4) {
+        snprintf(why, whylen, "max_price must be between 1 and %" PRId64, INT64_MAX / 4);
+        return QR_EINVAL;
+    }
+    if (sp->timeout_ms < 0) {
+        snprintf(why, whylen, "timeout_ms must not be negative");
+        return QR_EINVAL;
+    }
+    if (s->idem_key && strlen(s->idem_key) > 127) {
+        snprintf(why, whylen, "idempotency key longer than 127 bytes");
+        return QR_EINVAL;
+    }
+    return QR_OK;
+}
+
+static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
+{
+    char why[256];
+    Quarry__Submit *s =
+        (Quarry__Submit *)qr_msg_decode(msg, &quarry__submit__descriptor, why, sizeof why);
+    if (!s) {
+        s_client_error(self, c->ident, c->idlen, 0, 0, QR_EPROTO, why);
+        return;
+    }
+    int rc = s_validate_submit(self, s, msg, why, sizeof why);
+    if (rc != QR_OK) {
+        s_client_error(self, c->ident, c->idlen, s->req_id, 0, rc, why);
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+        return;
+    }
+    const Quarry__JobSpec *sp = s->spec;
+    if (s->idem_key && *s->idem_key) {
+        char key[160];
+        int n = snprintf(key, sizeof key, "%" PRIu64 ":%s", c->acct->id, s->idem_key);
+        s_job_t *dup = qr_hmap_get(self->idem, key, (size_t)n);
+        if (dup) {
+            Quarry__SubmitAck ack = QUARRY__SUBMIT_ACK__INIT;
+            ack.req_id = s->req_id;
+            ack.job_id = dup->row.id;
+            ack.reserved = dup->row.max_price;
+            ack.duplicate = true;
+            s_client_reply(self, c, QR_CMD_SUBMIT | QR_CMD_REPLY, &ack.base, s->req_id, NULL, 0,
+                           NULL);
+            protobuf_c_message_free_unpacked(&s->base, NULL);
+            return;
+        }
+    }
+    if (c->acct->available < (int64_t)sp->max_price) {
+        snprintf(why, sizeof why,
+                 "balance %" PRId64 " is short of the job's max_price %" PRIu64
+                 "; deposit first",
+                 c->acct->available, sp->max_price);
+        s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_EFUNDS, why);
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+        return;
+    }
+    s_job_t *j = calloc(1, sizeof *j);
+    size_t la, lb;
+    const void *a = qr_msg_payload(msg, 0, &la), *b = qr_msg_payload(msg, 1, &lb);
+    if (j)
+        j->row.input = malloc(la + lb);
+    if (!j || !j->row.input) {
+        s_job_free(j);
+        s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_ENOMEM, NULL);
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+        return;
+    }
+    memcpy(j->row.input, a, la);
+    memcpy(j->row.input + la, b, lb);
+    qr_db_job_t *r = &j->row;
+    r->input_len = la + lb;
+    r->id = ++self->next_job;
+    r->client_id = c->acct->id;
+    snprintf(r->kind, sizeof r->kind, "%s", sp->kind);
+    r->m = sp->m;
+    r->n = sp->n;
+    r->k = sp->k;
+    r->max_price = sp->max_price;
+    r->need_gpu = sp->need_gpu;
+    r->min_mem_mb = sp->min_mem_mb;
+    r->priority = sp->priority;
+    r->max_attempts = sp->max_attempts ? sp->max_attempts : (uint32_t)self->cfg.max_attempts;
+    r->created_ms = r->updated_ms = qr_wall_ms();
+    r->deadline_ms = sp->timeout_ms ? r->created_ms + sp->timeout_ms : 0;
+    r->state = QR_JOB_QUEUED;
+    if (s->idem_key)
+        snprintf(r->idem_key, sizeof r->idem_key, "%s", s->idem_key);
+    if (s_job_track(self, j) < 0) {
+        s_job_free(j);
+        s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_ENOMEM, NULL);
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+        return;
+    }
+    qr_db_add_job(self->db, r);
+    qr_db_add_event(self->db, r->id, QR_JOB_QUEUED, 0, NULL, r->created_ms);
+    s_move(self, ++self->next_txn, r->id, "reserve", c->acct, QR_BUCKET_AVAILABLE, c->acct,
+           QR_BUCKET_RESERVED, (int64_t)r->max_price);
+    qr_sched_enqueue(self->sched, &j->sj);
+    Quarry__SubmitAck ack = QUARRY__SUBMIT_ACK__INIT;
+    ack.req_id = s->req_id;
+    ack.job_id = r->id;
+    ack.reserved = r->max_price;
+    s_client_reply(self, c, QR_CMD_SUBMIT | QR_CMD_REPLY, &ack.base, s->req_id, NULL, 0, NULL);
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+}
+
+/* Answers a JobRef request about a job the broker no longer holds in memory
+ * from the database.  Returns true when it answered. */
+static bool s_status_from_db(qr_broker_t *self, s_client_t *c, uint64_t req_id, uint64_t job_id,
+                             uint8_t cmd)
+{
+    qr_db_job_t row;
+    char err[256];
+    int rc = qr_db_get_job(self->db, job_id, &row, err, sizeof err);
+    if (rc != QR_OK || row.client_id != c->acct->id) {
+        snprintf(err, sizeof err, "no job %" PRIu64 " for this account", job_id);
+        s_client_error(self, c->ident, c->idlen, req_id, job_id,
+                       rc == QR_EDB ? QR_EDB : QR_ENOTFOUND, err);
+        return true;
+    }
+    Quarry__JobInfo info = QUARRY__JOB_INFO__INIT;
+    s_fill_info_row(&row, &info);
+    if (cmd == QR_CMD_RESULT) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        if (row.state != QR_JOB_SETTLED && row.state != QR_JOB_MIRRORED) {
+            s_client_error(self, c->ident, c->idlen, req_id, job_id, QR_ENOTREADY, NULL);
+            return true;
+        }
+        rc = qr_db_get_result(self->db, job_id, &data, &len, err, sizeof err);
+        if (rc != QR_OK) {
+            s_client_error(self, c->ident, c->idlen, req_id, job_id, rc, err);
+            return true;
+        }
+        Quarry__ResultReply rr = QUARRY__RESULT_REPLY__INIT;
+        rr.req_id = req_id;
+        rr.job = &info;
+        qr_payload_t p = {data, len};
+        s_client_reply(self, c, QR_CMD_RESULT | QR_CMD_REPLY, &rr.base, req_id, &p, 1, data);
+        return true;
+    }
+    Quarry__StatusReply sr = QUARRY__STATUS_REPLY__INIT;
+    sr.req_id = req_id;
+    sr.job = &info;
+    s_client_reply(self, c, (uint8_t)(cmd | QR_CMD_REPLY), &sr.base, req_id, NULL, 0, NULL);
+    return true;
+}
+
+static void s_on_jobref(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg, uint8_t cmd)
+{
+    char why[256];
+    Quarry__JobRef *ref =
+        (Quarry__JobRef *)qr_msg_decode(msg, &quarry__job_ref__descriptor, why, sizeof why);
+    if (!ref) {
+        s_client_error(self, c->ident, c->idlen, 0, 0, QR_EPROTO, why);
+        return;
+    }
+    uint64_t req = ref->req_id, id = ref->job_id;
+    protobuf_c_message_free_unpacked(&ref->base, NULL);
+    s_job_t *j = s_client_job(self, c, id);
+    if (!j) {
+        if (cmd == QR_CMD_STATUS || cmd == QR_CMD_RESULT)
+            s_status_from_db(self, c, req, id, cmd);
+        else {
+            snprintf(why, sizeof why, "no job %" PRIu64 " for this account", id);
+            s_client_error(self, c->ident, c->idlen, req, id, QR_ENOTFOUND, why);
+        }
+        return;
+    }
+    Quarry__JobInfo info = QUARRY__JOB_INFO__INIT;
+    switch (cmd) {
+    case QR_CMD_CANCEL:
+        if (qr_job_state_final(j->row.state)) {
+            snprintf(why, sizeof why, "job %" PRIu64 " is already %s", id,
+                     qr_job_state_name(j->row.state));
+            s_client_error(self, c->ident, c->idlen, req, id, QR_ESTATE, why);
+            return;
+        }
+        s_finish_unpaid(self, j, QR_JOB_CANCELLED, "cancelled by the client");
+        /* fall through - answer with the new state */
+    case QR_CMD_STATUS: {
+        s_fill_info(j, &info);
+        Quarry__StatusReply sr = QUARRY__STATUS_REPLY__INIT;
+        sr.req_id = req;
+        sr.job = &info;
+        s_client_reply(self, c, (uint8_t)(cmd | QR_CMD_REPLY), &sr.base, req, NULL, 0, NULL);
+        return;
+    }
+    case QR_CMD_WATCH: {
+        s_fill_info(j, &info);
+        Quarry__Event ev = QUARRY__EVENT__INIT;
+        ev.req_id = req;
+        ev.job = &info;
+        s_client_reply(self, c, QR_CMD_WATCH | QR_CMD_REPLY, &ev.base, req, NULL, 0, NULL);
+        if (!qr_job_state_final(j->row.state) && j->nwatch < 64 &&
+            s_grow((void **)&j->watches, &j->capwatch, j->nwatch + 1, sizeof(s_watch_t)) == 0) {
+            s_watch_t *wt = &j->watches[j->nwatch++];
+            wt->idlen = (uint8_t)c->idlen;
+            memcpy(wt->ident, c->ident, c->idlen);
+            wt->req_id = req;
+        }
+        return;
+    }
+    case QR_CMD_RESULT: {
+        int st = j->row.state;
+        if (st == QR_JOB_SETTLED || st == QR_JOB_MIRRORED) {
+            if (!j->result) {
+                s_status_from_db(self, c, req, id, cmd);
+                return;
+            }
+            s_fill_info(j, &info);
+            Quarry__ResultReply rr = QUARRY__RESULT_REPLY__INIT;
+            rr.req_id = req;
+            rr.job = &info;
+            qr_payload_t p = {j->result, j->result_len};
+            s_client_reply(self, c, QR_CMD_RESULT | QR_CMD_REPLY, &rr.base, req, &p, 1, NULL);
+            return;
+        }
+        int code = st == QR_JOB_FAILED      ? QR_EFAILED
+                   : st == QR_JOB_EXPIRED   ? QR_EEXPIRED
+                   : st == QR_JOB_CANCELLED ? QR_ECANCELLED
+                   : st == QR_JOB_REJECTED  ? QR_EINVAL
+                                            : QR_ENOTREADY;
+        snprintf(why, sizeof why, "job %" PRIu64 " is %s%s%.200s", id, qr_job_state_name(st),
+                 j->row.detail[0] ? ": " : "", j->row.detail);
+        s_client_error(self, c->ident, c->idlen, req, id, code, why);
+        return;
+    }
+    }
+}
+
+typedef struct {
+    Quarry__JobInfo *infos;
+    Quarry__JobInfo **ptrs;
+    char (*strs)[2][256];
+    size_t n, cap;
+} s_list_t;
+
+static void s_list_row(void *arg, const qr_db_job_t *row)
+{
+    s_list_t *l = arg;
+    if (l->n >= l->cap)
+        return;
+    Quarry__JobInfo *info = &l->infos[l->n];
+    quarry__job_info__init(info);
+    s_fill_info_row(row, info);
+    snprintf(l->strs[l->n][0], 256, "%s", row->kind);
+    snprintf(l->strs[l->n][1], 256, "%s", row->detail);
+    info->kind = l->strs[l->n][0];
+    info->detail = l->strs[l->n][1];
+    l->ptrs[l->n] = info;
+    l->n++;
+}
+
+static void s_on_list(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
+{
+    char why[256];
+    Quarry__ListReq *q =
+        (Quarry__ListReq *)qr_msg_decode(msg, &quarry__list_req__descriptor, why, sizeof why);
+    if (!q) {
+        s_client_error(self, c->ident, c->idlen, 0, 0, QR_EPROTO, why);
+        return;
+    }
+    if (q->state && *q->state && qr_job_state_parse(q->state) < 0) {
+        snprintf(why, sizeof why, "unknown state '%.32s'", q->state);
+        s_client_error(self, c->ident, c->idlen, q->req_id, 0, QR_EINVAL, why);
+        protobuf_c_message_free_unpacked(&q->base, NULL);
+        return;
+    }
+    s_list_t l = {0};
+    l.cap = q->limit ? (q->limit > 1000 ? 1000 : q->limit) : 50;
+    l.infos = calloc(l.cap, sizeof *l.infos);
+    l.ptrs = calloc(l.cap, sizeof *l.ptrs);
+    l.strs = calloc(l.cap, sizeof *l.strs);
+    int rc = QR_ENOMEM;
+    if (l.infos && l.ptrs && l.strs)
+        rc = qr_db_list_jobs(self->db, q->all_accounts ? 0 : c->acct->id, q->state,
+                             (uint32_t)l.cap, s_list_row, &l, why, sizeof why);
+    if (rc == QR_OK) {
+        Quarry__ListReply lr = QUARRY__LIST_REPLY__INIT;
+        lr.req_id = q->req_id;
+        lr.n_jobs = l.n;
+        lr.jobs = l.ptrs;
+        s_client_reply(self, c, QR_CMD_LIST | QR_CMD_REPLY, &lr.base, q->req_id, NULL, 0, NULL);
+    } else
+        s_client_error(self, c->ident, c->idlen, q->req_id, 0, rc, why);
+    free(l.infos);
+    free(l.ptrs);
+    free(l.strs);
+    protobuf_c_message_free_unpacked(&q->base, NULL);
+}
+
+typedef struct {
+    Quarry__WorkerInfo *infos;
+    Quarry__WorkerInfo **ptrs;
+    size_t n, cap;
+} s_wlist_t;
+
+static void s_wlist_row(void *arg, void *v)
+{
+    s_wlist_t *l = arg;
+    s_worker_t *w = v;
+    if (l->n >= l->cap)
+        return;
+    Quarry__WorkerInfo *i = &l->infos[l->n];
+    quarry__worker_info__init(i);
+    i->worker_id = w->id;
+    i->name = w->name;
+    i->operator_ = w->op ? w->op->name : (char *)"";
+    i->state = (char *)(w->online ? "online" : "offline");
+    i->slots = w->slots;
+    i->busy = (uint32_t)w->njobs;
+    i->ask_price = w->sw.ask;
+    i->reputation = w->sw.reputation;
+    i->cpu_cores = w->cpu_cores;
+    i->mem_mb = w->sw.mem_mb;
+    i->gpus = w->gpus;
+    i->jobs_done = w->jobs_done;
+    i->earned = 0;
+    l->ptrs[l->n++] = i;
+}
+
+static void s_on_workers(qr_broker_t *self, s_client_t *c, uint64_t req)
+{
+    s_wlist_t l = {0};
+    l.cap = qr_hmap_size(self->workers_by_id);
+    l.infos = calloc(l.cap + 1, sizeof *l.infos);
+    l.ptrs = calloc(l.cap + 1, sizeof *l.ptrs);
+    if (!l.infos || !l.ptrs) {
+        s_client_error(self, c->ident, c->idlen, req, 0, QR_ENOMEM, NULL);
+    } else {
+        qr_hmap_each(self->workers_by_id, s_wlist_row, &l);
+        Quarry__WorkersReply wr = QUARRY__WORKERS_REPLY__INIT;
+        wr.req_id = req;
+        wr.n_workers = l.n;
+        wr.workers = l.ptrs;
+        s_client_reply(self, c, QR_CMD_WORKERS | QR_CMD_REPLY, &wr.base, req, NULL, 0, NULL);
+    }
+    free(l.infos);
+    free(l.ptrs);
+}
+
+static void s_balance_reply(qr_broker_t *self, s_client_t *c, uint64_t req, uint8_t cmd,
+                            const s_account_t *a)
+{
+    Quarry__BalanceReply br = QUARRY__BALANCE_REPLY__INIT;
+    br.req_id = req;
+    br.account = (char *)a->name;
+    br.available = a->available;
+    br.reserved = a->reserved;
+    /* operators cannot spend yet, so what they hold is what they earned */
+    br.earned = a->kind == QR_ACCT_OPERATOR ? a->available : 0;
+    s_client_reply(self, c, (uint8_t)(cmd | QR_CMD_REPLY), &br.base, req, NULL, 0, NULL);
+}
+
+static void s_on_balance(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg, bool deposit)
+{
+    char why[256];
+    const ProtobufCMessageDescriptor *d =
+        deposit ? &quarry__deposit_req__descriptor : &quarry__balance_req__descriptor;
+    ProtobufCMessage *m = qr_msg_decode(msg, d, why, sizeof why);
+    if (!m) {
+        s_client_error(self, c->ident, c->idlen, 0, 0, QR_EPROTO, why);
+        return;
+    }
+    uint64_t req;
+    const char *name;
+    uint64_t amount = 0;
+    if (deposit) {
+        Quarry__DepositReq *q = (Quarry__DepositReq *)m;
+        req = q->req_id;
+        name = q->account;
+        amount = q->amount;
+    } else {
+        Quarry__BalanceReq *q = (Quarry__BalanceReq *)m;
+        req = q->req_id;
+        name = q->account;
+    }
+    if (!name || !*name)
+        name = c->acct->name;
+    s_account_t *a = qr_hmap_get(self->acct_by_name, name, strlen(name));
+    if (deposit) {
+        if (amount == 0 || amount > (uint64_t)INT64_MAX / 4) {
+            s_client_error(self, c->ident, c->idlen, req, 0, QR_EINVAL,
+                           "deposit amount must be between 1 and 2^61");
+        } else if (!s_name_ok(name) || strncmp(name, "system:", 7) == 0) {
+            s_client_error(self, c->ident, c->idlen, req, 0, QR_EINVAL,
+                           "account name must be 1-127 printable characters, not system:*");
+        } else if (a && a->available > INT64_MAX / 2) {
+            s_client_error(self, c->ident, c->idlen, req, 0, QR_EINVAL, "balance too large");
+        } else {
+            a = a ? a : s_account_get(self, name, QR_ACCT_CLIENT);
+            if (a) {
+                s_move(self, ++self->next_txn, 0, "deposit", self->mint, QR_BUCKET_AVAILABLE, a,
+                       QR_BUCKET_AVAILABLE, (int64_t)amount);
+                qr_log(QR_LOG_INFO, "deposit", "account=%s amount=%" PRIu64, a->name, amount);
+                s_balance_reply(self, c, req, QR_CMD_DEPOSIT, a);
+            }
+        }
+    } else if (!a) {
+        snprintf(why, sizeof why, "no account '%.64s'", name);
+        s_client_error(self, c->ident, c->idlen, req, 0, QR_ENOTFOUND, why);
+    } else
+        s_balance_reply(self, c, req, QR_CMD_BALANCE, a);
+    protobuf_c_message_free_unpacked(m, NULL);
+}
+
+typedef struct {
+    Quarry__OperatorStat *ops;
+    Quarry__OperatorStat **ptrs;
+    char (*names)[128];
+    size_t n, cap;
+} s_ops_t;
+
+static void s_dash_op(void *arg, const char *op, uint64_t jobs, int64_t earned)
+{
+    s_ops_t *o = arg;
+    if (o->n >= o->cap)
+        return;
+    Quarry__OperatorStat *s = &o->ops[o->n];
+    quarry__operator_stat__init(s);
+    snprintf(o->names[o->n], 128, "%s", op);
+    s->operator_ = o->names[o->n];
+    s->jobs = jobs;
+    s->earned = earned;
+    o->ptrs[o->n++] = s;
+}
+
+typedef struct {
+    uint32_t online, slots, busy;
+} s_util_t;
+
+static void s_util_each(void *arg, void *v)
+{
+    s_util_t *u = arg;
+    s_worker_t *w = v;
+    if (!w->online)
+        return;
+    u->online++;
+    u->slots += w->slots;
+    u->busy += (uint32_t)(w->njobs < w->slots ? w->njobs : w->slots);
+}
+
+static void s_on_dash(qr_broker_t *self, s_client_t *c, uint64_t req)
+{
+    char why[256];
+    qr_db_dash_t d;
+    s_ops_t o = {0};
+    o.cap = 256;
+    o.ops = calloc(o.cap, sizeof *o.ops);
+    o.ptrs = calloc(o.cap, sizeof *o.ptrs);
+    o.names = calloc(o.cap, sizeof *o.names);
+    int rc = QR_ENOMEM;
+    if (o.ops && o.ptrs && o.names)
+        rc = qr_db_dash(self->db, &d, s_dash_op, &o, why, sizeof why);
+    if (rc != QR_OK) {
+        s_client_error(self, c->ident, c->idlen, req, 0, rc, rc == QR_ENOMEM ? NULL : why);
+    } else {
+        Quarry__KindStat ks[QR_SCHED_KINDS], *kp[QR_SCHED_KINDS];
+        size_t nk = 0;
+        for (int k = 0; qr_sched_kind_name(k); k++) {
+            quarry__kind_stat__init(&ks[nk]);
+            ks[nk].kind = (char *)qr_sched_kind_name(k);
+            ks[nk].queued = qr_sched_queued(self->sched, k);
+            ks[nk].running = self->running[k];
+            kp[nk] = &ks[nk];
+            nk++;
+        }
+        s_util_t u = {0};
+        qr_hmap_each(self->workers_by_id, s_util_each, &u);
+        Quarry__DashReply dr = QUARRY__DASH_REPLY__INIT;
+        dr.req_id = req;
+        dr.n_kinds = nk;
+        dr.kinds = kp;
+        dr.workers = u.online;
+        dr.utilisation = u.slots ? (double)u.busy / u.slots : 0.0;
+        dr.jobs_per_s = d.jobs_per_s;
+        dr.p50_ms = d.p50_ms;
+        dr.p99_ms = d.p99_ms;
+        dr.n_operators = o.n;
+        dr.operators = o.ptrs;
+        dr.settled_total = d.settled_total;
+        dr.ledger_sum = d.ledger_sum;
+        s_client_reply(self, c, QR_CMD_DASH | QR_CMD_REPLY, &dr.base, req, NULL, 0, NULL);
+    }
+    free(o.ops);
+    free(o.ptrs);
+    free(o.names);
+}
+
+static void s_on_hello(qr_broker_t *self, const void *ident, size_t idlen, const qr_msg_t *msg)
+{
+    char why[256];
+    Quarry__Hello *h =
+        (Quarry__Hello *)qr_msg_decode(msg, &quarry__hello__descriptor, why, sizeof why);
+    if (!h) {
+        s_client_error(self, ident, idlen, 0, 0, QR_EPROTO, why);
+        return;
+    }
+    if (!s_name_ok(h->account) || strncmp(h->account, "system:", 7) == 0) {
+        s_client_error(self, ident, idlen, h->req_id, 0, QR_EINVAL,
+                       "account name must be 1-127 printable characters, not system:*");
+        protobuf_c_message_free_unpacked(&h->base, NULL);
+        return;
+    }
+    s_client_t *c = qr_hmap_get(self->sessions, ident, idlen);
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c || qr_hmap_put(self->sessions, ident, idlen, c) < 0) {
+            free(c);
+            s_client_error(self, ident, idlen, h->req_id, 0, QR_ENOMEM, NULL);
+            protobuf_c_message_free_unpacked(&h->base, NULL);
+            return;
+        }
+        c->idlen = idlen;
+        memcpy(c->ident, ident, idlen);
+    }
+    c->acct = s_account_get(self, h->account, QR_ACCT_CLIENT);
+    if (!c->acct) {
+        s_client_error(self, ident, idlen, h->req_id, 0, QR_ENOMEM, NULL);
+    } else {
+        Quarry__HelloAck ack = QUARRY__HELLO_ACK__INIT;
+        ack.req_id = h->req_id;
+        ack.account_id = c->acct->id;
+        s_client_reply(self, c, QR_CMD_HELLO | QR_CMD_REPLY, &ack.base, h->req_id, NULL, 0, NULL);
+    }
+    protobuf_c_message_free_unpacked(&h->base, NULL);
+}
+
+/* Reads the req_id of any request body (field 1 in every message) for error
+ * replies, without knowing its type. */
+static uint64_t s_req_id(const qr_msg_t *msg)
+{
+    size_t len;
+    const void *body = qr_msg_body(msg, &len);
+    Quarry__Empty *e = quarry__empty__unpack(NULL, len, body);
+    uint64_t id = e ? e->req_id : 0;
+    if (e)
+        quarry__empty__free_unpacked(e, NULL);
+    return id;
+}
+
+static void s_client_message(qr_broker_t *self)
+{
+    qr_msg_t msg;
+    char err[256];
+    int rc = qr_wire_recv(self->clients, true, QR_PROTO_CLIENT, ZMQ_DONTWAIT, &msg, err, sizeof err);
+    size_t idlen = 0;
+    const void *ident = qr_msg_identity(&msg, &idlen);
+    if (rc == QR_EPROTO && ident && idlen <= S_IDENT_MAX) {
+        qr_log(QR_LOG_WARN, "bad client frame", "reason=\"%s\"", err);
+        s_client_error(self, ident, idlen, 0, 0, QR_EPROTO, err);
+    }
+    if (rc != QR_OK || idlen > S_IDENT_MAX) {
+        qr_msg_close(&msg);
+        return;
+    }
+    if (self->degraded) {
+        snprintf(err, sizeof err, "database unavailable (%.200s); retrying", self->degraded_why);
+        s_client_error(self, ident, idlen, s_req_id(&msg), 0, QR_EDB, err);
+        qr_msg_close(&msg);
+        return;
+    }
+    if (msg.cmd == QR_CMD_HELLO) {
+        s_on_hello(self, ident, idlen, &msg);
+        qr_msg_close(&msg);
+        return;
+    }
+    s_client_t *c = qr_hmap_get(self->sessions, ident, idlen);
+    if (!c || !c->acct) {
+        s_client_error(self, ident, idlen, s_req_id(&msg), 0, QR_EPERM,
+                       "send HELLO with an account first");
+        qr_msg_close(&msg);
+        return;
+    }
+    switch (msg.cmd) {
+    case QR_CMD_SUBMIT:
+        s_on_submit(self, c, &msg);
+        break;
+    case QR_CMD_STATUS:
+    case QR_CMD_WATCH:
+    case QR_CMD_CANCEL:
+    case QR_CMD_RESULT:
+        s_on_jobref(self, c, &msg, msg.cmd);
+        break;
+    case QR_CMD_LIST:
+        s_on_list(self, c, &msg);
+        break;
+    case QR_CMD_WORKERS:
+        s_on_workers(self, c, s_req_id(&msg));
+        break;
+    case QR_CMD_BALANCE:
+        s_on_balance(self, c, &msg, false);
+        break;
+    case QR_CMD_DEPOSIT:
+        s_on_balance(self, c, &msg, true);
+        break;
+    case QR_CMD_DASH:
+        s_on_dash(self, c, s_req_id(&msg));
+        break;
+    default:
+        snprintf(err, sizeof err, "unknown command 0x%02x", msg.cmd);
+        s_client_error(self, ident, idlen, s_req_id(&msg), 0, QR_EPROTO, err);
+    }
+    qr_msg_close(&msg);
+}
+
+/* ---- scheduling, timers, commit ---- */
+
+static void s_dispatch(qr_broker_t *self)
+{
+    qr_sjob_t *sj;
+    qr_sworker_t *sw;
+    while (qr_sched_next(self->sched, &sj, &sw)) {
+        s_job_t *j = sj->owner;
+        s_worker_t *w = sw->owner;
+        if (s_grow((void **)&w->jobs, &w->capjobs, w->njobs + 1, sizeof(s_job_t *)) < 0) {
+            sw->busy--;
+            qr_sched_update_worker(self->sched, sw);
+            qr_sched_enqueue(self->sched, sj);
+            return;
+        }
+        w->jobs[w->njobs++] = j;
+        j->worker = w;
+        j->row.worker_id = w->id;
+        j->row.attempts++;
+        self->running[sj->kind]++;
+        s_job_event(self, j, QR_JOB_ASSIGNED, NULL);
+        s_job_commit_row(self, j);
+        Quarry__JobSpec spec = QUARRY__JOB_SPEC__INIT;
+        spec.kind = j->row.kind;
+        spec.m = j->row.m;
+        spec.n = j->row.n;
+        spec.k = j->row.k;
+        spec.max_price = j->row.max_price;
+        spec.need_gpu = j->row.need_gpu;
+        spec.min_mem_mb = j->row.min_mem_mb;
+        spec.priority = j->row.priority;
+        Quarry__Assign as = QUARRY__ASSIGN__INIT;
+        as.job_id = j->row.id;
+        as.spec = &spec;
+        as.attempt = j->row.attempts;
+        size_t ab, bb, cb;
+        qr_gemm_sizes(j->row.m, j->row.n, j->row.k, &ab, &bb, &cb);
+        qr_payload_t p[2] = {{j->row.input, ab}, {j->row.input + ab, bb}};
+        s_worker_send(self, w, QR_WCMD_ASSIGN, &as.base, p, 2);
+    }
+}
+
+typedef struct {
+    qr_broker_t *self;
+    int64_t now;
+    s_worker_t **lost;
+    size_t nlost, cap;
+} s_hb_t;
+
+static void s_hb_each(void *arg, void *v)
+{
+    s_hb_t *h = arg;
+    s_worker_t *w = v;
+    if (!w->online)
+        return;
+    if (h->now >= w->expiry) {
+        if (s_grow((void **)&h->lost, &h->cap, h->nlost + 1, sizeof(s_worker_t *)) == 0)
+            h->lost[h->nlost++] = w;
+    } else if (h->now >= w->hb_at)
+        s_worker_send(h->self, w, QR_WCMD_HEARTBEAT, NULL, NULL, 0);
+}
+
+static void s_timers(qr_broker_t *self)
+{
+    int64_t now = qr_clock_ms();
+    if (now >= self->hb_check_at) {
+        s_hb_t h = {self, now, NULL, 0, 0};
+        qr_hmap_each(self->workers_by_id, s_hb_each, &h);
+        for (size_t i = 0; i < h.nlost; i++)
+            s_worker_lost(self, h.lost[i], "missed heartbeats", true);
+        free(h.lost);
+        self->hb_check_at = now + self->cfg.heartbeat_ms / 4;
+    }
+    while (self->ndl && self->dl[0].at <= now) {
+        s_deadline_t d = s_dl_pop(self);
+        s_job_t *j = qr_hmap_get_u64(self->jobs, d.id);
+        if (j && !qr_job_state_final(j->row.state) && j->deadline_mono == d.at)
+            s_finish_unpaid(self, j, QR_JOB_EXPIRED, "deadline passed");
+    }
+}
+
+static void s_worker_rows(void *arg, void *v)
+{
+    qr_broker_t *self = arg;
+    s_worker_t *w = v;
+    if (w->dirty) {
+        qr_db_worker_state(self->db, w->id, w->online ? "online" : "offline", w->sw.reputation,
+                           w->jobs_done);
+        w->dirty = false;
+    }
+}
+
+static void s_flush(qr_broker_t *self)
+{
+    for (size_t i = 0; i < self->nout; i++) {
+        s_out_t *o = &self->out[i];
+        int flags = ZMQ_DONTWAIT;
+        int rc = zmq_send(o->sock, o->ident, o->idlen, flags | ZMQ_SNDMORE) < 0 ||
+                 zmq_send(o->sock, o->proto, strlen(o->proto), flags | ZMQ_SNDMORE) < 0 ||
+                 zmq_send(o->sock, &o->cmd, 1, flags | ZMQ_SNDMORE) < 0 ||
+                 zmq_send(o->sock, o->body, o->blen, flags | (o->npay ? ZMQ_SNDMORE : 0)) < 0;
+        for (int p = 0; !rc && p < o->npay; p++)
+            rc = zmq_send(o->sock, o->pay[p].data, o->pay[p].len,
+                          flags | (p + 1 < o->npay ? ZMQ_SNDMORE : 0)) < 0;
+        (void)rc; /* a peer that is gone or too slow loses the message, as in Majordomo */
+        free(o->body);
+        free(o->owned);
+    }
+    self->nout = 0;
+}
+
+/* After a failed commit: tell the clients whose requests were in the turn,
+ * drop everything else, and go degraded until the database is back. */
+static void s_fail_turn(qr_broker_t *self, const char *why)
+{
+    qr_log(QR_LOG_ERROR, "commit failed; reloading from the database when it is back",
+           "reason=\"%s\"", why);
+    snprintf(self->degraded_why, sizeof self->degraded_why, "%s", why);
+    size_t n = self->nout;
+    s_out_t *outs = self->out;
+    self->out = NULL;
+    self->nout = self->capout = 0;
+    for (size_t i = 0; i < n; i++) {
+        s_out_t *o = &outs[i];
+        if (o->sock == self->clients && o->req_id)
+            qr_wire_send_error(self->clients, o->ident, o->idlen, QR_PROTO_CLIENT, o->req_id, 0,
+                               QR_EDB, "database unavailable; request not applied, try again");
+        free(o->body);
+        free(o->owned);
+    }
+    free(outs);
+    self->degraded = true;
+    self->retry_at = 0;
+}
+
+static void s_commit_and_flush(qr_broker_t *self)
+{
+    char err[512];
+    qr_hmap_each(self->workers_by_id, s_worker_rows, self);
+    if (qr_db_pending(self->db)) {
+        int rc = qr_db_commit(self->db, err, sizeof err);
+        if (rc != QR_OK) {
+            s_fail_turn(self, err);
+            return;
+        }
+    }
+    /* durable: tell watchers of every job that changed */
+    for (size_t i = 0; i < self->ndirty; i++) {
+        s_job_t *j = self->dirty[i];
+        j->dirty = false;
+        if (j->nwatch) {
+            Quarry__JobInfo info = QUARRY__JOB_INFO__INIT;
+            s_fill_info(j, &info);
+            for (size_t k = 0; k < j->nwatch; k++) {
+                Quarry__Event ev = QUARRY__EVENT__INIT;
+                ev.req_id = j->watches[k].req_id;
+                ev.job = &info;
+                s_queue(self, self->clients, QR_PROTO_CLIENT, j->watches[k].ident,
+                        j->watches[k].idlen, QR_CMD_EVENT, &ev.base, 0, NULL, 0, NULL);
+            }
+            if (qr_job_state_final(j->row.state)) {
+                free(j->watches);
+                j->watches = NULL;
+                j->nwatch = j->capwatch = 0;
+            }
+        }
+    }
+    s_flush(self);
+    /* the input is needed until the job can no longer run; results go to the cache */
+    for (size_t i = 0; i < self->ndirty; i++) {
+        s_job_t *j = self->dirty[i];
+        if (qr_job_state_final(j->row.state)) {
+            free(j->row.input);
+            j->row.input = NULL;
+            if (j->result && !j->cached)
+                s_cache_add(self, j);
+        }
+    }
+    self->ndirty = 0;
+}
+
+static void s_try_recover(qr_broker_t *self)
+{
+    int64_t now = qr_clock_ms();
+    if (now < self->retry_at)
+        return;
+    self->retry_at = now + 1000;
+    char err[512];
+    if (qr_db_reconnect(self->db, err, sizeof err) != QR_OK) {
+        snprintf(self->degraded_why, sizeof self->degraded_why, "%.200s", err);
+        return;
+    }
+    if (s_state_load(self, err, sizeof err) != QR_OK) {
+        snprintf(self->degraded_why, sizeof self->degraded_why, "%.200s", err);
+        return;
+    }
+    self->degraded = false;
+    qr_log(QR_LOG_INFO, "database is back; state reloaded", NULL);
+}
+
+int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
+{
+    zmq_pollitem_t items[] = {{self->clients, 0, ZMQ_POLLIN, 0}, {self->workers, 0, ZMQ_POLLIN, 0}};
+    while (!*stop) {
+        long timeout = self->degraded ? 200 : (long)(self->cfg.heartbeat_ms / 4);
+        if (!self->degraded && self->ndl) {
+            int64_t until = self->dl[0].at - qr_clock_ms();
+            if (until < timeout)
+                timeout = until < 0 ? 0 : (long)until;
+        }
+        if (zmq_poll(items, 2, timeout) < 0) {
+            if (errno == EINTR)
+                continue;
+            qr_log(QR_LOG_ERROR, "poll failed", "reason=\"%s\"", zmq_strerror(errno));
+            break;
+        }
+        if (self->degraded) {
+            /* answer clients at once; workers wait and re-register later */
+            for (int i = 0; i < (int)self->cfg.batch_max && (items[0].revents & ZMQ_POLLIN); i++) {
+                s_client_message(self);
+                s_flush(self);
+                int ev = 0;
+                size_t sz = sizeof ev;
+                zmq_getsockopt(self->clients, ZMQ_EVENTS, &ev, &sz);
+                if (!(ev & ZMQ_POLLIN))
+                    break;
+            }
+            while (items[1].revents & ZMQ_POLLIN) {
+                qr_msg_t m;
+                char e[64];
+                int rc = qr_wire_recv(self->workers, true, QR_PROTO_WORKER, ZMQ_DONTWAIT, &m, e,
+                                      sizeof e);
+                qr_msg_close(&m);
+                if (rc == QR_EIO)
+                    break;
+            }
+            s_try_recover(self);
+            continue;
+        }
+        /* read both sockets in turn until both are empty or the batch is full */
+        int64_t budget = self->cfg.batch_max;
+        bool more = true;
+        while (more && budget > 0) {
+            more = false;
+            int ev = 0;
+            size_t sz = sizeof ev;
+            if (zmq_getsockopt(self->workers, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN)) {
+                s_worker_message(self);
+                budget--;
+                more = true;
+            }
+            if (zmq_getsockopt(self->clients, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN)) {
+                s_client_message(self);
+                budget--;
+                more = true;
+            }
+        }
+        s_timers(self);
+        s_dispatch(self);
+        s_commit_and_flush(self);
+    }
+    return 0;
+}
+
+/* ---- construction ---- */
+
+static void *s_bind(void *zctx, const char *endpoint, int64_t maxmsg, char *err, size_t errlen)
+{
+    void *s = zmq_socket(zctx, ZMQ_ROUTER);
+    if (!s) {
+        snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    int linger = 0, hwm = 100000;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (zmq_bind(s, endpoint) < 0) {
+        snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
+{
+    qr_broker_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->cfg = *cfg;
+    if (self->cfg.heartbeat_ms < 10 || self->cfg.liveness < 1 || self->cfg.max_attempts < 1 ||
+        self->cfg.max_input_bytes < 1024 || self->cfg.fee_bps < 0 || self->cfg.fee_bps > 10000 ||
+        self->cfg.prefetch < 0 || self->cfg.batch_max < 1 || self->cfg.verify_rounds < 1 ||
+        self->cfg.result_cache_mb < 0) {
+        snprintf(err, errlen,
+                 "bad settings: need heartbeat-ms >= 10, liveness >= 1, max-attempts >= 1, "
+                 "max-input-bytes >= 1024, fee-bps 0..10000, prefetch >= 0, batch-max >= 1, "
+                 "verify-rounds >= 1, result-cache-mb >= 0");
+        free(self);
+        return NULL;
+    }
+    int applied = 0;
+    self->db = qr_db_new(cfg->db, err, errlen);
+    if (!self->db)
+        goto fail;
+    if (qr_db_migrate(self->db, &applied, err, errlen) != QR_OK)
+        goto fail;
+    if (applied)
+        qr_log(QR_LOG_INFO, "migrations applied", "count=%d", applied);
+    if (s_state_load(self, err, errlen) != QR_OK)
+        goto fail;
+    self->zctx = zmq_ctx_new();
+    if (!self->zctx) {
+        snprintf(err, errlen, "zmq_ctx_new failed");
+        goto fail;
+    }
+    /* frames may exceed the input limit a little so oversize inputs get a
+     * clear QR_ETOOBIG instead of a silent disconnect; far bigger ones are
+     * cut off by ZeroMQ before they cost memory */
+    int64_t maxmsg = cfg->max_input_bytes * 2 + 65536;
+    self->clients = s_bind(self->zctx, cfg->client_endpoint, maxmsg, err, errlen);
+    if (!self->clients)
+        goto fail;
+    self->workers = s_bind(self->zctx, cfg->worker_endpoint, maxmsg, err, errlen);
+    if (!self->workers)
+        goto fail;
+    qr_log(QR_LOG_INFO, "broker listening", "clients=%s workers=%s", cfg->client_endpoint,
+           cfg->worker_endpoint);
+    return self;
+fail:
+    qr_broker_destroy(&self);
+    return NULL;
+}
+
+void qr_broker_destroy(qr_broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    qr_broker_t *self = *self_p;
+    s_state_clear(self);
+    free(self->out);
+    free(self->dirty);
+    free(self->dl);
+    free(self->cache);
+    if (self->clients)
+        zmq_close(self->clients);
+    if (self->workers)
+        zmq_close(self->workers);
+    if (self->zctx)
+        zmq_ctx_term(self->zctx);
+    qr_db_destroy(&self->db);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,108 @@
+/* quarry-broker: the marketplace's central daemon.
+ *
+ *   quarry-broker [settings]          run the broker
+ *   quarry-broker [settings] migrate  apply database migrations and exit
+ *
+ * Settings come from defaults, a config file, QUARRY_BROKER_* variables and
+ * flags (common/config.h); --help lists them all. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "config.h"
+#include "db.h"
+#include "err.h"
+#include "util.h"
+
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+    char *client_ep = NULL, *worker_ep = NULL, *db = NULL, *level = NULL;
+    int64_t hb, liveness, attempts, maxin, fee, prefetch, batch, rounds, cache;
+    const qr_opt_t opts[] = {
+        {"client-endpoint", QR_OPT_STR, &client_ep, "tcp://*:5555", "ZeroMQ endpoint clients connect to"},
+        {"worker-endpoint", QR_OPT_STR, &worker_ep, "tcp://*:5556", "ZeroMQ endpoint workers connect to"},
+        {"db", QR_OPT_STR, &db, "dbname=quarry", "PostgreSQL conninfo string or URI"},
+        {"heartbeat-ms", QR_OPT_INT, &hb, "2500", "heartbeat interval told to workers"},
+        {"liveness", QR_OPT_INT, &liveness, "3", "missed heartbeats before a worker is lost"},
+        {"max-attempts", QR_OPT_INT, &attempts, "3", "default attempts per job before it fails"},
+        {"max-input-bytes", QR_OPT_INT, &maxin, "268435456", "largest job input accepted"},
+        {"fee-bps", QR_OPT_INT, &fee, "500", "protocol fee in basis points of each payment"},
+        {"prefetch", QR_OPT_INT, &prefetch, "8", "jobs sent to a worker beyond its slots"},
+        {"batch-max", QR_OPT_INT, &batch, "4096", "messages applied per database commit"},
+        {"verify-rounds", QR_OPT_INT, &rounds, "2", "Freivalds random vectors per result"},
+        {"result-cache-mb", QR_OPT_INT, &cache, "256", "verified results kept in memory"},
+        {"log-level", QR_OPT_STR, &level, "info", "debug, info, warn or error"},
+    };
+    const size_t nopts = sizeof opts / sizeof opts[0];
+    char err[512];
+    int argi;
+    bool help;
+    if (qr_config_parse(opts, nopts, "QUARRY_BROKER", argc, argv, &argi, &help, err, sizeof err) <
+        0) {
+        fprintf(stderr, "quarry-broker: %s\n", err);
+        return 2;
+    }
+    if (help) {
+        printf("usage: quarry-broker [settings] [migrate]\n\n"
+               "Runs the Quarry broker: accepts jobs from clients, keeps them in PostgreSQL,\n"
+               "matches them to workers, verifies results and settles payment.\n"
+               "'migrate' applies the database migrations and exits.\n\n");
+        qr_config_usage(stdout, opts, nopts, "QUARRY_BROKER");
+        qr_config_free(opts, nopts);
+        return 0;
+    }
+    int lv = qr_log_level_parse(level);
+    if (lv < 0) {
+        fprintf(stderr, "quarry-broker: --log-level must be debug, info, warn or error\n");
+        qr_config_free(opts, nopts);
+        return 2;
+    }
+    qr_log_init("broker", (qr_log_level_t)lv);
+    int rc = 0;
+    if (argi < argc && strcmp(argv[argi], "migrate") == 0) {
+        qr_db_t *d = qr_db_new(db, err, sizeof err);
+        int applied = 0;
+        if (!d || qr_db_migrate(d, &applied, err, sizeof err) != QR_OK) {
+            fprintf(stderr, "quarry-broker: migrate: %s\n", err);
+            rc = 1;
+        } else
+            printf("applied %d migration(s)\n", applied);
+        qr_db_destroy(&d);
+        qr_config_free(opts, nopts);
+        return rc;
+    }
+    if (argi < argc) {
+        fprintf(stderr, "quarry-broker: unknown command '%s' (see --help)\n", argv[argi]);
+        qr_config_free(opts, nopts);
+        return 2;
+    }
+    qr_broker_cfg_t cfg = {client_ep, worker_ep, db,     hb,     liveness, attempts,
+                           maxin,     fee,       prefetch, batch, rounds,  cache};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    qr_broker_t *b = qr_broker_new(&cfg, err, sizeof err);
+    if (!b) {
+        qr_log(QR_LOG_ERROR, "cannot start", "reason=\"%s\"", err);
+        fprintf(stderr, "quarry-broker: %s\n", err);
+        qr_config_free(opts, nopts);
+        return 1;
+    }
+    qr_broker_run(b, &s_stop);
+    qr_log(QR_LOG_INFO, "broker stopping", NULL);
+    qr_broker_destroy(&b);
+    qr_config_free(opts, nopts);
+    return rc;
+}
