@@ -683,6 +683,32 @@ static void s_disconnect_peer(qr_broker_t *self, const void *ident, size_t idlen
             NULL, 0, NULL);
 }
 
+/* Capacity follows reputation: a worker under min-reputation gets no work
+ * until an operator deals with it (its reputation is kept in PostgreSQL, so
+ * reconnecting does not clear it). */
+static uint32_t s_capacity(const qr_broker_t *self, const s_worker_t *w)
+{
+    return w->sw.reputation < self->cfg.min_reputation ? 0
+                                                      : w->slots + (uint32_t)self->cfg.prefetch;
+}
+
+static void s_reputation(qr_broker_t *self, s_worker_t *w, int32_t delta)
+{
+    int32_t r = w->sw.reputation + delta;
+    r = r < 0 ? 0 : r > 100 ? 100 : r;
+    if (r == w->sw.reputation)
+        return;
+    bool was_ok = w->sw.reputation >= self->cfg.min_reputation;
+    w->sw.reputation = r;
+    w->dirty = true;
+    w->sw.capacity = s_capacity(self, w);
+    if (was_ok && r < self->cfg.min_reputation)
+        qr_log(QR_LOG_WARN, "worker gets no more work: reputation too low",
+               "worker=%" PRIu64 " name=%s reputation=%d", w->id, w->name, r);
+    if (w->sw.registered)
+        qr_sched_update_worker(self->sched, &w->sw);
+}
+
 static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const qr_msg_t *msg)
 {
     char err[256];
@@ -753,7 +779,7 @@ static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const
     w->slots = r->slots;
     w->sw.ask = r->ask_price;
     w->sw.kinds = kinds;
-    w->sw.capacity = r->slots + (uint32_t)self->cfg.prefetch;
+    w->sw.capacity = s_capacity(self, w);
     w->sw.busy = (uint32_t)w->njobs;
     w->sw.has_gpu = false;
     w->sw.gpu_mem_mb = w->sw.mem_mb = 0;
@@ -831,15 +857,6 @@ static s_job_t *s_held_job(qr_broker_t *self, s_worker_t *w, uint64_t job_id)
     return NULL;
 }
 
-static void s_penalise(qr_broker_t *self, s_worker_t *w, int32_t amount)
-{
-    w->sw.reputation -= amount;
-    if (w->sw.reputation < 0)
-        w->sw.reputation = 0;
-    w->dirty = true;
-    qr_sched_update_worker(self->sched, &w->sw);
-}
-
 static void s_settle(qr_broker_t *self, s_job_t *j, s_worker_t *w, const void *c, size_t clen)
 {
     s_account_t *client = qr_hmap_get_u64(self->accounts, j->row.client_id);
@@ -877,6 +894,7 @@ static void s_settle(qr_broker_t *self, s_job_t *j, s_worker_t *w, const void *c
     }
     w->jobs_done++;
     w->dirty = true;
+    s_reputation(self, w, +1);
     s_worker_drop_job(self, j);
 }
 
@@ -937,7 +955,8 @@ static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
         e.code = QR_EVERIFY;
         e.message = detail;
         s_worker_send(self, w, QR_CMD_ERROR, &e.base, NULL, 0);
-        s_penalise(self, w, 10);
+        s_reputation(self, w, -10);
+        qr_sched_avoid(&j->sj, w->id);
         if (j->row.state == QR_JOB_ASSIGNED)
             s_job_event(self, j, QR_JOB_RUNNING, NULL);
         s_job_event(self, j, QR_JOB_DONE, detail);
@@ -1081,8 +1100,8 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
                  bb, qr_msg_npayload(msg), la, lb);
         return QR_EINVAL;
     }
-    if (sp->max_price == 0 || sp->max_price > INT64_MAX / 4) {
-        snprintf(why, whylen, "max_price must be between 1 and %" PRId64, INT64_MAX / 4);
+    if (sp->max_price > INT64_MAX / 4) {
+        snprintf(why, whylen, "max_price must be at most %" PRId64, INT64_MAX / 4);
         return QR_EINVAL;
     }
     if (sp->timeout_ms < 0) {
@@ -1111,7 +1130,13 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
         protobuf_c_message_free_unpacked(&s->base, NULL);
         return;
     }
-    const Quarry__JobSpec *sp = s->spec;
+    Quarry__JobSpec *sp = s->spec;
+    if (sp->max_price == 0) {
+        /* the client left the cap to the broker */
+        uint64_t units = qr_gemm_units(sp->m, sp->n, sp->k);
+        uint64_t cap = (uint64_t)self->cfg.default_unit_cap;
+        sp->max_price = units > (uint64_t)(INT64_MAX / 4) / cap ? (uint64_t)(INT64_MAX / 4) : units * cap;
+    }
     if (s->idem_key && *s->idem_key) {
         char key[160];
         int n = snprintf(key, sizeof key, "%" PRIu64 ":%s", c->acct->id, s->idem_key);
@@ -1222,6 +1247,14 @@ static bool s_status_from_db(qr_broker_t *self, s_client_t *c, uint64_t req_id, 
         s_client_reply(self, c, QR_CMD_RESULT | QR_CMD_REPLY, &rr.base, req_id, &p, 1, data);
         return true;
     }
+    if (cmd == QR_CMD_WATCH) {
+        /* only final jobs leave memory, so there is nothing to watch for */
+        Quarry__Event ev = QUARRY__EVENT__INIT;
+        ev.req_id = req_id;
+        ev.job = &info;
+        s_client_reply(self, c, QR_CMD_WATCH | QR_CMD_REPLY, &ev.base, req_id, NULL, 0, NULL);
+        return true;
+    }
     Quarry__StatusReply sr = QUARRY__STATUS_REPLY__INIT;
     sr.req_id = req_id;
     sr.job = &info;
@@ -1242,7 +1275,7 @@ static void s_on_jobref(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg, u
     protobuf_c_message_free_unpacked(&ref->base, NULL);
     s_job_t *j = s_client_job(self, c, id);
     if (!j) {
-        if (cmd == QR_CMD_STATUS || cmd == QR_CMD_RESULT)
+        if (cmd != QR_CMD_CANCEL)
             s_status_from_db(self, c, req, id, cmd);
         else {
             snprintf(why, sizeof why, "no job %" PRIu64 " for this account", id);
@@ -1985,11 +2018,13 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
     if (self->cfg.heartbeat_ms < 10 || self->cfg.liveness < 1 || self->cfg.max_attempts < 1 ||
         self->cfg.max_input_bytes < 1024 || self->cfg.fee_bps < 0 || self->cfg.fee_bps > 10000 ||
         self->cfg.prefetch < 0 || self->cfg.batch_max < 1 || self->cfg.verify_rounds < 1 ||
-        self->cfg.result_cache_mb < 0) {
+        self->cfg.result_cache_mb < 0 || self->cfg.default_unit_cap < 1 ||
+        self->cfg.min_reputation < 0 || self->cfg.min_reputation > 100) {
         snprintf(err, errlen,
                  "bad settings: need heartbeat-ms >= 10, liveness >= 1, max-attempts >= 1, "
                  "max-input-bytes >= 1024, fee-bps 0..10000, prefetch >= 0, batch-max >= 1, "
-                 "verify-rounds >= 1, result-cache-mb >= 0");
+                 "verify-rounds >= 1, result-cache-mb >= 0, default-unit-cap >= 1, "
+                 "min-reputation 0..100");
         free(self);
         return NULL;
     }

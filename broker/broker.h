@@ -54,6 +54,8 @@ typedef struct {
     int64_t batch_max;           /* messages applied per commit */
     int64_t verify_rounds;       /* Freivalds vectors per result */
     int64_t result_cache_mb;     /* results kept in memory for RESULT requests */
+    int64_t default_unit_cap;    /* cap per work unit for a job that names no max_price */
+    int64_t min_reputation;      /* a worker below it gets no work */
 } qr_broker_cfg_t;
 
 typedef struct qr_broker qr_broker_t;

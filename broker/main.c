@@ -27,7 +27,7 @@ static void s_on_signal(int sig)
 int main(int argc, char **argv)
 {
     char *client_ep = NULL, *worker_ep = NULL, *db = NULL, *level = NULL;
-    int64_t hb, liveness, attempts, maxin, fee, prefetch, batch, rounds, cache;
+    int64_t hb, liveness, attempts, maxin, fee, prefetch, batch, rounds, cache, unitcap, minrep;
     const qr_opt_t opts[] = {
         {"client-endpoint", QR_OPT_STR, &client_ep, "tcp://*:5555", "ZeroMQ endpoint clients connect to"},
         {"worker-endpoint", QR_OPT_STR, &worker_ep, "tcp://*:5556", "ZeroMQ endpoint workers connect to"},
@@ -41,6 +41,8 @@ int main(int argc, char **argv)
         {"batch-max", QR_OPT_INT, &batch, "4096", "messages applied per database commit"},
         {"verify-rounds", QR_OPT_INT, &rounds, "2", "Freivalds random vectors per result"},
         {"result-cache-mb", QR_OPT_INT, &cache, "256", "verified results kept in memory"},
+        {"default-unit-cap", QR_OPT_INT, &unitcap, "1000", "max price per work unit for jobs that set none"},
+        {"min-reputation", QR_OPT_INT, &minrep, "50", "workers below this reputation (0-100) get no work"},
         {"log-level", QR_OPT_STR, &level, "info", "debug, info, warn or error"},
     };
     const size_t nopts = sizeof opts / sizeof opts[0];
@@ -87,7 +89,7 @@ int main(int argc, char **argv)
         return 2;
     }
     qr_broker_cfg_t cfg = {client_ep, worker_ep, db,     hb,     liveness, attempts,
-                           maxin,     fee,       prefetch, batch, rounds,  cache};
+                           maxin,     fee,       prefetch, batch, rounds,  cache, unitcap, minrep};
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;

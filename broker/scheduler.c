@@ -270,8 +270,18 @@ void qr_sched_unpark(qr_sched_t *self)
         qr_sched_enqueue(self, self->parked[i]);
 }
 
+void qr_sched_avoid(qr_sjob_t *j, uint64_t worker_id)
+{
+    j->avoid[j->navoid % QR_SCHED_AVOID] = worker_id;
+    j->navoid++;
+}
+
 static bool s_fits(const qr_sworker_t *w, const qr_sjob_t *j)
 {
+    uint32_t n = j->navoid < QR_SCHED_AVOID ? j->navoid : QR_SCHED_AVOID;
+    for (uint32_t i = 0; i < n; i++)
+        if (j->avoid[i] == w->id)
+            return false;
     if (j->units && w->ask > j->max_price / j->units)
         return false; /* ask * units > max_price, without overflow */
     uint64_t mem = j->need_gpu ? w->gpu_mem_mb : w->mem_mb;
@@ -282,7 +292,7 @@ static bool s_fits(const qr_sworker_t *w, const qr_sjob_t *j)
 static bool s_anyone_fits(const qr_sched_t *self, const qr_sjob_t *j, int cls)
 {
     for (size_t i = 0; i < self->nall; i++)
-        if (s_serves(self->all[i], cls) && s_fits(self->all[i], j))
+        if (self->all[i]->capacity && s_serves(self->all[i], cls) && s_fits(self->all[i], j))
             return true;
     return false;
 }

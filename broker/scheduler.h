@@ -28,6 +28,7 @@
 
 #define QR_SCHED_KINDS 8
 #define QR_SCHED_CLASSES (QR_SCHED_KINDS * 2)
+#define QR_SCHED_AVOID 4 /* workers a job remembers not to go back to */
 
 typedef struct {
     uint64_t id;         /* job id */
@@ -40,6 +41,8 @@ typedef struct {
     bool need_gpu;       /* needs a GPU */
     int32_t heap_idx;    /* position in its class queue; -1 when not queued */
     bool parked;         /* waiting for a worker that can take it */
+    uint64_t avoid[QR_SCHED_AVOID]; /* workers whose result for it was wrong */
+    uint32_t navoid;     /* entries used in avoid (a ring once full) */
     void *owner;         /* the broker's job record */
 } qr_sjob_t;
 
@@ -82,6 +85,9 @@ int qr_sched_enqueue(qr_sched_t *self, qr_sjob_t *j);
 /* Takes a job out of its queue or the parked list (cancel, expiry); no-op if
  * it is in neither. */
 void qr_sched_dequeue(qr_sched_t *self, qr_sjob_t *j);
+/* Remembers that worker_id must not get job j again (its result was wrong). */
+void qr_sched_avoid(qr_sjob_t *j, uint64_t worker_id);
+
 /* Moves every parked job back to its queue (after a worker registers). */
 void qr_sched_unpark(qr_sched_t *self);
 

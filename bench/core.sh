@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Core marketplace benchmark: end-to-end jobs/s and submit-to-settled latency
+# for small ai.gemm jobs with durable commits, 2 workers, on this machine.
+#
+#   bench/core.sh [JOBS] [WINDOW] [DIM]     defaults: 20000 2000 64
+#
+# Builds an optimised tree (build-bench/), starts a throwaway PostgreSQL
+# cluster (fsync and synchronous_commit on: every acknowledged job is on
+# disk), a broker, two workers with one slot each, deposits credit, and runs
+# bench/core_bench, an asynchronous client that keeps WINDOW jobs in flight.
+# The last line reads: jobs_per_s=N p50_ms=X p99_ms=Y ...
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=${1:-20000}
+window=${2:-2000}
+dim=${3:-64}
+"$root/deploy/install-deps.sh"
+build="$root/build-bench"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DQUARRY_BUILD_TESTS=OFF >/dev/null
+cmake --build "$build" -j "$(nproc)" --target quarry-broker quarry-worker quarry-cli core_bench >/dev/null
+
+tmp=$(mktemp -d /tmp/quarry-bench.XXXXXX)
+chmod 755 "$tmp"
+pgport=57300 cport=57301 wport=57302
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "$root/tests/scripts/pg.sh" stop "$tmp/pg" "$pgport" >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+"$root/tests/scripts/pg.sh" start "$tmp/pg" "$pgport" >/dev/null
+db="host=$tmp/pg port=$pgport dbname=postgres user=postgres"
+
+"$build/broker/quarry-broker" --db="$db" --client-endpoint="tcp://127.0.0.1:$cport" \
+  --worker-endpoint="tcp://127.0.0.1:$wport" --log-level=warn 2>"$tmp/broker.log" &
+pids+=($!)
+for w in 1 2; do
+  "$build/worker/quarry-worker" --broker="tcp://127.0.0.1:$wport" --name="bench-w$w" \
+    --operator=bench-op --slots=1 --ask-price=1 --log-level=warn 2>"$tmp/worker$w.log" &
+  pids+=($!)
+done
+quarry=("$build/sdk/quarry" --broker="tcp://127.0.0.1:$cport" --account=bench)
+for i in $(seq 1 50); do
+  "${quarry[@]}" deposit bench 1000000000000000 >/dev/null 2>&1 && break
+  sleep 0.2
+done
+for i in $(seq 1 50); do
+  [ "$("${quarry[@]}" --json workers 2>/dev/null | grep -o '"online"' | wc -l)" -ge 2 ] && break
+  sleep 0.2
+done
+
+echo "bench: jobs=$jobs window=$window dim=${dim}x${dim}x${dim} workers=2 slots=1 cores=$(nproc) durable=fsync+synchronous_commit"
+out=$("$build/bench/core_bench" "tcp://127.0.0.1:$cport" bench "$jobs" "$window" "$dim")
+echo "$out" | head -n -1
+settled=$(psql "$db" -Atc "SELECT count(*) FROM settlements")
+ledger=$(psql "$db" -Atc "SELECT coalesce(sum(amount),0) FROM ledger_entries")
+echo "check: settled=$settled ledger_sum=$ledger"
+echo "$(echo "$out" | tail -n 1) jobs=$jobs dim=$dim window=$window settled=$settled ledger_sum=$ledger"

@@ -1,0 +1,1146 @@
+/* quarry: the command-line client, a thin layer over libquarry (quarry.h only).
+ *
+ *   quarry [GLOBAL FLAGS] COMMAND [ARGS] [FLAGS]
+ *
+ * Global flags may come before or after the command; a flag the command
+ * defines itself (submit --timeout-ms is the job's deadline, wait
+ * --timeout-ms its limit) takes that meaning after the command.  Output is an
+ * aligned table or summary for people, or one JSON document with --json.
+ * Errors go to stderr as "quarry: <message>"; the exit code says what kind
+ * (see s_usage and docs/cli.md). */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "quarry.h"
+
+enum {
+    EXIT_OK = 0,      /* success (and for wait/submit --wait: the job settled) */
+    EXIT_JOB = 1,     /* the job ended failed, expired, cancelled or rejected */
+    EXIT_USAGE = 2,   /* unknown command or flag, missing or bad argument */
+    EXIT_UNAVAIL = 3, /* broker unreachable, no answer in time, or wait timed out */
+    EXIT_REFUSED = 4, /* the broker refused the request */
+    EXIT_LOCAL = 5,   /* local failure: file I/O, out of memory */
+};
+
+/* ---- settings ----------------------------------------------------------- */
+
+typedef struct {
+    const char *broker;   /* endpoint */
+    const char *account;  /* account name */
+    bool json;            /* JSON output */
+    int64_t timeout_ms;   /* per-request timeout */
+    /* command flags */
+    const char *state;    /* jobs --state */
+    uint64_t limit;       /* jobs --limit */
+    bool all;             /* jobs --all */
+    uint64_t m, n, k;     /* submit shape */
+    const char *a_file, *b_file, *out_file;
+    bool have_seed;       /* --random given */
+    uint64_t seed;
+    uint64_t max_price, min_mem_mb, max_attempts;
+    int64_t priority;
+    int64_t cmd_timeout_ms; /* submit: deadline, wait: limit; -1 = unset */
+    bool gpu, wait;
+    const char *idem;
+    uint64_t head;          /* result: elements shown */
+    /* checked before connecting */
+    uint64_t job_id;        /* JOB argument */
+    uint64_t amount;        /* deposit AMOUNT */
+    float *A, *B;           /* submit inputs, owned */
+} cli_t;
+
+typedef enum { F_STR, F_U64, F_I64, F_BOOL } ftype_t;
+
+typedef struct {
+    const char *name; /* without dashes */
+    ftype_t type;
+    size_t off;       /* offset in cli_t */
+    const char *arg;  /* value name for help */
+    const char *help;
+} flag_t;
+
+#define F(name, type, field, arg, help) {name, type, offsetof(cli_t, field), arg, help}
+
+static const flag_t s_global[] = {
+    F("broker", F_STR, broker, "URL", "broker client endpoint [$QUARRY_BROKER, tcp://127.0.0.1:5555]"),
+    F("account", F_STR, account, "NAME", "account to act as [$QUARRY_ACCOUNT, default]"),
+    F("json", F_BOOL, json, NULL, "print JSON instead of tables"),
+    F("timeout-ms", F_I64, timeout_ms, "MS", "per-request timeout [$QUARRY_TIMEOUT_MS, 5000]"),
+};
+#define NGLOBAL (sizeof s_global / sizeof s_global[0])
+
+static const flag_t s_submit_flags[] = {
+    F("m", F_U64, m, "N", "rows of A and C"),
+    F("n", F_U64, n, "N", "columns of B and C"),
+    F("k", F_U64, k, "N", "columns of A, rows of B"),
+    F("a", F_STR, a_file, "FILE", "A, m*k raw little-endian fp32"),
+    F("b", F_STR, b_file, "FILE", "B, k*n raw little-endian fp32"),
+    F("random", F_U64, seed, "SEED", "generate A and B from SEED instead of files"),
+    F("max-price", F_U64, max_price, "UNITS", "cap on the price, reserved at submit"),
+    F("timeout-ms", F_I64, cmd_timeout_ms, "MS", "job deadline after acceptance (0 = none)"),
+    F("deadline-ms", F_I64, cmd_timeout_ms, "MS", "same as --timeout-ms after submit"),
+    F("priority", F_I64, priority, "N", "higher runs first"),
+    F("gpu", F_BOOL, gpu, NULL, "run on a GPU worker only"),
+    F("min-mem-mb", F_U64, min_mem_mb, "MB", "device memory the job needs"),
+    F("max-attempts", F_U64, max_attempts, "N", "runs before it fails (0 = broker default)"),
+    F("idem", F_STR, idem, "KEY", "idempotency key: resubmits return the first job"),
+    F("wait", F_BOOL, wait, NULL, "wait for the job to end (progress on a terminal)"),
+    F("out", F_STR, out_file, "FILE", "with --wait: write C there (raw fp32)"),
+};
+static const flag_t s_wait_flags[] = {
+    F("timeout-ms", F_I64, cmd_timeout_ms, "MS", "give up after MS (default: no limit)"),
+};
+static const flag_t s_result_flags[] = {
+    F("out", F_STR, out_file, "FILE", "write C there (raw little-endian fp32)"),
+    F("head", F_U64, head, "N", "elements shown in the summary (default 8)"),
+};
+static const flag_t s_jobs_flags[] = {
+    F("state", F_STR, state, "STATE", "only jobs in STATE"),
+    F("limit", F_U64, limit, "N", "at most N jobs (default: broker's)"),
+    F("all", F_BOOL, all, NULL, "every account's jobs (admin)"),
+};
+
+typedef int (*cmd_fn)(cli_t *cli, quarry_client_t *c, int argc, char **argv);
+/* Checks arguments and loads inputs before any connection; returns an exit code. */
+typedef int (*check_fn)(cli_t *cli, int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    const char *args; /* positional arguments for help */
+    int min_args, max_args;
+    const flag_t *flags;
+    size_t nflags;
+    check_fn check; /* may be NULL */
+    cmd_fn fn;
+    const char *help;
+} command_t;
+
+/* ---- output helpers --------------------------------------------------------- */
+
+static void s_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void s_err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("quarry: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* Exit code for a library error. */
+static int s_exit_for(quarry_err_t rc)
+{
+    switch (rc) {
+    case QUARRY_OK:
+        return EXIT_OK;
+    case QUARRY_EUNAVAIL:
+    case QUARRY_ETIMEOUT:
+    case QUARRY_EPROTO:
+        return EXIT_UNAVAIL;
+    case QUARRY_ENOMEM:
+    case QUARRY_EIO:
+        return EXIT_LOCAL;
+    case QUARRY_EFAILED:
+    case QUARRY_EEXPIRED:
+    case QUARRY_ECANCELLED:
+        return EXIT_JOB;
+    default:
+        return EXIT_REFUSED;
+    }
+}
+
+/* Reports a failed library call and returns its exit code. */
+static int s_fail(quarry_client_t *c, quarry_err_t rc)
+{
+    const char *msg = quarry_client_last_error(c);
+    s_err("%s", msg && *msg ? msg : quarry_strerror(rc));
+    return s_exit_for(rc);
+}
+
+static void s_json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        switch (*p) {
+        case '"':
+            fputs("\\\"", stdout);
+            break;
+        case '\\':
+            fputs("\\\\", stdout);
+            break;
+        case '\n':
+            fputs("\\n", stdout);
+            break;
+        case '\r':
+            fputs("\\r", stdout);
+            break;
+        case '\t':
+            fputs("\\t", stdout);
+            break;
+        default:
+            if (*p < 0x20)
+                printf("\\u%04x", *p);
+            else
+                putchar(*p);
+        }
+    }
+    putchar('"');
+}
+
+static void s_json_num(double v)
+{
+    if (isfinite(v))
+        printf("%.9g", v);
+    else
+        fputs("null", stdout);
+}
+
+static void s_json_job(const quarry_job_info_t *j)
+{
+    printf("{\"job_id\":%" PRIu64 ",\"kind\":", j->job_id);
+    s_json_str(j->kind);
+    fputs(",\"state\":", stdout);
+    s_json_str(j->state_name);
+    printf(",\"attempts\":%u,\"worker_id\":%" PRIu64 ",\"max_price\":%" PRIu64
+           ",\"price\":%" PRIu64 ",\"fee\":%" PRIu64 ",\"units\":%" PRIu64
+           ",\"created_ms\":%" PRId64 ",\"updated_ms\":%" PRId64
+           ",\"progress\":%u,\"m\":%u,\"n\":%u,\"k\":%u,\"detail\":",
+           j->attempts, j->worker_id, j->max_price, j->price, j->fee, j->units, j->created_ms,
+           j->updated_ms, j->progress, j->m, j->n, j->k);
+    s_json_str(j->detail);
+    putchar('}');
+}
+
+static void s_time(char *buf, size_t cap, int64_t wall_ms)
+{
+    if (wall_ms <= 0) {
+        snprintf(buf, cap, "-");
+        return;
+    }
+    time_t t = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%d %H:%M:%SZ", &tm);
+}
+
+/* A table of strings printed with aligned columns. */
+typedef struct {
+    int ncols;
+    const char *const *head;
+    const bool *right; /* right-align column (numbers) */
+    char **cells;      /* rows * ncols strings */
+    size_t rows, cap;
+} table_t;
+
+static int s_table_add(table_t *t, ...)
+{
+    if (t->rows == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        char **cells = realloc(t->cells, cap * (size_t)t->ncols * sizeof *cells);
+        if (!cells)
+            return -1;
+        t->cells = cells;
+        t->cap = cap;
+    }
+    va_list ap;
+    va_start(ap, t);
+    int rc = 0;
+    for (int i = 0; i < t->ncols; i++) {
+        const char *s = va_arg(ap, const char *);
+        char *d = strdup(s ? s : "");
+        if (!d)
+            rc = -1;
+        t->cells[t->rows * (size_t)t->ncols + (size_t)i] = d;
+    }
+    va_end(ap);
+    t->rows++;
+    return rc;
+}
+
+static void s_table_print(table_t *t)
+{
+    size_t w[16] = {0};
+    for (int i = 0; i < t->ncols; i++)
+        w[i] = strlen(t->head[i]);
+    for (size_t r = 0; r < t->rows; r++)
+        for (int i = 0; i < t->ncols; i++) {
+            const char *s = t->cells[r * (size_t)t->ncols + (size_t)i];
+            size_t l = s ? strlen(s) : 0;
+            if (l > w[i])
+                w[i] = l;
+        }
+    for (size_t r = 0; r <= t->rows; r++) {
+        for (int i = 0; i < t->ncols; i++) {
+            const char *s = r == 0 ? t->head[i] : t->cells[(r - 1) * (size_t)t->ncols + (size_t)i];
+            bool last = i + 1 == t->ncols;
+            if (t->right[i])
+                printf("%*s%s", (int)w[i], s ? s : "", last ? "" : "  ");
+            else if (last)
+                printf("%s", s ? s : "");
+            else
+                printf("%-*s  ", (int)w[i], s ? s : "");
+        }
+        putchar('\n');
+    }
+    for (size_t i = 0; i < t->rows * (size_t)t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    t->cells = NULL;
+    t->rows = t->cap = 0;
+}
+
+static void s_print_job(const cli_t *cli, const quarry_job_info_t *j)
+{
+    if (cli->json) {
+        s_json_job(j);
+        putchar('\n');
+        return;
+    }
+    char created[32], updated[32];
+    s_time(created, sizeof created, j->created_ms);
+    s_time(updated, sizeof updated, j->updated_ms);
+    printf("job        %" PRIu64 "\n", j->job_id);
+    printf("kind       %s\n", j->kind);
+    printf("state      %s\n", j->state_name);
+    if (j->m)
+        printf("shape      %ux%ux%u (m x n x k)\n", j->m, j->n, j->k);
+    printf("progress   %.1f%%\n", j->progress / 10.0);
+    printf("attempts   %u\n", j->attempts);
+    if (j->worker_id)
+        printf("worker     %" PRIu64 "\n", j->worker_id);
+    printf("max price  %" PRIu64 "\n", j->max_price);
+    if (j->price || j->fee)
+        printf("price      %" PRIu64 " (fee %" PRIu64 ")\n", j->price, j->fee);
+    if (j->units)
+        printf("units      %" PRIu64 "\n", j->units);
+    printf("created    %s\n", created);
+    printf("updated    %s\n", updated);
+    if (j->detail[0])
+        printf("detail     %s\n", j->detail);
+}
+
+/* ---- argument parsing --------------------------------------------------------- */
+
+static int s_parse_u64(const char *flag, const char *v, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!v || !*v || *v == '-' || *v == '+') {
+        s_err("%s: '%s' is not a non-negative integer", flag, v ? v : "");
+        return -1;
+    }
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end || errno) {
+        s_err("%s: '%s' is not a non-negative integer", flag, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int s_parse_i64(const char *flag, const char *v, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = v && *v ? strtoll(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno) {
+        s_err("%s: '%s' is not an integer", flag, v ? v : "");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static const flag_t *s_find(const flag_t *t, size_t n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(t[i].name) == len && strncmp(t[i].name, name, len) == 0)
+            return &t[i];
+    return NULL;
+}
+
+/* Applies one flag; *i advances past a separate value.  Returns 0 or -1. */
+static int s_apply(cli_t *cli, const flag_t *f, const char *val, int argc, char **argv, int *i)
+{
+    char flag[64];
+    snprintf(flag, sizeof flag, "--%s", f->name);
+    if (f->type == F_BOOL) {
+        if (val && strcmp(val, "true") && strcmp(val, "1") && strcmp(val, "false") &&
+            strcmp(val, "0")) {
+            s_err("%s: '%s' is not true or false", flag, val);
+            return -1;
+        }
+        *(bool *)((char *)cli + f->off) = !val || !strcmp(val, "true") || !strcmp(val, "1");
+        return 0;
+    }
+    if (!val) {
+        if (*i + 1 >= argc) {
+            s_err("%s needs a value", flag);
+            return -1;
+        }
+        val = argv[++*i];
+    }
+    void *p = (char *)cli + f->off;
+    switch (f->type) {
+    case F_STR:
+        *(const char **)p = val;
+        return 0;
+    case F_U64:
+        if (f->off == offsetof(cli_t, seed))
+            cli->have_seed = true;
+        return s_parse_u64(flag, val, p);
+    case F_I64:
+        return s_parse_i64(flag, val, p);
+    default:
+        return -1;
+    }
+}
+
+/* ---- file helpers ------------------------------------------------------------ */
+
+static bool s_little_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const uint8_t *)&one == 1;
+}
+
+static void s_swap32(float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *b = (uint8_t *)&v[i], t;
+        t = b[0], b[0] = b[3], b[3] = t;
+        t = b[1], b[1] = b[2], b[2] = t;
+    }
+}
+
+/* Reads exactly count fp32 values from path.  Returns 0, or an exit code. */
+static int s_read_matrix(const char *path, const char *what, size_t count, float **out)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        s_err("%s: cannot open %s: %s", what, path, strerror(errno));
+        return EXIT_LOCAL;
+    }
+    float *v = malloc(count ? count * sizeof(float) : 1);
+    if (!v) {
+        fclose(f);
+        s_err("%s: out of memory", what);
+        return EXIT_LOCAL;
+    }
+    size_t got = fread(v, sizeof(float), count, f);
+    int extra = fgetc(f);
+    bool err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(v);
+        s_err("%s: cannot read %s", what, path);
+        return EXIT_LOCAL;
+    }
+    if (got != count || extra != EOF) {
+        free(v);
+        s_err("%s: %s must hold exactly %zu fp32 values (%zu bytes)", what, path, count,
+              count * sizeof(float));
+        return EXIT_USAGE;
+    }
+    if (!s_little_endian())
+        s_swap32(v, count);
+    *out = v;
+    return 0;
+}
+
+static int s_write_matrix(const char *path, float *v, size_t count)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        s_err("cannot create %s: %s", path, strerror(errno));
+        return EXIT_LOCAL;
+    }
+    if (!s_little_endian())
+        s_swap32(v, count);
+    size_t put = fwrite(v, sizeof(float), count, f);
+    if (!s_little_endian())
+        s_swap32(v, count);
+    if (fclose(f) != 0 || put != count) {
+        s_err("cannot write %s: %s", path, strerror(errno));
+        return EXIT_LOCAL;
+    }
+    return 0;
+}
+
+/* splitmix64: deterministic inputs for --random, the same on every host. */
+static uint64_t s_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static float *s_random_matrix(uint64_t *state, size_t count)
+{
+    float *v = malloc(count ? count * sizeof(float) : 1);
+    for (size_t i = 0; v && i < count; i++) /* uniform in [-1, 1) */
+        v[i] = (float)((double)(s_next(state) >> 40) / (double)(1ull << 23) - 1.0);
+    return v;
+}
+
+/* ---- commands ----------------------------------------------------------------- */
+
+static int s_progress(const quarry_job_info_t *j, void *ud)
+{
+    (void)ud;
+    fprintf(stderr, "\r\033[Kjob %" PRIu64 "  %-9s  %5.1f%%  attempt %u", j->job_id,
+            j->state_name, j->progress / 10.0, j->attempts);
+    fflush(stderr);
+    return 0;
+}
+
+/* Waits for id and prints the final state; used by wait and submit --wait. */
+static int s_wait_and_report(cli_t *cli, quarry_client_t *c, uint64_t id, int64_t limit,
+                             quarry_job_info_t *info)
+{
+    bool tty = isatty(STDERR_FILENO) && !cli->json;
+    quarry_err_t rc = quarry_job_wait(c, id, limit, tty ? s_progress : NULL, NULL, info);
+    if (tty) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+    }
+    if (rc == QUARRY_OK || info->state != QUARRY_JOB_UNKNOWN) {
+        if (quarry_job_state_final(info->state) || rc == QUARRY_OK) {
+            if (cli->json) {
+                s_json_job(info);
+                putchar('\n');
+            } else {
+                printf("job %" PRIu64 " %s", id, info->state_name);
+                if (info->price || info->fee)
+                    printf("  price %" PRIu64 "  fee %" PRIu64, info->price, info->fee);
+                if (info->units)
+                    printf("  units %" PRIu64, info->units);
+                if (info->detail[0])
+                    printf("  (%s)", info->detail);
+                putchar('\n');
+            }
+        }
+    }
+    if (rc == QUARRY_OK)
+        return EXIT_OK;
+    if (quarry_job_state_final(info->state)) {
+        s_err("%s", quarry_client_last_error(c));
+        return EXIT_JOB; /* rejected included */
+    }
+    return s_fail(c, rc);
+}
+
+static int s_fetch_result(cli_t *cli, quarry_client_t *c, uint64_t id, bool summary)
+{
+    float *C = NULL;
+    size_t count = 0;
+    quarry_job_info_t info;
+    quarry_err_t rc = quarry_job_result_alloc(c, id, &C, &count, &info);
+    if (rc)
+        return s_fail(c, rc);
+    int ex = EXIT_OK;
+    if (cli->out_file)
+        ex = s_write_matrix(cli->out_file, C, count);
+    if (ex == EXIT_OK && summary) {
+        double sum = 0, asum = 0;
+        for (size_t i = 0; i < count; i++) {
+            sum += C[i];
+            asum += fabs((double)C[i]);
+        }
+        size_t head = cli->head < count ? (size_t)cli->head : count;
+        if (cli->json) {
+            printf("{\"job_id\":%" PRIu64 ",\"state\":", id);
+            s_json_str(info.state_name);
+            printf(",\"m\":%u,\"n\":%u,\"count\":%zu,\"sum\":", info.m, info.n, count);
+            s_json_num(sum);
+            fputs(",\"abs_sum\":", stdout);
+            s_json_num(asum);
+            fputs(",\"first\":[", stdout);
+            for (size_t i = 0; i < head; i++) {
+                if (i)
+                    putchar(',');
+                s_json_num(C[i]);
+            }
+            fputs("],\"out\":", stdout);
+            if (cli->out_file)
+                s_json_str(cli->out_file);
+            else
+                fputs("null", stdout);
+            puts("}");
+        } else {
+            printf("job      %" PRIu64 " (%s)\n", id, info.state_name);
+            printf("shape    %u x %u (%zu floats)\n", info.m, info.n, count);
+            printf("sum      %.9g\n", sum);
+            printf("abs sum  %.9g\n", asum);
+            printf("first   ");
+            for (size_t i = 0; i < head; i++)
+                printf(" %.6g", C[i]);
+            printf("%s\n", head < count ? " ..." : "");
+            if (cli->out_file)
+                printf("written  %s\n", cli->out_file);
+        }
+    }
+    quarry_free(C);
+    return ex;
+}
+
+static int check_job(cli_t *cli, int argc, char **argv)
+{
+    (void)argc;
+    if (s_parse_u64("JOB", argv[0], &cli->job_id) < 0)
+        return EXIT_USAGE;
+    if (cli->job_id == 0) {
+        s_err("JOB: job ids start at 1");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static int check_submit(cli_t *cli, int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    if (!cli->m || !cli->n || !cli->k) {
+        s_err("submit needs --m, --n and --k (positive)");
+        return EXIT_USAGE;
+    }
+    if (cli->m > QUARRY_GEMM_MAX_DIM || cli->n > QUARRY_GEMM_MAX_DIM ||
+        cli->k > QUARRY_GEMM_MAX_DIM) {
+        s_err("dimensions are limited to %u", QUARRY_GEMM_MAX_DIM);
+        return EXIT_USAGE;
+    }
+    bool files = cli->a_file || cli->b_file;
+    if (cli->have_seed == files || (files && (!cli->a_file || !cli->b_file))) {
+        s_err("submit needs either --a FILE and --b FILE, or --random SEED");
+        return EXIT_USAGE;
+    }
+    if (cli->out_file && !cli->wait) {
+        s_err("--out needs --wait (or use 'quarry result JOB --out FILE')");
+        return EXIT_USAGE;
+    }
+    if (cli->priority < INT32_MIN || cli->priority > INT32_MAX || cli->max_attempts > UINT32_MAX) {
+        s_err("--priority or --max-attempts out of range");
+        return EXIT_USAGE;
+    }
+    size_t na = (size_t)cli->m * cli->k, nb = (size_t)cli->k * cli->n;
+    if (cli->have_seed) {
+        uint64_t st = cli->seed;
+        cli->A = s_random_matrix(&st, na);
+        cli->B = s_random_matrix(&st, nb);
+        if (!cli->A || !cli->B) {
+            s_err("out of memory for the inputs");
+            return EXIT_LOCAL;
+        }
+        return EXIT_OK;
+    }
+    int ex = s_read_matrix(cli->a_file, "--a", na, &cli->A);
+    if (!ex)
+        ex = s_read_matrix(cli->b_file, "--b", nb, &cli->B);
+    return ex;
+}
+
+static int cmd_submit(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    int ex = EXIT_OK;
+    quarry_job_opts_t o;
+    quarry_job_opts_init(&o);
+    o.max_price = cli->max_price;
+    o.timeout_ms = cli->cmd_timeout_ms > 0 ? cli->cmd_timeout_ms : 0;
+    o.need_gpu = cli->gpu;
+    o.min_mem_mb = cli->min_mem_mb;
+    o.priority = (int32_t)cli->priority;
+    o.max_attempts = (uint32_t)cli->max_attempts;
+    o.idem_key = cli->idem;
+    uint64_t id = 0, reserved = 0;
+    bool dup = false;
+    quarry_err_t rc = quarry_gemm_submit(c, (uint32_t)cli->m, (uint32_t)cli->n, (uint32_t)cli->k,
+                                         cli->A, cli->B, &o, &id, &reserved, &dup);
+    free(cli->A);
+    free(cli->B);
+    cli->A = cli->B = NULL;
+    if (rc)
+        return s_fail(c, rc);
+    if (!cli->wait) {
+        if (cli->json)
+            printf("{\"job_id\":%" PRIu64 ",\"reserved\":%" PRIu64 ",\"duplicate\":%s}\n", id,
+                   reserved, dup ? "true" : "false");
+        else
+            printf("job %" PRIu64 " submitted%s  reserved %" PRIu64 "\n", id,
+                   dup ? " (duplicate of an earlier submit)" : "", reserved);
+        return EXIT_OK;
+    }
+    if (!cli->json)
+        fprintf(isatty(STDERR_FILENO) ? stderr : stdout, "job %" PRIu64 " submitted%s\n", id,
+                dup ? " (duplicate)" : "");
+    quarry_job_info_t info;
+    ex = s_wait_and_report(cli, c, id, -1, &info);
+    if (ex == EXIT_OK && cli->out_file)
+        ex = s_fetch_result(cli, c, id, false);
+    return ex;
+}
+
+static int cmd_status(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    uint64_t id = cli->job_id;
+    quarry_job_info_t info;
+    quarry_err_t rc = quarry_job_status(c, id, &info);
+    if (rc)
+        return s_fail(c, rc);
+    s_print_job(cli, &info);
+    return EXIT_OK;
+}
+
+static int cmd_wait(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    uint64_t id = cli->job_id;
+    quarry_job_info_t info;
+    return s_wait_and_report(cli, c, id, cli->cmd_timeout_ms >= 0 ? cli->cmd_timeout_ms : -1,
+                             &info);
+}
+
+static int cmd_result(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    uint64_t id = cli->job_id;
+    return s_fetch_result(cli, c, id, true);
+}
+
+static int cmd_cancel(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    uint64_t id = cli->job_id;
+    quarry_job_info_t info;
+    quarry_err_t rc = quarry_job_cancel(c, id, &info);
+    if (rc)
+        return s_fail(c, rc);
+    if (cli->json) {
+        s_json_job(&info);
+        putchar('\n');
+    } else {
+        printf("job %" PRIu64 " %s\n", id, info.state_name);
+    }
+    return EXIT_OK;
+}
+
+static int check_jobs(cli_t *cli, int argc, char **argv)
+{
+    if (cli->state && quarry_job_state_parse(cli->state) == QUARRY_JOB_UNKNOWN) {
+        s_err("--state: unknown state '%s'", cli->state);
+        return EXIT_USAGE;
+    }
+    if (cli->limit > UINT32_MAX) {
+        s_err("--limit: too large");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_jobs(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    quarry_job_info_t *jobs = NULL;
+    size_t n = 0;
+    quarry_err_t rc = quarry_job_list(c, cli->state, (uint32_t)cli->limit, cli->all, &jobs, &n);
+    if (rc)
+        return s_fail(c, rc);
+    if (cli->json) {
+        putchar('[');
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                putchar(',');
+            s_json_job(&jobs[i]);
+        }
+        puts("]");
+    } else {
+        static const char *const head[] = {"ID",    "STATE",    "KIND",  "SHAPE",
+                                           "TRIES", "PROGRESS", "PRICE", "MAX_PRICE",
+                                           "UPDATED"};
+        static const bool right[] = {true, false, false, false, true, true, true, true, false};
+        table_t t = {9, head, right, NULL, 0, 0};
+        for (size_t i = 0; i < n; i++) {
+            const quarry_job_info_t *j = &jobs[i];
+            char id[24], shape[48], tries[16], prog[16], price[24], maxp[24], upd[32];
+            snprintf(id, sizeof id, "%" PRIu64, j->job_id);
+            snprintf(shape, sizeof shape, "%ux%ux%u", j->m, j->n, j->k);
+            snprintf(tries, sizeof tries, "%u", j->attempts);
+            snprintf(prog, sizeof prog, "%.1f%%", j->progress / 10.0);
+            snprintf(price, sizeof price, "%" PRIu64, j->price);
+            snprintf(maxp, sizeof maxp, "%" PRIu64, j->max_price);
+            s_time(upd, sizeof upd, j->updated_ms);
+            if (s_table_add(&t, id, j->state_name, j->kind, shape, tries, prog, price, maxp,
+                            upd) < 0) {
+                s_table_print(&t);
+                quarry_job_list_free(&jobs);
+                s_err("out of memory");
+                return EXIT_LOCAL;
+            }
+        }
+        s_table_print(&t);
+    }
+    quarry_job_list_free(&jobs);
+    return EXIT_OK;
+}
+
+static int cmd_workers(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    quarry_worker_info_t *w = NULL;
+    size_t n = 0;
+    quarry_err_t rc = quarry_workers(c, &w, &n);
+    if (rc)
+        return s_fail(c, rc);
+    if (cli->json) {
+        putchar('[');
+        for (size_t i = 0; i < n; i++) {
+            printf("%s{\"worker_id\":%" PRIu64 ",\"name\":", i ? "," : "", w[i].worker_id);
+            s_json_str(w[i].name);
+            fputs(",\"operator\":", stdout);
+            s_json_str(w[i].operator_);
+            fputs(",\"state\":", stdout);
+            s_json_str(w[i].state);
+            printf(",\"slots\":%u,\"busy\":%u,\"ask_price\":%" PRIu64 ",\"reputation\":%d"
+                   ",\"cpu_cores\":%u,\"mem_mb\":%" PRIu64 ",\"gpus\":%u,\"jobs_done\":%" PRIu64
+                   ",\"earned\":%" PRIu64 "}",
+                   w[i].slots, w[i].busy, w[i].ask_price, w[i].reputation, w[i].cpu_cores,
+                   w[i].mem_mb, w[i].gpus, w[i].jobs_done, w[i].earned);
+        }
+        puts("]");
+    } else {
+        static const char *const head[] = {"ID",  "NAME",  "OPERATOR", "STATE", "BUSY",
+                                           "ASK", "REP",   "CPUS",     "GPUS",  "MEM_MB",
+                                           "DONE", "EARNED"};
+        static const bool right[] = {true, false, false, false, true, true,
+                                     true, true,  true,  true,  true, true};
+        table_t t = {12, head, right, NULL, 0, 0};
+        for (size_t i = 0; i < n; i++) {
+            char id[24], busy[32], ask[24], rep[16], cpus[16], gpus[16], mem[24], done[24],
+                earned[24];
+            snprintf(id, sizeof id, "%" PRIu64, w[i].worker_id);
+            snprintf(busy, sizeof busy, "%u/%u", w[i].busy, w[i].slots);
+            snprintf(ask, sizeof ask, "%" PRIu64, w[i].ask_price);
+            snprintf(rep, sizeof rep, "%d", w[i].reputation);
+            snprintf(cpus, sizeof cpus, "%u", w[i].cpu_cores);
+            snprintf(gpus, sizeof gpus, "%u", w[i].gpus);
+            snprintf(mem, sizeof mem, "%" PRIu64, w[i].mem_mb);
+            snprintf(done, sizeof done, "%" PRIu64, w[i].jobs_done);
+            snprintf(earned, sizeof earned, "%" PRIu64, w[i].earned);
+            s_table_add(&t, id, w[i].name, w[i].operator_, w[i].state, busy, ask, rep, cpus,
+                        gpus, mem, done, earned);
+        }
+        s_table_print(&t);
+    }
+    quarry_workers_free(&w);
+    return EXIT_OK;
+}
+
+static void s_print_balance(const cli_t *cli, const quarry_balance_t *b)
+{
+    if (cli->json) {
+        fputs("{\"account\":", stdout);
+        s_json_str(b->account);
+        printf(",\"available\":%" PRId64 ",\"reserved\":%" PRId64 ",\"earned\":%" PRId64 "}\n",
+               b->available, b->reserved, b->earned);
+    } else {
+        printf("account    %s\n", b->account);
+        printf("available  %" PRId64 "\n", b->available);
+        printf("reserved   %" PRId64 "\n", b->reserved);
+        printf("earned     %" PRId64 "\n", b->earned);
+    }
+}
+
+static int cmd_balance(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    quarry_balance_t b;
+    quarry_err_t rc = quarry_balance(c, argc > 0 ? argv[0] : NULL, &b);
+    if (rc)
+        return s_fail(c, rc);
+    s_print_balance(cli, &b);
+    return EXIT_OK;
+}
+
+static int check_deposit(cli_t *cli, int argc, char **argv)
+{
+    if (!argv[0][0]) {
+        s_err("deposit: ACCOUNT must not be empty");
+        return EXIT_USAGE;
+    }
+    if (s_parse_u64("AMOUNT", argv[1], &cli->amount) < 0)
+        return EXIT_USAGE;
+    if (!cli->amount) {
+        s_err("AMOUNT must be positive");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_deposit(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    quarry_balance_t b;
+    quarry_err_t rc = quarry_deposit(c, argv[0], cli->amount, &b);
+    if (rc)
+        return s_fail(c, rc);
+    s_print_balance(cli, &b);
+    return EXIT_OK;
+}
+
+static int cmd_dash(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    quarry_dash_t *d = NULL;
+    quarry_err_t rc = quarry_dash(c, &d);
+    if (rc)
+        return s_fail(c, rc);
+    if (cli->json) {
+        fputs("{\"kinds\":[", stdout);
+        for (size_t i = 0; i < d->nkinds; i++) {
+            fputs(i ? ",{\"kind\":" : "{\"kind\":", stdout);
+            s_json_str(d->kinds[i].kind);
+            printf(",\"queued\":%" PRIu64 ",\"running\":%" PRIu64 "}", d->kinds[i].queued,
+                   d->kinds[i].running);
+        }
+        printf("],\"workers\":%u,\"utilisation\":", d->workers);
+        s_json_num(d->utilisation);
+        fputs(",\"jobs_per_s\":", stdout);
+        s_json_num(d->jobs_per_s);
+        fputs(",\"p50_ms\":", stdout);
+        s_json_num(d->p50_ms);
+        fputs(",\"p99_ms\":", stdout);
+        s_json_num(d->p99_ms);
+        fputs(",\"operators\":[", stdout);
+        for (size_t i = 0; i < d->noperators; i++) {
+            fputs(i ? ",{\"operator\":" : "{\"operator\":", stdout);
+            s_json_str(d->operators[i].operator_);
+            printf(",\"jobs\":%" PRIu64 ",\"earned\":%" PRId64 "}", d->operators[i].jobs,
+                   d->operators[i].earned);
+        }
+        printf("],\"settled_total\":%" PRIu64 ",\"ledger_sum\":%" PRId64 "}\n", d->settled_total,
+               d->ledger_sum);
+    } else {
+        printf("workers        %u  (utilisation %.1f%%)\n", d->workers, d->utilisation * 100.0);
+        printf("throughput     %.2f jobs/s  (%" PRIu64 " settled in all)\n", d->jobs_per_s,
+               d->settled_total);
+        printf("latency        p50 %.1f ms  p99 %.1f ms\n", d->p50_ms, d->p99_ms);
+        printf("ledger sum     %" PRId64 "%s\n", d->ledger_sum,
+               d->ledger_sum ? "  (UNBALANCED)" : "  (balanced)");
+        printf("\nqueues\n");
+        static const char *const kh[] = {"KIND", "QUEUED", "RUNNING"};
+        static const bool kr[] = {false, true, true};
+        table_t t = {3, kh, kr, NULL, 0, 0};
+        for (size_t i = 0; i < d->nkinds; i++) {
+            char q[24], r[24];
+            snprintf(q, sizeof q, "%" PRIu64, d->kinds[i].queued);
+            snprintf(r, sizeof r, "%" PRIu64, d->kinds[i].running);
+            s_table_add(&t, d->kinds[i].kind, q, r);
+        }
+        s_table_print(&t);
+        printf("\nearnings\n");
+        static const char *const oh[] = {"OPERATOR", "JOBS", "EARNED"};
+        table_t o = {3, oh, kr, NULL, 0, 0};
+        for (size_t i = 0; i < d->noperators; i++) {
+            char j[24], e[24];
+            snprintf(j, sizeof j, "%" PRIu64, d->operators[i].jobs);
+            snprintf(e, sizeof e, "%" PRId64, d->operators[i].earned);
+            s_table_add(&o, d->operators[i].operator_, j, e);
+        }
+        s_table_print(&o);
+    }
+    quarry_dash_free(&d);
+    return EXIT_OK;
+}
+
+#define CMD(name, args, lo, hi, flags, check, fn, help)                                           \
+    {name, args, lo, hi, flags, sizeof flags / sizeof flags[0], check, fn, help}
+#define CMD0(name, args, lo, hi, check, fn, help) {name, args, lo, hi, NULL, 0, check, fn, help}
+
+static const command_t s_commands[] = {
+    CMD("submit", "", 0, 0, s_submit_flags, check_submit, cmd_submit,
+        "submit an ai.gemm job C = A * B"),
+    CMD0("status", "JOB", 1, 1, check_job, cmd_status, "show a job"),
+    CMD("wait", "JOB", 1, 1, s_wait_flags, check_job, cmd_wait, "wait until a job is final"),
+    CMD("result", "JOB", 1, 1, s_result_flags, check_job, cmd_result,
+        "fetch a settled job's result (summary: shape, sums, first values)"),
+    CMD0("cancel", "JOB", 1, 1, check_job, cmd_cancel, "cancel a job"),
+    CMD("jobs", "", 0, 0, s_jobs_flags, check_jobs, cmd_jobs, "list jobs, newest first"),
+    CMD0("workers", "", 0, 0, NULL, cmd_workers, "list connected workers"),
+    CMD0("balance", "[ACCOUNT]", 0, 1, NULL, cmd_balance, "show balances (default: own account)"),
+    CMD0("deposit", "ACCOUNT AMOUNT", 2, 2, check_deposit, cmd_deposit,
+         "credit an account (admin)"),
+    CMD0("dash", "", 0, 0, NULL, cmd_dash,
+         "queues, workers, utilisation, jobs/s, latency, earnings, ledger sum"),
+};
+#define NCOMMANDS (sizeof s_commands / sizeof s_commands[0])
+
+static void s_flags_help(FILE *out, const flag_t *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", f[i].name, f[i].arg ? " " : "",
+                 f[i].arg ? f[i].arg : "");
+        fprintf(out, "    %-22s %s\n", left, f[i].help);
+    }
+}
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: quarry [GLOBAL FLAGS] COMMAND [ARGS] [FLAGS]\n"
+            "\n"
+            "Client of the Quarry compute marketplace (libquarry %s).\n"
+            "\n"
+            "Global flags (before or after the command):\n",
+            quarry_version());
+    s_flags_help(out, s_global, NGLOBAL);
+    fprintf(out, "    %-22s %s\n    %-22s %s\n", "--help", "show this help", "--version",
+            "show the version");
+    fprintf(out, "\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s %s", s_commands[i].name, s_commands[i].args);
+        fprintf(out, "  %-24s %s\n", left, s_commands[i].help);
+        s_flags_help(out, s_commands[i].flags, s_commands[i].nflags);
+    }
+    fprintf(out,
+            "\nExit codes:\n"
+            "  0  success (wait, submit --wait: the job settled)\n"
+            "  1  the job ended failed, expired, cancelled or rejected\n"
+            "  2  usage error: unknown command or flag, missing or bad argument\n"
+            "  3  broker unavailable, no answer in time, or wait --timeout-ms passed\n"
+            "  4  the broker refused the request (funds, not found, permission, bad input,\n"
+            "     result not ready); its message is printed as 'quarry: <message>'\n"
+            "  5  local error: cannot read or write a file, out of memory\n");
+}
+
+/* ---- main -------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    cli_t cli;
+    memset(&cli, 0, sizeof cli);
+    cli.broker = getenv("QUARRY_BROKER");
+    if (!cli.broker || !*cli.broker)
+        cli.broker = QUARRY_DEFAULT_ENDPOINT;
+    cli.account = getenv("QUARRY_ACCOUNT");
+    if (!cli.account || !*cli.account)
+        cli.account = "default";
+    cli.timeout_ms = QUARRY_DEFAULT_TIMEOUT_MS;
+    const char *tenv = getenv("QUARRY_TIMEOUT_MS");
+    if (tenv && *tenv && s_parse_i64("QUARRY_TIMEOUT_MS", tenv, &cli.timeout_ms) < 0)
+        return EXIT_USAGE;
+    cli.cmd_timeout_ms = -1;
+    cli.head = 8;
+
+    const command_t *cmd = NULL;
+    char *pos[4];
+    int npos = 0;
+    bool help = false, only_pos = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && strcmp(a, "--") == 0) {
+            only_pos = true;
+            continue;
+        }
+        if (!only_pos && a[0] == '-' && a[1] == '-') {
+            const char *name = a + 2, *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            if (len == 4 && !strncmp(name, "help", 4)) {
+                help = true;
+                continue;
+            }
+            if (len == 7 && !strncmp(name, "version", 7)) {
+                printf("quarry %s\n", quarry_version());
+                return EXIT_OK;
+            }
+            const flag_t *f = cmd ? s_find(cmd->flags, cmd->nflags, name, len) : NULL;
+            if (!f)
+                f = s_find(s_global, NGLOBAL, name, len);
+            if (!f) {
+                s_err("unknown flag '--%.*s'%s%s (see quarry --help)", (int)len, name,
+                      cmd ? " for " : "", cmd ? cmd->name : "");
+                return EXIT_USAGE;
+            }
+            if (s_apply(&cli, f, eq ? eq + 1 : NULL, argc, argv, &i) < 0)
+                return EXIT_USAGE;
+            continue;
+        }
+        if (!only_pos && a[0] == '-' && a[1] && !(a[1] >= '0' && a[1] <= '9')) {
+            if (!strcmp(a, "-h")) {
+                help = true;
+                continue;
+            }
+            s_err("unknown flag '%s' (flags are --long; see quarry --help)", a);
+            return EXIT_USAGE;
+        }
+        if (!cmd) {
+            if (!strcmp(a, "help")) {
+                help = true;
+                continue;
+            }
+            for (size_t c = 0; c < NCOMMANDS; c++)
+                if (!strcmp(a, s_commands[c].name))
+                    cmd = &s_commands[c];
+            if (!cmd) {
+                s_err("unknown command '%s' (see quarry --help)", a);
+                return EXIT_USAGE;
+            }
+            continue;
+        }
+        if (npos == (int)(sizeof pos / sizeof pos[0]) || npos >= cmd->max_args) {
+            s_err("%s: unexpected argument '%s'", cmd->name, a);
+            return EXIT_USAGE;
+        }
+        pos[npos++] = argv[i];
+    }
+    if (help) {
+        s_usage(stdout);
+        return EXIT_OK;
+    }
+    if (!cmd) {
+        s_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (npos < cmd->min_args) {
+        s_err("usage: quarry %s %s", cmd->name, cmd->args);
+        return EXIT_USAGE;
+    }
+    if (cli.timeout_ms <= 0) {
+        s_err("--timeout-ms must be positive");
+        return EXIT_USAGE;
+    }
+
+    if (cmd->check) {
+        int ex = cmd->check(&cli, npos, pos);
+        if (ex != EXIT_OK) {
+            free(cli.A);
+            free(cli.B);
+            return ex;
+        }
+    }
+
+    quarry_client_t *c = NULL;
+    quarry_err_t rc = quarry_client_new(cli.broker, cli.account, cli.timeout_ms, &c);
+    if (rc) {
+        free(cli.A);
+        free(cli.B);
+        if (rc == QUARRY_EUNAVAIL)
+            s_err("broker at %s did not answer within %" PRId64 " ms", cli.broker,
+                  cli.timeout_ms);
+        else
+            s_err("cannot connect to %s as %s: %s", cli.broker, cli.account,
+                  quarry_strerror(rc));
+        return rc == QUARRY_EINVAL ? EXIT_USAGE : s_exit_for(rc);
+    }
+    int ex = cmd->fn(&cli, c, npos, pos);
+    quarry_client_destroy(&c);
+    free(cli.A);
+    free(cli.B);
+    fflush(stdout);
+    if (ferror(stdout) && ex == EXIT_OK) {
+        s_err("cannot write to standard output");
+        ex = EXIT_LOCAL;
+    }
+    return ex;
+}

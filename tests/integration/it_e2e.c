@@ -1,0 +1,231 @@
+/* End to end through real processes: 1,000 ai.gemm jobs submitted, computed
+ * by two workers, verified, settled exactly once, with books that balance;
+ * plus funds, deadlines, cancel, idempotency, listings and the dashboard. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "harness.h"
+
+#define CPORT 57100
+#define WPORT 57101
+#define NJOBS 1000
+#define DEPOSIT 10000000
+
+static char s_db[512];
+static pid_t s_broker, s_w1, s_w2;
+static quarry_client_t *s_alice;
+
+static int s_setup(void **state)
+{
+    (void)state;
+    h_db_create("qr_it_e2e", s_db, sizeof s_db);
+    s_broker = h_broker("e2e-broker", s_db, CPORT, WPORT, NULL);
+    s_w1 = h_worker("e2e-w1", WPORT, "w1", "op-a", 1, 100, NULL);
+    s_w2 = h_worker("e2e-w2", WPORT, "w2", "op-b", 1, 120, NULL);
+    s_alice = h_client(CPORT, "alice");
+    quarry_balance_t b;
+    assert_int_equal(quarry_deposit(s_alice, "alice", DEPOSIT, &b), QUARRY_OK);
+    assert_int_equal(b.available, DEPOSIT);
+    /* both workers registered */
+    for (int i = 0; i < 100; i++) {
+        quarry_worker_info_t *ws = NULL;
+        size_t n = 0;
+        int online = 0;
+        if (quarry_workers(s_alice, &ws, &n) == QUARRY_OK)
+            for (size_t k = 0; k < n; k++)
+                online += strcmp(ws[k].state, "online") == 0;
+        quarry_workers_free(&ws);
+        if (online == 2)
+            return 0;
+        h_sleep_ms(100);
+    }
+    fail_msg("workers did not register");
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    (void)state;
+    quarry_client_destroy(&s_alice);
+    h_stop(s_w1, SIGTERM, 10000);
+    h_stop(s_w2, SIGTERM, 10000);
+    assert_int_equal(h_stop(s_broker, SIGTERM, 10000), 0); /* clean exit */
+    h_db_drop("qr_it_e2e");
+    return 0;
+}
+
+static void test_thousand_jobs(void **state)
+{
+    (void)state;
+    static uint64_t ids[NJOBS];
+    static uint32_t dims[NJOBS][3];
+    static float *as[NJOBS], *bs[NJOBS];
+    static const uint32_t sizes[] = {8, 16, 33, 64};
+    unsigned seed = 2026;
+    quarry_job_opts_t o;
+    quarry_job_opts_init(&o);
+    o.max_price = 1000;
+    for (int i = 0; i < NJOBS; i++) {
+        uint32_t m = sizes[rand_r(&seed) % 4], n = sizes[rand_r(&seed) % 4], k = sizes[rand_r(&seed) % 4];
+        dims[i][0] = m;
+        dims[i][1] = n;
+        dims[i][2] = k;
+        as[i] = malloc(sizeof(float) * m * k);
+        bs[i] = malloc(sizeof(float) * k * n);
+        h_random(as[i], (size_t)m * k, &seed);
+        h_random(bs[i], (size_t)k * n, &seed);
+        uint64_t reserved = 0;
+        bool dup = true;
+        assert_int_equal(quarry_gemm_submit(s_alice, m, n, k, as[i], bs[i], &o, &ids[i], &reserved, &dup),
+                         QUARRY_OK);
+        assert_int_equal(reserved, 1000);
+        assert_false(dup);
+    }
+    for (int i = 0; i < NJOBS; i++) {
+        quarry_job_info_t info;
+        assert_int_equal(quarry_job_wait(s_alice, ids[i], 120000, NULL, NULL, &info), QUARRY_OK);
+        assert_int_equal(info.state, QUARRY_JOB_SETTLED);
+        uint32_t m = dims[i][0], n = dims[i][1], k = dims[i][2];
+        float *got = NULL;
+        size_t count = 0;
+        assert_int_equal(quarry_job_result_alloc(s_alice, ids[i], &got, &count, NULL), QUARRY_OK);
+        assert_int_equal(count, (size_t)m * n);
+        float *want = malloc(sizeof(float) * m * n);
+        qr_gemm_rows(as[i], bs[i], want, m, n, k, 0, m);
+        for (size_t e = 0; e < count; e++)
+            assert_true(fabsf(got[e] - want[e]) <= 1e-4f * (float)k);
+        quarry_free(got);
+        free(want);
+        free(as[i]);
+        free(bs[i]);
+    }
+    /* exactly once, and the books balance */
+    assert_int_equal(h_sql(s_db, "SELECT count(*) FROM settlements"), NJOBS);
+    assert_int_equal(h_sql(s_db, "SELECT count(DISTINCT job_id) FROM settlements"), NJOBS);
+    assert_int_equal(h_sql(s_db, "SELECT count(*) FROM jobs WHERE state='settled'"), NJOBS);
+    assert_int_equal(h_sql(s_db, "SELECT coalesce(sum(amount),0) FROM ledger_entries"), 0);
+    assert_int_equal(h_sql(s_db, "SELECT count(*) FROM (SELECT txn_id FROM ledger_entries "
+                                 "GROUP BY txn_id HAVING sum(amount) <> 0) t"), 0);
+    int64_t paid = h_sql(s_db, "SELECT sum(price) FROM settlements");
+    int64_t fees = h_sql(s_db, "SELECT sum(fee) FROM settlements");
+    assert_true(paid >= NJOBS * 100 && paid <= NJOBS * 120);
+    assert_int_equal(fees, h_sql(s_db, "SELECT sum(price * 500 / 10000) FROM settlements"));
+    quarry_balance_t b;
+    assert_int_equal(quarry_balance(s_alice, NULL, &b), QUARRY_OK);
+    assert_int_equal(b.available, DEPOSIT - paid);
+    assert_int_equal(b.reserved, 0);
+    quarry_balance_t opa, opb;
+    assert_int_equal(quarry_balance(s_alice, "op-a", &opa), QUARRY_OK);
+    assert_int_equal(quarry_balance(s_alice, "op-b", &opb), QUARRY_OK);
+    assert_int_equal(opa.available + opb.available, paid - fees);
+    assert_int_equal(opa.available, h_sql(s_db, "SELECT coalesce(sum(s.price - s.fee),0) FROM settlements s "
+                                                "JOIN accounts a ON a.id = s.operator_id WHERE a.name='op-a'"));
+    /* every job walked the whole state machine, in order */
+    assert_int_equal(h_sql(s_db, "SELECT count(*) FROM (SELECT job_id, string_agg(state, ',' ORDER BY id) s "
+                                 "FROM job_events GROUP BY job_id) t "
+                                 "WHERE s <> 'queued,assigned,running,done,verified,settled'"), 0);
+    /* the dashboard agrees */
+    quarry_dash_t *d = NULL;
+    assert_int_equal(quarry_dash(s_alice, &d), QUARRY_OK);
+    assert_int_equal(d->ledger_sum, 0);
+    assert_true(d->settled_total >= NJOBS);
+    assert_int_equal(d->workers, 2);
+    assert_true(d->p50_ms > 0 && d->p99_ms >= d->p50_ms);
+    /* submits were sequential, so the cheaper worker may have done them all */
+    assert_int_equal(d->noperators, h_sql(s_db, "SELECT count(DISTINCT operator_id) FROM settlements"));
+    for (size_t i = 0; i < d->noperators; i++)
+        assert_int_equal(d->operators[i].earned,
+                         strcmp(d->operators[i].operator_, "op-a") == 0 ? opa.available : opb.available);
+    quarry_dash_free(&d);
+    quarry_job_info_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(quarry_job_list(s_alice, "settled", 10, false, &list, &n), QUARRY_OK);
+    assert_int_equal(n, 10);
+    assert_int_equal(list[0].state, QUARRY_JOB_SETTLED);
+    quarry_job_list_free(&list);
+}
+
+static void test_funds_and_idempotency(void **state)
+{
+    (void)state;
+    float a[4] = {1, 2, 3, 4}, b[4] = {1, 0, 0, 1};
+    quarry_job_opts_t o;
+    quarry_job_opts_init(&o);
+    o.max_price = 1000;
+    quarry_client_t *bob = h_client(CPORT, "bob");
+    uint64_t id;
+    assert_int_equal(quarry_gemm_submit(bob, 2, 2, 2, a, b, &o, &id, NULL, NULL), QUARRY_EFUNDS);
+    assert_non_null(strstr(quarry_client_last_error(bob), "balance"));
+    quarry_client_destroy(&bob);
+    o.idem_key = "order-17";
+    uint64_t id1, id2;
+    bool dup;
+    assert_int_equal(quarry_gemm_submit(s_alice, 2, 2, 2, a, b, &o, &id1, NULL, &dup), QUARRY_OK);
+    assert_false(dup);
+    assert_int_equal(quarry_gemm_submit(s_alice, 2, 2, 2, a, b, &o, &id2, NULL, &dup), QUARRY_OK);
+    assert_true(dup);
+    assert_int_equal(id1, id2);
+    quarry_job_info_t info;
+    assert_int_equal(quarry_job_wait(s_alice, id1, 30000, NULL, NULL, &info), QUARRY_OK);
+    float c[4];
+    size_t cnt;
+    assert_int_equal(quarry_job_result(s_alice, id1, c, 4, &cnt, NULL), QUARRY_OK);
+    assert_true(c[0] == 1 && c[1] == 2 && c[2] == 3 && c[3] == 4);
+    /* nobody else sees alice's job */
+    quarry_client_t *eve = h_client(CPORT, "eve");
+    assert_int_equal(quarry_job_status(eve, id1, &info), QUARRY_ENOTFOUND);
+    assert_int_equal(quarry_job_cancel(eve, id1, &info), QUARRY_ENOTFOUND);
+    quarry_client_destroy(&eve);
+    /* a settled job cannot be cancelled */
+    assert_int_equal(quarry_job_cancel(s_alice, id1, &info), QUARRY_ESTATE);
+}
+
+/* A cap below every ask parks the job; its deadline expires it, or the
+ * client cancels it, and either way the reservation comes back. */
+static void test_deadline_and_cancel(void **state)
+{
+    (void)state;
+    float a[1] = {2}, b[1] = {3};
+    quarry_balance_t before, after;
+    assert_int_equal(quarry_balance(s_alice, NULL, &before), QUARRY_OK);
+    quarry_job_opts_t o;
+    quarry_job_opts_init(&o);
+    o.max_price = 50; /* asks are 100 and 120 per unit */
+    o.timeout_ms = 600;
+    uint64_t exp_id, can_id;
+    assert_int_equal(quarry_gemm_submit(s_alice, 1, 1, 1, a, b, &o, &exp_id, NULL, NULL), QUARRY_OK);
+    o.timeout_ms = 0;
+    assert_int_equal(quarry_gemm_submit(s_alice, 1, 1, 1, a, b, &o, &can_id, NULL, NULL), QUARRY_OK);
+    quarry_job_info_t info;
+    assert_int_equal(quarry_job_wait(s_alice, exp_id, 10000, NULL, NULL, &info), QUARRY_EEXPIRED);
+    assert_int_equal(info.state, QUARRY_JOB_EXPIRED);
+    assert_int_equal(quarry_job_status(s_alice, can_id, &info), QUARRY_OK);
+    assert_int_equal(info.state, QUARRY_JOB_QUEUED);
+    assert_int_equal(quarry_job_cancel(s_alice, can_id, &info), QUARRY_OK);
+    assert_int_equal(info.state, QUARRY_JOB_CANCELLED);
+    float cbuf[1];
+    assert_int_equal(quarry_job_result(s_alice, can_id, cbuf, 1, NULL, NULL), QUARRY_ECANCELLED);
+    assert_int_equal(quarry_balance(s_alice, NULL, &after), QUARRY_OK);
+    assert_int_equal(after.available, before.available);
+    assert_int_equal(after.reserved, 0);
+    assert_int_equal(h_sql(s_db, "SELECT coalesce(sum(amount),0) FROM ledger_entries"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_thousand_jobs),
+        cmocka_unit_test(test_funds_and_idempotency),
+        cmocka_unit_test(test_deadline_and_cancel),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}

@@ -1,0 +1,406 @@
+/* Failures through real processes: a worker killed mid-job, the broker
+ * killed with -9 under load, a worker returning wrong results, malformed and
+ * oversize input, an unknown kind, and the database stopped and restarted. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "err.h"
+#include "harness.h"
+#include "wire.h"
+
+static int s_each(void **state)
+{
+    (void)state;
+    h_kill_all();
+    return 0;
+}
+
+static quarry_job_opts_t s_opts(uint64_t max_price)
+{
+    quarry_job_opts_t o;
+    quarry_job_opts_init(&o);
+    o.max_price = max_price;
+    return o;
+}
+
+static int s_online(quarry_client_t *c)
+{
+    quarry_worker_info_t *ws = NULL;
+    size_t n = 0;
+    int online = 0;
+    if (quarry_workers(c, &ws, &n) == QUARRY_OK)
+        for (size_t k = 0; k < n; k++)
+            online += strcmp(ws[k].state, "online") == 0;
+    quarry_workers_free(&ws);
+    return online;
+}
+
+static void s_wait_online(quarry_client_t *c, int want)
+{
+    for (int i = 0; i < 150 && s_online(c) != want; i++)
+        h_sleep_ms(100);
+    assert_int_equal(s_online(c), want);
+}
+
+static void s_books_balance(const char *db)
+{
+    assert_int_equal(h_sql(db, "SELECT coalesce(sum(amount),0) FROM ledger_entries"), 0);
+    assert_int_equal(h_sql(db, "SELECT count(*) FROM (SELECT txn_id FROM ledger_entries "
+                               "GROUP BY txn_id HAVING sum(amount) <> 0) t"), 0);
+    assert_int_equal(h_sql(db, "SELECT count(*) - count(DISTINCT job_id) FROM settlements"), 0);
+}
+
+/* A worker dies with -9 while it computes; the broker notices the missed
+ * heartbeats and another worker finishes the job. */
+static void test_worker_killed_mid_job(void **state)
+{
+    (void)state;
+    if (!QR_TEST_FAULTS_BUILD)
+        skip();
+    char db[512];
+    h_db_create("qr_it_wkill", db, sizeof db);
+    pid_t b = h_broker("wkill-broker", db, 57110, 57111, NULL);
+    pid_t slow = h_worker("wkill-slow", 57111, "slow", "op-a", 1, 10, "--fault-delay-ms=60000", NULL);
+    quarry_client_t *c = h_client(57110, "carol");
+    assert_int_equal(quarry_deposit(c, "carol", 100000, NULL), QUARRY_OK);
+    s_wait_online(c, 1);
+    float a[64 * 64], bm[64 * 64];
+    unsigned seed = 5;
+    h_random(a, 64 * 64, &seed);
+    h_random(bm, 64 * 64, &seed);
+    quarry_job_opts_t o = s_opts(1000);
+    uint64_t id;
+    assert_int_equal(quarry_gemm_submit(c, 64, 64, 64, a, bm, &o, &id, NULL, NULL), QUARRY_OK);
+    quarry_job_info_t info;
+    assert_true(h_wait_state(c, id, QUARRY_JOB_RUNNING, 10000, &info));
+    uint64_t first = info.worker_id;
+    h_stop(slow, SIGKILL, 1000);
+    pid_t fast = h_worker("wkill-fast", 57111, "fast", "op-b", 1, 10, NULL);
+    assert_int_equal(quarry_job_wait(c, id, 30000, NULL, NULL, &info), QUARRY_OK);
+    assert_int_equal(info.state, QUARRY_JOB_SETTLED);
+    assert_true(info.worker_id != first);
+    assert_int_equal(info.attempts, 2);
+    assert_int_equal(h_sql(db, "SELECT count(*) FROM job_events WHERE job_id=%llu AND state='queued' "
+                               "AND detail LIKE '%%missed heartbeats%%'", (unsigned long long)id), 1);
+    s_books_balance(db);
+    quarry_client_destroy(&c);
+    h_stop(fast, SIGTERM, 10000);
+    assert_int_equal(h_stop(b, SIGTERM, 10000), 0);
+    h_db_drop("qr_it_wkill");
+}
+
+/* kill -9 the broker while jobs stream in; restart it: every acknowledged job
+ * is settled exactly once and the books balance. */
+static void test_broker_killed_under_load(void **state)
+{
+    (void)state;
+    char db[512];
+    h_db_create("qr_it_bkill", db, sizeof db);
+    pid_t b = h_broker("bkill-broker", db, 57120, 57121, NULL);
+    pid_t w1 = h_worker("bkill-w1", 57121, "w1", "op-a", 1, 10, NULL);
+    pid_t w2 = h_worker("bkill-w2", 57121, "w2", "op-b", 1, 10, NULL);
+    quarry_client_t *c = h_client(57120, "dave");
+    assert_int_equal(quarry_deposit(c, "dave", 100000000, NULL), QUARRY_OK);
+    s_wait_online(c, 2);
+    enum { N = 600 };
+    static uint64_t acked[N];
+    int nacked = 0;
+    float a[32 * 32], bm[32 * 32];
+    unsigned seed = 9;
+    h_random(a, 32 * 32, &seed);
+    h_random(bm, 32 * 32, &seed);
+    quarry_job_opts_t o = s_opts(1000);
+    quarry_client_set_timeout(c, 2000);
+    for (int i = 0; i < N; i++) {
+        if (i == N / 2)
+            h_stop(b, SIGKILL, 1000); /* mid-stream, with work queued and running */
+        uint64_t id;
+        if (quarry_gemm_submit(c, 32, 32, 32, a, bm, &o, &id, NULL, NULL) == QUARRY_OK)
+            acked[nacked++] = id;
+        if (i == N / 2 + 5)
+            break;
+    }
+    assert_true(nacked >= N / 2);
+    quarry_client_destroy(&c);
+    b = h_broker("bkill-broker", db, 57120, 57121, NULL);
+    c = h_client(57120, "dave");
+    quarry_client_set_timeout(c, 20000);
+    for (int i = 0; i < N - N / 2; i++) {
+        uint64_t id;
+        assert_int_equal(quarry_gemm_submit(c, 32, 32, 32, a, bm, &o, &id, NULL, NULL), QUARRY_OK);
+        acked[nacked++] = id;
+        if (nacked == N)
+            break;
+    }
+    for (int i = 0; i < nacked; i++) {
+        quarry_job_info_t info;
+        assert_int_equal(quarry_job_wait(c, acked[i], 60000, NULL, NULL, &info), QUARRY_OK);
+        assert_int_equal(info.state, QUARRY_JOB_SETTLED);
+    }
+    assert_int_equal(h_sql(db, "SELECT count(*) FROM settlements"),
+                     h_sql(db, "SELECT count(*) FROM jobs WHERE state='settled'"));
+    assert_true(h_sql(db, "SELECT count(*) FROM settlements") >= nacked);
+    assert_int_equal(h_sql(db, "SELECT count(*) FROM jobs WHERE state NOT IN ('settled')"), 0);
+    s_books_balance(db);
+    quarry_balance_t bal;
+    assert_int_equal(quarry_balance(c, NULL, &bal), QUARRY_OK);
+    assert_int_equal(bal.reserved, 0);
+    assert_int_equal(bal.available, 100000000 - h_sql(db, "SELECT sum(price) FROM settlements"));
+    quarry_client_destroy(&c);
+    h_stop(w1, SIGTERM, 10000);
+    h_stop(w2, SIGTERM, 10000);
+    assert_int_equal(h_stop(b, SIGTERM, 10000), 0);
+    h_db_drop("qr_it_bkill");
+}
+
+/* A cheap worker that corrupts every result is never paid; an honest one
+ * does the work; the cheat loses reputation. */
+static void test_wrong_result_not_paid(void **state)
+{
+    (void)state;
+    if (!QR_TEST_FAULTS_BUILD)
+        skip();
+    char db[512];
+    h_db_create("qr_it_cheat", db, sizeof db);
+    pid_t b = h_broker("cheat-broker", db, 57130, 57131, "--max-attempts=10", NULL);
+    pid_t bad = h_worker("cheat-bad", 57131, "cheat", "op-cheat", 1, 1, "--fault-corrupt-every=1", NULL);
+    pid_t good = h_worker("cheat-good", 57131, "honest", "op-honest", 1, 50, NULL);
+    quarry_client_t *c = h_client(57130, "erin");
+    assert_int_equal(quarry_deposit(c, "erin", 1000000, NULL), QUARRY_OK);
+    s_wait_online(c, 2);
+    float a[16 * 16], bm[16 * 16];
+    unsigned seed = 11;
+    h_random(a, 256, &seed);
+    h_random(bm, 256, &seed);
+    quarry_job_opts_t o = s_opts(1000);
+    uint64_t ids[20];
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(quarry_gemm_submit(c, 16, 16, 16, a, bm, &o, &ids[i], NULL, NULL), QUARRY_OK);
+    for (int i = 0; i < 20; i++) {
+        quarry_job_info_t info;
+        assert_int_equal(quarry_job_wait(c, ids[i], 60000, NULL, NULL, &info), QUARRY_OK);
+        assert_int_equal(info.price, 50); /* paid at the honest worker's ask */
+    }
+    assert_int_equal(h_sql(db, "SELECT count(*) FROM settlements s JOIN workers w ON w.id = s.worker_id "
+                               "WHERE w.name = 'cheat'"), 0);
+    assert_int_equal(h_sql(db, "SELECT count(*) FROM settlements"), 20);
+    assert_true(h_sql(db, "SELECT count(*) FROM job_events WHERE detail LIKE '%%failed verification%%'") >= 1);
+    assert_true(h_sql(db, "SELECT reputation FROM workers WHERE name = 'cheat'") < 100);
+    quarry_balance_t op;
+    assert_int_equal(quarry_balance(c, "op-cheat", &op), QUARRY_OK);
+    assert_int_equal(op.available, 0);
+    s_books_balance(db);
+    quarry_client_destroy(&c);
+    h_stop(bad, SIGTERM, 10000);
+    h_stop(good, SIGTERM, 10000);
+    assert_int_equal(h_stop(b, SIGTERM, 10000), 0);
+    h_db_drop("qr_it_cheat");
+}
+
+/* Sends raw frames and returns the command of the reply (the Error's code
+ * in *code when it is an Error); -1 when nothing came back. */
+static int s_raw(void *sock, int nframes, const void *const *f, const size_t *l, int *code, char *msg, size_t msglen)
+{
+    for (int i = 0; i < nframes; i++)
+        zmq_send(sock, f[i], l[i], i + 1 < nframes ? ZMQ_SNDMORE : 0);
+    zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, 5000) <= 0)
+        return -1;
+    qr_msg_t m;
+    char err[256];
+    int rc = qr_wire_recv(sock, false, QR_PROTO_CLIENT, 0, &m, err, sizeof err);
+    assert_int_equal(rc, QR_OK);
+    int cmd = m.cmd;
+    if (cmd == QR_CMD_ERROR) {
+        Quarry__Error *e = (Quarry__Error *)qr_msg_decode(&m, &quarry__error__descriptor, err, sizeof err);
+        assert_non_null(e);
+        *code = e->code;
+        snprintf(msg, msglen, "%s", e->message);
+        protobuf_c_message_free_unpacked(&e->base, NULL);
+    }
+    qr_msg_close(&m);
+    return cmd;
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    char db[512];
+    h_db_create("qr_it_bad", db, sizeof db);
+    pid_t b = h_broker("bad-broker", db, 57140, 57141, "--max-input-bytes=65536", NULL);
+    pid_t w = h_worker("bad-w", 57141, "w", "op", 1, 10, NULL);
+    quarry_client_t *c = h_client(57140, "frank");
+    assert_int_equal(quarry_deposit(c, "frank", 1000000, NULL), QUARRY_OK);
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(s, "tcp://127.0.0.1:57140"), 0);
+    int code = 0;
+    char msg[256] = "";
+    /* wrong protocol */
+    const void *f1[] = {"HTTP/", "\x01", ""};
+    size_t l1[] = {5, 1, 0};
+    assert_int_equal(s_raw(s, 3, f1, l1, &code, msg, sizeof msg), QR_CMD_ERROR);
+    assert_int_equal(code, QR_EPROTO);
+    assert_non_null(strstr(msg, "protocol"));
+    /* too few frames */
+    const void *f2[] = {QR_PROTO_CLIENT};
+    size_t l2[] = {5};
+    assert_int_equal(s_raw(s, 1, f2, l2, &code, msg, sizeof msg), QR_CMD_ERROR);
+    assert_int_equal(code, QR_EPROTO);
+    /* a body that is not protobuf, before HELLO and after */
+    const void *f3[] = {QR_PROTO_CLIENT, "\x01", "\xff\xff\xff\xff"};
+    size_t l3[] = {5, 1, 4};
+    assert_int_equal(s_raw(s, 3, f3, l3, &code, msg, sizeof msg), QR_CMD_ERROR);
+    assert_int_equal(code, QR_EPROTO);
+    /* anything but HELLO first is refused */
+    const void *f4[] = {QR_PROTO_CLIENT, "\x03", ""};
+    size_t l4[] = {5, 1, 0};
+    assert_int_equal(s_raw(s, 3, f4, l4, &code, msg, sizeof msg), QR_CMD_ERROR);
+    assert_int_equal(code, QR_EPERM);
+    /* HELLO, then an unknown command */
+    Quarry__Hello h = QUARRY__HELLO__INIT;
+    h.req_id = 1;
+    h.account = "frank";
+    uint8_t hb[64];
+    size_t hl = quarry__hello__pack(&h, hb);
+    const void *f5[] = {QR_PROTO_CLIENT, "\x01", hb};
+    size_t l5[] = {5, 1, hl};
+    assert_int_equal(s_raw(s, 3, f5, l5, &code, msg, sizeof msg), QR_CMD_HELLO | QR_CMD_REPLY);
+    const void *f6[] = {QR_PROTO_CLIENT, "\x33", ""};
+    size_t l6[] = {5, 1, 0};
+    assert_int_equal(s_raw(s, 3, f6, l6, &code, msg, sizeof msg), QR_CMD_ERROR);
+    assert_int_equal(code, QR_EPROTO);
+    assert_non_null(strstr(msg, "unknown command"));
+    /* unknown kind */
+    Quarry__JobSpec spec = QUARRY__JOB_SPEC__INIT;
+    spec.kind = "ai.teleport";
+    spec.m = spec.n = spec.k = 1;
+    spec.max_price = 100;
+    Quarry__Submit sub = QUARRY__SUBMIT__INIT;
+    sub.req_id = 2;
+    sub.spec = &spec;
+    uint8_t sb[128];
+    size_t sl = quarry__submit__pack(&sub, sb);
+    float one = 1;
+    const void *f7[] = {QR_PROTO_CLIENT, "\x02", sb, &one, &one};
+    size_t l7[] = {5, 1, sl, 4, 4};
+    assert_int_equal(s_raw(s, 5, f7, l7, &code, msg, sizeof msg), QR_CMD_ERROR);
+    assert_int_equal(code, QR_EKIND);
+    assert_non_null(strstr(msg, "ai.teleport"));
+    /* inputs that do not match the shape */
+    spec.kind = "ai.gemm";
+    spec.m = 2;
+    sl = quarry__submit__pack(&sub, sb);
+    assert_int_equal(s_raw(s, 5, f7, l7, &code, msg, sizeof msg), QR_CMD_ERROR);
+    assert_int_equal(code, QR_EINVAL);
+    assert_non_null(strstr(msg, "input frames"));
+    /* oversize input, through the SDK: 128x128x128 is 128 KiB over a 64 KiB limit */
+    float *big = calloc(128 * 128, sizeof *big);
+    quarry_job_opts_t o = s_opts(1000);
+    uint64_t id;
+    assert_int_equal(quarry_gemm_submit(c, 128, 128, 128, big, big, &o, &id, NULL, NULL), QUARRY_ETOOBIG);
+    assert_non_null(strstr(quarry_client_last_error(c), "limit"));
+    free(big);
+    /* garbage on the worker port too */
+    void *ws = zmq_socket(ctx, ZMQ_DEALER);
+    zmq_setsockopt(ws, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_connect(ws, "tcp://127.0.0.1:57141");
+    zmq_send(ws, "junk", 4, 0);
+    zmq_send(ws, QR_PROTO_WORKER, 5, ZMQ_SNDMORE);
+    zmq_send(ws, "\x05", 1, ZMQ_SNDMORE);
+    zmq_send(ws, "\xff\xff", 2, 0); /* RESULT from a stranger */
+    zmq_close(ws);
+    /* still serving: a real job goes through */
+    float a[4] = {1, 2, 3, 4}, id2[4] = {1, 0, 0, 1};
+    assert_int_equal(quarry_gemm_submit(c, 2, 2, 2, a, id2, &o, &id, NULL, NULL), QUARRY_OK);
+    quarry_job_info_t info;
+    assert_int_equal(quarry_job_wait(c, id, 30000, NULL, NULL, &info), QUARRY_OK);
+    assert_true(h_alive(b));
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    quarry_client_destroy(&c);
+    h_stop(w, SIGTERM, 10000);
+    assert_int_equal(h_stop(b, SIGTERM, 10000), 0);
+    h_db_drop("qr_it_bad");
+}
+
+static void s_pg(const char *cmd, const char *dir, int port)
+{
+    char line[1024];
+    snprintf(line, sizeof line, "%s %s %s %d >/dev/null", QR_PGSH, cmd, dir, port);
+    assert_int_equal(system(line), 0);
+}
+
+/* The database stops under a running broker: clients get a clear QR_EDB,
+ * the broker stays up, and when the database returns it carries on with
+ * nothing lost. */
+static void test_database_stopped(void **state)
+{
+    (void)state;
+    char dir[256], db[512];
+    char cwd[200];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(dir, sizeof dir, "%s/pgdown", cwd);
+    s_pg("stop", dir, 57159); /* a cluster left by an earlier failed run */
+    s_pg("start", dir, 57159);
+    snprintf(db, sizeof db, "host=%s port=57159 dbname=postgres user=postgres", dir);
+    pid_t b = h_broker("dbdown-broker", db, 57150, 57151, NULL);
+    pid_t w = h_worker("dbdown-w", 57151, "w", "op", 1, 10, NULL);
+    quarry_client_t *c = h_client(57150, "gina");
+    assert_int_equal(quarry_deposit(c, "gina", 1000000, NULL), QUARRY_OK);
+    float a[4] = {1, 2, 3, 4}, e[4] = {1, 0, 0, 1};
+    quarry_job_opts_t o = s_opts(1000);
+    uint64_t before;
+    assert_int_equal(quarry_gemm_submit(c, 2, 2, 2, a, e, &o, &before, NULL, NULL), QUARRY_OK);
+    quarry_job_info_t info;
+    assert_int_equal(quarry_job_wait(c, before, 30000, NULL, NULL, &info), QUARRY_OK);
+    s_pg("halt", dir, 57159);
+    uint64_t id;
+    int rc = quarry_gemm_submit(c, 2, 2, 2, a, e, &o, &id, NULL, NULL);
+    assert_int_equal(rc, QUARRY_EDB);
+    assert_non_null(strstr(quarry_client_last_error(c), "database"));
+    assert_int_equal(quarry_gemm_submit(c, 2, 2, 2, a, e, &o, &id, NULL, NULL), QUARRY_EDB);
+    assert_true(h_alive(b));
+    s_pg("start", dir, 57159);
+    rc = QUARRY_EDB;
+    for (int i = 0; i < 100 && rc == QUARRY_EDB; i++) {
+        rc = quarry_gemm_submit(c, 2, 2, 2, a, e, &o, &id, NULL, NULL);
+        if (rc == QUARRY_EDB)
+            h_sleep_ms(200);
+    }
+    assert_int_equal(rc, QUARRY_OK);
+    assert_int_equal(quarry_job_wait(c, id, 30000, NULL, NULL, &info), QUARRY_OK);
+    assert_int_equal(quarry_job_status(c, before, &info), QUARRY_OK);
+    assert_int_equal(info.state, QUARRY_JOB_SETTLED);
+    s_books_balance(db);
+    assert_int_equal(h_sql(db, "SELECT count(*) FROM settlements"), 2);
+    quarry_client_destroy(&c);
+    h_stop(w, SIGTERM, 10000);
+    assert_int_equal(h_stop(b, SIGTERM, 10000), 0);
+    s_pg("stop", dir, 57159);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_worker_killed_mid_job, s_each),
+        cmocka_unit_test_setup(test_broker_killed_under_load, s_each),
+        cmocka_unit_test_setup(test_wrong_result_not_paid, s_each),
+        cmocka_unit_test_setup(test_bad_input, s_each),
+        cmocka_unit_test_setup(test_database_stopped, s_each),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

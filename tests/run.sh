@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole Quarry test suite: installs what is missing, builds twice (an
+# optimised build with test-only fault injection, and an ASan+UBSan build),
+# and runs every ctest test in both.  Each run starts its own PostgreSQL
+# cluster in a temporary folder (tests/scripts/pg.sh) and stops it again.
+#   tests/run.sh            everything
+#   tests/run.sh -R regex   only matching tests (passed to ctest)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/deploy/install-deps.sh"
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+for variant in release asan; do
+  dir="$root/build-test-$variant"
+  opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUARRY_TEST_FAULTS=ON -DQUARRY_BUILD_TESTS=ON)
+  if [ "$variant" = asan ]; then
+    opts+=(-DQUARRY_SANITIZE=ON -DQR_TEST_PGPORT=55433)
+  fi
+  echo "== $variant build"
+  cmake -S "$root" -B "$dir" "${opts[@]}" >/dev/null
+  cmake --build "$dir" -j "$jobs" >/dev/null
+  echo "== $variant tests"
+  # leaks are reported by ASan at exit; halt on the first UBSan finding
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" "$@") || status=1
+done
+exit $status

@@ -1,0 +1,3 @@
+# Broker unit tests (included by tests/CMakeLists.txt).
+# test_db needs the throwaway PostgreSQL cluster (pg fixture, tests/scripts/pg.sh).
+qr_unit_test(test_db NEEDS_PG SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_db.c LIBS qrbroker)

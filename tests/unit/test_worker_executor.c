@@ -1,0 +1,281 @@
+/* Executor pool (worker/executor.c): correct C for many shapes checked against
+ * a naive triple loop, misaligned input, queue order, cancel of queued and
+ * running jobs, progress only for long jobs, and teardown with work in flight. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "err.h"
+#include "executor.h"
+#include "util.h"
+
+typedef struct {
+    void *ctx;
+} fx_t;
+
+static int s_setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    f->ctx = zmq_ctx_new();
+    *state = f;
+    return f->ctx ? 0 : -1;
+}
+
+static int s_teardown(void **state)
+{
+    fx_t *f = *state;
+    zmq_ctx_term(f->ctx);
+    free(f);
+    return 0;
+}
+
+/* Small integers times 1/4: exact in fp32, so sums of a few hundred stay exact. */
+static void s_fill(float *x, size_t count, unsigned seed)
+{
+    for (size_t i = 0; i < count; i++)
+        x[i] = (float)((int)((i * 7 + seed * 13) % 17) - 8) * 0.25f;
+}
+
+static void s_free_hint(void *data, void *hint)
+{
+    (void)data;
+    free(hint);
+}
+
+/* Builds a job; misalign puts the frames' data one byte off float alignment. */
+static qr_exec_job_t *s_job(uint64_t id, uint32_t m, uint32_t n, uint32_t k, bool misalign,
+                            float **A_out, float **B_out)
+{
+    size_t ab = (size_t)m * k * 4, bb = (size_t)k * n * 4;
+    float *A = malloc(ab), *B = malloc(bb);
+    s_fill(A, (size_t)m * k, (unsigned)id);
+    s_fill(B, (size_t)k * n, (unsigned)id + 1);
+    zmq_msg_t a, b;
+    if (misalign) {
+        char *ra = malloc(ab + 1), *rb = malloc(bb + 1);
+        memcpy(ra + 1, A, ab);
+        memcpy(rb + 1, B, bb);
+        /* the data starts one byte in; the free function gets the real block */
+        zmq_msg_init_data(&a, ra + 1, ab, s_free_hint, ra);
+        zmq_msg_init_data(&b, rb + 1, bb, s_free_hint, rb);
+    } else {
+        zmq_msg_init_size(&a, ab);
+        zmq_msg_init_size(&b, bb);
+        memcpy(zmq_msg_data(&a), A, ab);
+        memcpy(zmq_msg_data(&b), B, bb);
+    }
+    qr_exec_job_t *j = qr_exec_job_new(id, m, n, k, &a, &b);
+    assert_non_null(j);
+    zmq_msg_close(&a);
+    zmq_msg_close(&b);
+    if (A_out)
+        *A_out = A;
+    else
+        free(A);
+    if (B_out)
+        *B_out = B;
+    else
+        free(B);
+    return j;
+}
+
+static void s_check(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,
+                    uint32_t k)
+{
+    for (uint32_t i = 0; i < m; i++)
+        for (uint32_t j = 0; j < n; j++) {
+            double s = 0;
+            for (uint32_t l = 0; l < k; l++)
+                s += (double)A[(size_t)i * k + l] * B[(size_t)l * n + j];
+            if (fabs(s - C[(size_t)i * n + j]) > 1e-3 * (1 + fabs(s)))
+                fail_msg("C[%u][%u] = %g, expected %g", i, j, C[(size_t)i * n + j], s);
+        }
+}
+
+/* Waits up to ms for an event. Returns false on timeout. */
+static bool s_wait(qr_executor_t *x, qr_exec_event_t *ev, int ms)
+{
+    zmq_pollitem_t it = {.socket = qr_executor_socket(x), .events = ZMQ_POLLIN};
+    if (zmq_poll(&it, 1, ms) <= 0)
+        return false;
+    return qr_executor_recv(x, ev, ZMQ_DONTWAIT) == QR_OK;
+}
+
+static void test_shapes(void **state)
+{
+    fx_t *f = *state;
+    static const uint32_t shapes[][3] = {{1, 1, 1},     {3, 5, 7},      {64, 33, 17},
+                                         {257, 129, 65}, {700, 300, 200}, {1, 513, 2},
+                                         {300, 1, 300}};
+    enum { N = sizeof shapes / sizeof shapes[0] };
+    qr_executor_t *x = qr_executor_new(f->ctx, 3, 0);
+    assert_non_null(x);
+    float *A[2 * N], *B[2 * N];
+    for (int i = 0; i < 2 * N; i++) {
+        const uint32_t *s = shapes[i % N];
+        qr_exec_job_t *j = s_job((uint64_t)i + 1, s[0], s[1], s[2], i >= N, &A[i], &B[i]);
+        assert_int_equal(qr_executor_submit(x, &j), QR_OK);
+        assert_null(j);
+    }
+    int done = 0;
+    while (done < 2 * N) {
+        qr_exec_event_t ev;
+        assert_true(s_wait(x, &ev, 10000));
+        if (ev.type != QR_EXEC_DONE)
+            continue;
+        int i = (int)ev.job_id - 1;
+        const uint32_t *s = shapes[i % N];
+        assert_int_equal(qr_exec_job_status(ev.job), QR_OK);
+        assert_int_equal(ev.cancel_reason, 0);
+        size_t len;
+        float *C = qr_exec_job_result(ev.job, &len);
+        assert_non_null(C);
+        assert_int_equal(len, (size_t)s[0] * s[1] * 4);
+        s_check(A[i], B[i], C, s[0], s[1], s[2]);
+        /* take_result hands C over */
+        float *taken = qr_exec_job_take_result(ev.job, &len);
+        assert_ptr_equal(taken, C);
+        assert_null(qr_exec_job_result(ev.job, &len));
+        free(taken);
+        qr_exec_job_destroy(&ev.job);
+        free(A[i]);
+        free(B[i]);
+        done++;
+    }
+    assert_int_equal(qr_executor_jobs(x, NULL, 0, false), 0);
+    qr_executor_destroy(&x);
+    assert_null(x);
+}
+
+/* A job that runs long enough to be cancelled mid-way: in fault builds every
+ * job of a pool made with delay sleeps; elsewhere a large product. */
+static void test_cancel(void **state)
+{
+    fx_t *f = *state;
+    qr_executor_t *x = qr_executor_new(f->ctx, 1, 5000);
+#ifdef QR_TEST_FAULTS
+    qr_exec_job_t *big = s_job(1, 8, 8, 8, false, NULL, NULL);
+#else
+    qr_exec_job_t *big = s_job(1, 2048, 2048, 2048, false, NULL, NULL);
+#endif
+    qr_exec_job_t *small = s_job(2, 4, 4, 4, false, NULL, NULL);
+    qr_exec_job_t *small2 = s_job(3, 4, 4, 4, false, NULL, NULL);
+    assert_int_equal(qr_executor_submit(x, &big), QR_OK);
+    assert_int_equal(qr_executor_submit(x, &small), QR_OK);
+    assert_int_equal(qr_executor_submit(x, &small2), QR_OK);
+    assert_int_equal(qr_executor_running(x), 1);
+    uint64_t ids[8];
+    assert_int_equal(qr_executor_jobs(x, ids, 8, false), 3);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(qr_executor_jobs(x, ids, 8, true), 2);
+    assert_int_equal(ids[0], 2);
+    assert_int_equal(ids[1], 3);
+    assert_true(qr_executor_holds(x, 2));
+    assert_int_equal(qr_executor_cancel(x, 2, 9), QR_EXEC_DROPPED);
+    assert_false(qr_executor_holds(x, 2));
+    assert_int_equal(qr_executor_cancel(x, 2, 9), QR_EXEC_NOT_HELD);
+    assert_int_equal(qr_executor_cancel(x, 99, 9), QR_EXEC_NOT_HELD);
+    qr_exec_event_t ev;
+#ifdef QR_TEST_FAULTS
+    /* let it start, so the cancel lands mid-job */
+    assert_false(s_wait(x, &ev, 100));
+#endif
+    int64_t t0 = qr_clock_ms();
+    assert_int_equal(qr_executor_cancel(x, 1, 7), QR_EXEC_STOPPING);
+    do
+        assert_true(s_wait(x, &ev, 5000));
+    while (ev.type != QR_EXEC_DONE);
+    assert_true(qr_clock_ms() - t0 < 1000);
+    assert_int_equal(ev.job_id, 1);
+    assert_int_equal(ev.cancel_reason, 7);
+    assert_int_equal(qr_exec_job_status(ev.job), QR_ECANCELLED);
+    size_t len;
+    assert_null(qr_exec_job_result(ev.job, &len));
+    assert_int_equal(len, 0);
+    qr_exec_job_destroy(&ev.job);
+    /* the queue moves on: job 3 starts on the freed slot */
+    assert_true(qr_executor_holds(x, 3));
+    assert_int_equal(qr_executor_running(x), 1);
+    qr_executor_destroy(&x); /* job 3 still running: cancelled and freed */
+}
+
+static void test_progress(void **state)
+{
+#ifdef QR_TEST_FAULTS
+    fx_t *f = *state;
+    /* A quick job sends DONE and nothing else. */
+    qr_executor_t *x = qr_executor_new(f->ctx, 2, 0);
+    qr_exec_job_t *j = s_job(1, 32, 32, 32, false, NULL, NULL);
+    qr_executor_submit(x, &j);
+    qr_exec_event_t ev;
+    assert_true(s_wait(x, &ev, 5000));
+    assert_int_equal(ev.type, QR_EXEC_DONE);
+    qr_exec_job_destroy(&ev.job);
+    qr_executor_destroy(&x);
+    /* A job of ~700 ms reports progress about every 250 ms, never sooner. */
+    x = qr_executor_new(f->ctx, 2, 700);
+    j = s_job(2, 32, 32, 32, false, NULL, NULL);
+    int64_t t0 = qr_clock_ms(), last = t0;
+    qr_executor_submit(x, &j);
+    int progress = 0;
+    for (;;) {
+        assert_true(s_wait(x, &ev, 5000));
+        if (ev.type == QR_EXEC_DONE)
+            break;
+        assert_int_equal(ev.type, QR_EXEC_PROGRESS);
+        assert_int_equal(ev.job_id, 2);
+        assert_true(ev.per_mille <= 1000);
+        int64_t now = qr_clock_ms();
+        assert_true(now - last >= 240);
+        last = now;
+        progress++;
+    }
+    assert_true(progress >= 1 && progress <= 3);
+    assert_int_equal(qr_exec_job_status(ev.job), QR_OK);
+    assert_true(qr_exec_job_compute_us(ev.job) >= 700000);
+    qr_exec_job_destroy(&ev.job);
+    qr_executor_destroy(&x);
+#else
+    (void)state;
+    skip();
+#endif
+}
+
+static void test_destroy_busy_and_null(void **state)
+{
+    fx_t *f = *state;
+    qr_executor_t *x = qr_executor_new(f->ctx, 2, 5000);
+    for (uint64_t i = 1; i <= 5; i++) {
+        qr_exec_job_t *j = s_job(i, 64, 64, 64, false, NULL, NULL);
+        qr_executor_submit(x, &j);
+    }
+    qr_executor_destroy(&x);
+    assert_null(x);
+    qr_executor_destroy(&x);
+    qr_executor_destroy(NULL);
+    qr_exec_job_t *j = NULL;
+    qr_exec_job_destroy(&j);
+    qr_exec_job_destroy(NULL);
+    assert_null(qr_executor_new(f->ctx, 0, 0));
+    assert_null(qr_executor_new(NULL, 1, 0));
+}
+
+int main(void)
+{
+    qr_log_init("test", QR_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_shapes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_progress, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_busy_and_null, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,556 @@
+/* Executor pool; see executor.h.
+ *
+ * Design notes.  Each slot is one thread with two inproc sockets: a PULL on
+ * which the main thread's PUSH hands it a job pointer (NULL means stop), and a
+ * PUSH into the pool's single event PULL, which the main thread polls.
+ *
+ * Invariants:
+ *   1. A job is owned by exactly one thread.  The main thread gives it up when
+ *      it sends the pointer and gets it back with the DONE event; in between
+ *      it reads nothing of the job, only its own copy of the id in the slot.
+ *   2. A slot holds at most one job: the main thread sends a job only to an
+ *      idle slot, so the per-slot pipe never queues more than job + stop.
+ *   3. The cancel flag of a slot is written only by the main thread: cleared
+ *      before a job is sent, set by a cancel.  A cancel that races the job's
+ *      end only sets the flag of an idle slot, which the next send clears.
+ *   4. Jobs that run long report progress at most every S_PROGRESS_MS, and
+ *      never before S_PROGRESS_MS has passed, so small jobs cost exactly two
+ *      inproc messages (job in, DONE out).
+ *
+ * Slot states: idle --submit/recv dispatch--> busy --DONE event read by
+ * qr_executor_recv--> idle. */
+#include "executor.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "gemm.h"
+#include "util.h"
+
+/* From libopenblas; declared here so that only common/gemm.c includes cblas.h. */
+void openblas_set_num_threads(int num_threads);
+
+#define S_PROGRESS_MS 250
+/* Multiply-adds per row block: a few milliseconds on one core, so a cancel
+ * takes effect quickly while small jobs still run as a single BLAS call. */
+#define S_BLOCK_MADDS (1u << 24)
+#define S_ALIGN 64
+
+struct qr_exec_job_t {
+    uint64_t id;          /* broker's job id */
+    uint32_t m, n, k;     /* shape: A m x k, B k x n, C m x n */
+    zmq_msg_t a, b;       /* input frames, emptied once no longer needed */
+    float *a_copy;        /* aligned copy of A when the frame was misaligned */
+    float *b_copy;        /* same for B */
+    const float *A, *B;   /* what the computation reads */
+    float *C;             /* result, NULL until computed */
+    size_t c_bytes;       /* size of C */
+    int status;           /* QR_OK, QR_ECANCELLED, QR_ENOMEM */
+    uint64_t compute_us;  /* time spent on the executor thread */
+    qr_exec_job_t *next;  /* queue link, main thread only */
+};
+
+typedef struct {
+    int type;           /* qr_exec_event_type_t */
+    int slot;           /* which slot sent it */
+    uint64_t job_id;    /* the job */
+    uint32_t per_mille; /* PROGRESS */
+    qr_exec_job_t *job; /* DONE: ownership returns to the main thread */
+} s_event_t;
+
+typedef struct {
+    /* shared with the thread */
+    atomic_bool cancel;   /* invariant 3 */
+    int index;            /* slot number, echoed in events */
+    void *in;             /* thread's PULL for job pointers */
+    void *out;            /* thread's PUSH into the event socket */
+    int64_t delay_ms;     /* fault injection: sleep per job */
+    /* main thread only */
+    void *push;           /* main's PUSH feeding `in` */
+    pthread_t thread;     /* the executor thread */
+    bool started;         /* thread was created */
+    bool busy;            /* a job is on the thread */
+    uint64_t job_id;      /* id of that job */
+    int cancel_reason;    /* reason of the cancel that set the flag */
+} s_slot_t;
+
+struct qr_executor_t {
+    void *ctx;            /* caller's ZeroMQ context */
+    void *events;         /* PULL for s_event_t from all slots */
+    s_slot_t *slots;      /* the threads */
+    int nslots;           /* count of slots */
+    qr_exec_job_t *head;  /* queue of jobs waiting for a slot */
+    qr_exec_job_t *tail;  /* last queued job */
+    size_t queued;        /* jobs in the queue */
+};
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+static float *s_aligned(size_t bytes)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, S_ALIGN, bytes ? bytes : 1) != 0)
+        return NULL;
+    return p;
+}
+
+/* Frames from the network may start at any byte of ZeroMQ's receive buffer;
+ * BLAS and the C standard want floats aligned, so misaligned input is copied
+ * once.  Aligned input is used in place, its frame moved into the job. */
+static bool s_misaligned(zmq_msg_t *f)
+{
+    return (uintptr_t)zmq_msg_data(f) % _Alignof(float) != 0;
+}
+
+static float *s_copy_frame(zmq_msg_t *f)
+{
+    float *c = s_aligned(zmq_msg_size(f));
+    if (c)
+        memcpy(c, zmq_msg_data(f), zmq_msg_size(f));
+    return c;
+}
+
+qr_exec_job_t *qr_exec_job_new(uint64_t id, uint32_t m, uint32_t n, uint32_t k, zmq_msg_t *a,
+                               zmq_msg_t *b)
+{
+    qr_exec_job_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->id = id;
+    self->m = m;
+    self->n = n;
+    self->k = k;
+    self->c_bytes = (size_t)m * n * sizeof(float);
+    self->status = QR_ECOMPUTE;
+    zmq_msg_init(&self->a);
+    zmq_msg_init(&self->b);
+    /* Copies first, moves after: a failure leaves the caller's frames alone. */
+    if (s_misaligned(a) && !(self->a_copy = s_copy_frame(a)))
+        goto fail;
+    if (s_misaligned(b) && !(self->b_copy = s_copy_frame(b)))
+        goto fail;
+    if (self->a_copy)
+        self->A = self->a_copy;
+    else {
+        zmq_msg_move(&self->a, a);
+        self->A = zmq_msg_data(&self->a);
+    }
+    if (self->b_copy)
+        self->B = self->b_copy;
+    else {
+        zmq_msg_move(&self->b, b);
+        self->B = zmq_msg_data(&self->b);
+    }
+    return self;
+fail:
+    qr_exec_job_destroy(&self);
+    return NULL;
+}
+
+static void s_job_release_inputs(qr_exec_job_t *self)
+{
+    zmq_msg_close(&self->a);
+    zmq_msg_close(&self->b);
+    zmq_msg_init(&self->a);
+    zmq_msg_init(&self->b);
+    free(self->a_copy);
+    free(self->b_copy);
+    self->a_copy = self->b_copy = NULL;
+    self->A = self->B = NULL;
+}
+
+void qr_exec_job_destroy(qr_exec_job_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    qr_exec_job_t *self = *self_p;
+    s_job_release_inputs(self);
+    zmq_msg_close(&self->a);
+    zmq_msg_close(&self->b);
+    free(self->C);
+    free(self);
+    *self_p = NULL;
+}
+
+uint64_t qr_exec_job_id(const qr_exec_job_t *self)
+{
+    return self->id;
+}
+
+void qr_exec_job_shape(const qr_exec_job_t *self, uint32_t *m, uint32_t *n, uint32_t *k)
+{
+    *m = self->m;
+    *n = self->n;
+    *k = self->k;
+}
+
+int qr_exec_job_status(const qr_exec_job_t *self)
+{
+    return self->status;
+}
+
+uint64_t qr_exec_job_compute_us(const qr_exec_job_t *self)
+{
+    return self->compute_us;
+}
+
+float *qr_exec_job_result(qr_exec_job_t *self, size_t *len)
+{
+    *len = self->C ? self->c_bytes : 0;
+    return self->C;
+}
+
+float *qr_exec_job_take_result(qr_exec_job_t *self, size_t *len)
+{
+    float *c = qr_exec_job_result(self, len);
+    self->C = NULL;
+    return c;
+}
+
+/* ---- executor threads ------------------------------------------------------ */
+
+static void s_post(s_slot_t *slot, int type, uint64_t job_id, uint32_t per_mille,
+                   qr_exec_job_t *job)
+{
+    s_event_t ev = {.type = type, .slot = slot->index, .job_id = job_id,
+                    .per_mille = per_mille, .job = job};
+    /* Only fails when the context is terminated, which the pool prevents by
+     * joining its threads first. */
+    if (zmq_send(slot->out, &ev, sizeof ev, 0) < 0)
+        qr_log(QR_LOG_ERROR, "executor event lost", "job=%llu err=\"%s\"",
+               (unsigned long long)job_id, zmq_strerror(errno));
+}
+
+static void s_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Reports progress when the job has run S_PROGRESS_MS since the last report
+ * (or its start): invariant 4. */
+static void s_maybe_progress(s_slot_t *slot, qr_exec_job_t *job, int64_t *last_ms,
+                             uint32_t per_mille)
+{
+    int64_t now = qr_clock_ms();
+    if (now - *last_ms < S_PROGRESS_MS)
+        return;
+    *last_ms = now;
+    s_post(slot, QR_EXEC_PROGRESS, job->id, per_mille, NULL);
+}
+
+static void s_compute(s_slot_t *slot, qr_exec_job_t *job)
+{
+    int64_t t0 = qr_clock_us(), last_ms = qr_clock_ms();
+    job->status = QR_ECANCELLED;
+#ifdef QR_TEST_FAULTS
+    /* Fault injection: a slow job, sleeping in small steps so that cancel and
+     * tests that kill the worker mid-job see it promptly. */
+    int64_t until = qr_clock_ms() + slot->delay_ms;
+    for (int64_t now = qr_clock_ms(); now < until; now = qr_clock_ms()) {
+        if (atomic_load(&slot->cancel))
+            goto done;
+        s_sleep_ms(until - now < 10 ? until - now : 10);
+        s_maybe_progress(slot, job, &last_ms, 0);
+    }
+#else
+    (void)s_sleep_ms;
+#endif
+    job->C = s_aligned(job->c_bytes);
+    if (!job->C) {
+        job->status = QR_ENOMEM;
+        goto done;
+    }
+    uint64_t per_row = (uint64_t)job->n * job->k;
+    uint64_t rows = per_row >= S_BLOCK_MADDS ? 1 : S_BLOCK_MADDS / per_row;
+    if (rows > job->m)
+        rows = job->m;
+    for (uint32_t row0 = 0; row0 < job->m; row0 += (uint32_t)rows) {
+        if (atomic_load(&slot->cancel))
+            goto done;
+        qr_gemm_rows(job->A, job->B, job->C, job->m, job->n, job->k, row0, (uint32_t)rows);
+        uint64_t end = row0 + rows < job->m ? row0 + rows : job->m;
+        if (end < job->m)
+            s_maybe_progress(slot, job, &last_ms, (uint32_t)(end * 1000 / job->m));
+    }
+    job->status = QR_OK;
+done:
+    if (job->status != QR_OK) {
+        free(job->C);
+        job->C = NULL;
+    }
+    /* The inputs are dead weight from here on; free them on this thread so
+     * the main thread's loop stays short. */
+    s_job_release_inputs(job);
+    job->compute_us = (uint64_t)(qr_clock_us() - t0);
+}
+
+static void *s_thread(void *arg)
+{
+    s_slot_t *slot = arg;
+    for (;;) {
+        qr_exec_job_t *job = NULL;
+        int rc = zmq_recv(slot->in, &job, sizeof job, 0);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc != (int)sizeof job || !job)
+            break;
+        s_compute(slot, job);
+        s_post(slot, QR_EXEC_DONE, job->id, 1000, job);
+    }
+    zmq_close(slot->in);
+    zmq_close(slot->out);
+    return NULL;
+}
+
+/* ---- pool (main thread) ---------------------------------------------------- */
+
+static int s_dispatch(qr_executor_t *self, s_slot_t *slot, qr_exec_job_t *job)
+{
+    atomic_store(&slot->cancel, false);
+    slot->cancel_reason = 0;
+    slot->busy = true;
+    slot->job_id = job->id;
+    if (zmq_send(slot->push, &job, sizeof job, 0) != (int)sizeof job) {
+        slot->busy = false;
+        return -1;
+    }
+    return 0;
+}
+
+qr_executor_t *qr_executor_new(void *ctx, int slots, int64_t delay_ms)
+{
+    if (!ctx || slots < 1)
+        return NULL;
+    qr_executor_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ctx = ctx;
+    self->slots = calloc((size_t)slots, sizeof *self->slots);
+    if (!self->slots)
+        goto fail;
+    self->nslots = slots;
+    char ep[96];
+    snprintf(ep, sizeof ep, "inproc://qr-exec-%p-events", (void *)self);
+    self->events = zmq_socket(ctx, ZMQ_PULL);
+    if (!self->events || zmq_bind(self->events, ep) < 0)
+        goto fail;
+    int zero = 0;
+    zmq_setsockopt(self->events, ZMQ_LINGER, &zero, sizeof zero);
+    if (slots > 1)
+        openblas_set_num_threads(1);
+    for (int i = 0; i < slots; i++) {
+        s_slot_t *s = &self->slots[i];
+        atomic_init(&s->cancel, false);
+        s->index = i;
+#ifdef QR_TEST_FAULTS
+        s->delay_ms = delay_ms > 0 ? delay_ms : 0;
+#endif
+        char jep[96];
+        snprintf(jep, sizeof jep, "inproc://qr-exec-%p-%d", (void *)self, i);
+        /* The thread's sockets are made and connected here and handed over by
+         * pthread_create (a full barrier, as ZeroMQ requires for migration),
+         * so the first job can never meet an unconnected pipe. */
+        s->push = zmq_socket(ctx, ZMQ_PUSH);
+        s->in = zmq_socket(ctx, ZMQ_PULL);
+        s->out = zmq_socket(ctx, ZMQ_PUSH);
+        if (!s->push || !s->in || !s->out)
+            goto fail;
+        zmq_setsockopt(s->push, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt(s->in, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt(s->out, ZMQ_LINGER, &zero, sizeof zero);
+        if (zmq_bind(s->push, jep) < 0 || zmq_connect(s->in, jep) < 0 ||
+            zmq_connect(s->out, ep) < 0)
+            goto fail;
+        if (pthread_create(&s->thread, NULL, s_thread, s) != 0)
+            goto fail;
+        s->started = true;
+    }
+    return self;
+fail:
+    qr_log(QR_LOG_ERROR, "executor pool failed to start", "err=\"%s\"", zmq_strerror(errno));
+    qr_executor_destroy(&self);
+    return NULL;
+}
+
+void qr_executor_destroy(qr_executor_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    qr_executor_t *self = *self_p;
+    for (int i = 0; i < self->nslots; i++)
+        atomic_store(&self->slots[i].cancel, true);
+    for (int i = 0; i < self->nslots; i++) {
+        s_slot_t *s = &self->slots[i];
+        if (s->started) {
+            qr_exec_job_t *stop = NULL;
+            zmq_send(s->push, &stop, sizeof stop, 0);
+            pthread_join(s->thread, NULL);
+        } else {
+            /* never handed to a thread: the sockets are still ours */
+            if (s->in)
+                zmq_close(s->in);
+            if (s->out)
+                zmq_close(s->out);
+        }
+        if (s->push)
+            zmq_close(s->push);
+    }
+    /* Jobs the threads finished but nobody read. */
+    if (self->events) {
+        s_event_t ev;
+        while (zmq_recv(self->events, &ev, sizeof ev, ZMQ_DONTWAIT) == (int)sizeof ev)
+            if (ev.type == QR_EXEC_DONE)
+                qr_exec_job_destroy(&ev.job);
+        zmq_close(self->events);
+    }
+    while (self->head) {
+        qr_exec_job_t *j = self->head;
+        self->head = j->next;
+        qr_exec_job_destroy(&j);
+    }
+    free(self->slots);
+    free(self);
+    *self_p = NULL;
+}
+
+int qr_executor_submit(qr_executor_t *self, qr_exec_job_t **job_p)
+{
+    qr_exec_job_t *job = *job_p;
+    *job_p = NULL;
+    job->next = NULL;
+    for (int i = 0; i < self->nslots; i++) {
+        if (self->slots[i].busy)
+            continue;
+        if (s_dispatch(self, &self->slots[i], job) < 0) {
+            qr_exec_job_destroy(&job);
+            return QR_EIO;
+        }
+        return QR_OK;
+    }
+    if (self->tail)
+        self->tail->next = job;
+    else
+        self->head = job;
+    self->tail = job;
+    self->queued++;
+    return QR_OK;
+}
+
+void *qr_executor_socket(qr_executor_t *self)
+{
+    return self->events;
+}
+
+int qr_executor_recv(qr_executor_t *self, qr_exec_event_t *ev, int flags)
+{
+    s_event_t w;
+    memset(ev, 0, sizeof *ev);
+    int rc;
+    do
+        rc = zmq_recv(self->events, &w, sizeof w, flags);
+    while (rc < 0 && errno == EINTR);
+    if (rc != (int)sizeof w)
+        return QR_EIO;
+    ev->type = w.type;
+    ev->job_id = w.job_id;
+    ev->per_mille = w.per_mille;
+    if (w.type != QR_EXEC_DONE)
+        return QR_OK;
+    s_slot_t *slot = &self->slots[w.slot];
+    ev->job = w.job;
+    ev->cancel_reason = slot->cancel_reason;
+    slot->busy = false;
+    slot->cancel_reason = 0;
+    if (self->head) {
+        qr_exec_job_t *next = self->head;
+        self->head = next->next;
+        if (!self->head)
+            self->tail = NULL;
+        self->queued--;
+        next->next = NULL;
+        if (s_dispatch(self, slot, next) < 0) {
+            /* put it back; the next DONE retries */
+            next->next = self->head;
+            self->head = next;
+            if (!self->tail)
+                self->tail = next;
+            self->queued++;
+            qr_log(QR_LOG_ERROR, "executor dispatch failed", "job=%llu err=\"%s\"",
+                   (unsigned long long)next->id, zmq_strerror(errno));
+        }
+    }
+    return QR_OK;
+}
+
+int qr_executor_cancel(qr_executor_t *self, uint64_t job_id, int reason)
+{
+    for (int i = 0; i < self->nslots; i++) {
+        s_slot_t *s = &self->slots[i];
+        if (s->busy && s->job_id == job_id) {
+            if (!s->cancel_reason)
+                s->cancel_reason = reason;
+            atomic_store(&s->cancel, true);
+            return QR_EXEC_STOPPING;
+        }
+    }
+    qr_exec_job_t *prev = NULL;
+    for (qr_exec_job_t *j = self->head; j; prev = j, j = j->next) {
+        if (j->id != job_id)
+            continue;
+        if (prev)
+            prev->next = j->next;
+        else
+            self->head = j->next;
+        if (self->tail == j)
+            self->tail = prev;
+        self->queued--;
+        qr_exec_job_destroy(&j);
+        return QR_EXEC_DROPPED;
+    }
+    return QR_EXEC_NOT_HELD;
+}
+
+bool qr_executor_holds(const qr_executor_t *self, uint64_t job_id)
+{
+    for (int i = 0; i < self->nslots; i++)
+        if (self->slots[i].busy && self->slots[i].job_id == job_id)
+            return true;
+    for (const qr_exec_job_t *j = self->head; j; j = j->next)
+        if (j->id == job_id)
+            return true;
+    return false;
+}
+
+size_t qr_executor_jobs(const qr_executor_t *self, uint64_t *ids, size_t max, bool queued_only)
+{
+    size_t n = 0;
+    if (!queued_only)
+        for (int i = 0; i < self->nslots; i++)
+            if (self->slots[i].busy) {
+                if (n < max)
+                    ids[n] = self->slots[i].job_id;
+                n++;
+            }
+    for (const qr_exec_job_t *j = self->head; j; j = j->next) {
+        if (n < max)
+            ids[n] = j->id;
+        n++;
+    }
+    return n;
+}
+
+size_t qr_executor_running(const qr_executor_t *self)
+{
+    size_t n = 0;
+    for (int i = 0; i < self->nslots; i++)
+        n += self->slots[i].busy;
+    return n;
+}

@@ -1,0 +1,115 @@
+/* Executor pool: the threads that compute a worker's jobs.
+ *
+ * The worker's main thread owns the broker socket and this pool; it hands
+ * each job in with qr_executor_submit and reads progress and finished jobs
+ * back with qr_executor_recv when qr_executor_socket polls readable.  Jobs
+ * travel as pointers over inproc ZeroMQ sockets, so exactly one thread owns a
+ * job at a time: main -> executor thread -> main.  The pool keeps the queue
+ * itself and starts a job only on an idle thread, so a small job never waits
+ * behind a large one while another thread sits idle, and a queued job can be
+ * dropped without asking any thread.
+ *
+ * Every function is for the owning (main) thread only; none is thread-safe.
+ * The one thing shared across threads is each slot's cancel flag, an atomic
+ * that the running computation reads between row blocks. */
+#ifndef QR_EXECUTOR_H
+#define QR_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+/* One ai.gemm computation: C = A * B, fp32 row-major. */
+typedef struct qr_exec_job_t qr_exec_job_t;
+
+/* Creates a job that computes the m x n product of A (m x k) and B (k x n),
+ * given as ZeroMQ frames that the job takes over with zmq_msg_move (the
+ * caller's a and b are left empty and must still be closed).  The frames must
+ * hold exactly the sizes qr_gemm_sizes gives; the caller validated them.
+ * Frames whose data is not float-aligned are copied once.  Returns the job,
+ * owned by the caller, or NULL when out of memory (a and b untouched). */
+qr_exec_job_t *qr_exec_job_new(uint64_t id, uint32_t m, uint32_t n, uint32_t k, zmq_msg_t *a,
+                               zmq_msg_t *b);
+
+/* Frees the job, its inputs and any result; accepts NULL; nulls *self_p. */
+void qr_exec_job_destroy(qr_exec_job_t **self_p);
+
+uint64_t qr_exec_job_id(const qr_exec_job_t *self);
+void qr_exec_job_shape(const qr_exec_job_t *self, uint32_t *m, uint32_t *n, uint32_t *k);
+/* QR_OK when C was computed, QR_ECANCELLED, QR_ENOMEM or QR_ECOMPUTE otherwise. */
+int qr_exec_job_status(const qr_exec_job_t *self);
+/* Microseconds the executor thread spent on the job. */
+uint64_t qr_exec_job_compute_us(const qr_exec_job_t *self);
+/* The result C (m * n floats) of a finished job, NULL before or on failure.
+ * The job keeps ownership; *len receives the byte size. */
+float *qr_exec_job_result(qr_exec_job_t *self, size_t *len);
+/* Same, but hands C over: the caller frees it with free(), the job forgets it. */
+float *qr_exec_job_take_result(qr_exec_job_t *self, size_t *len);
+
+/* ---- pool ---------------------------------------------------------------- */
+
+typedef struct qr_executor_t qr_executor_t;
+
+typedef enum {
+    QR_EXEC_PROGRESS = 1, /* a running job's progress; the pool keeps the job */
+    QR_EXEC_DONE = 2,     /* a job left the pool; the caller owns ev.job */
+} qr_exec_event_type_t;
+
+/* What qr_executor_recv reports. */
+typedef struct {
+    qr_exec_event_type_t type; /* PROGRESS or DONE */
+    uint64_t job_id;           /* the job it is about */
+    uint32_t per_mille;        /* PROGRESS: share of the work done, 0..1000 */
+    int cancel_reason;         /* DONE: reason given to qr_executor_cancel, 0 if none */
+    qr_exec_job_t *job;        /* DONE: the job, now owned by the caller */
+} qr_exec_event_t;
+
+/* Results of qr_executor_cancel. */
+enum {
+    QR_EXEC_NOT_HELD = 0, /* no such job in the pool */
+    QR_EXEC_DROPPED = 1,  /* it was queued: destroyed, no event will follow */
+    QR_EXEC_STOPPING = 2, /* it is running: a DONE event will follow */
+};
+
+/* Starts `slots` executor threads (>= 1) on the ZeroMQ context ctx, which must
+ * outlive the pool.  delay_ms adds a sleep to every job and is honoured only
+ * in QR_TEST_FAULTS builds (0 elsewhere).  When slots > 1 OpenBLAS is told to
+ * use one thread per call, since the pool already keeps the cores busy.
+ * Returns the pool, owned by the caller, or NULL on failure. */
+qr_executor_t *qr_executor_new(void *ctx, int slots, int64_t delay_ms);
+
+/* Cancels running jobs, stops and joins the threads, frees every job still
+ * held (queued, running or finished but unread).  Accepts NULL; nulls *self_p. */
+void qr_executor_destroy(qr_executor_t **self_p);
+
+/* Takes over *job_p (set to NULL) and runs it as soon as a thread is idle.
+ * Returns QR_OK, or QR_EIO when the pool's internal socket failed (the job is
+ * destroyed then). */
+int qr_executor_submit(qr_executor_t *self, qr_exec_job_t **job_p);
+
+/* Socket to poll for ZMQ_POLLIN: readable when qr_executor_recv has events. */
+void *qr_executor_socket(qr_executor_t *self);
+
+/* Reads one event; flags 0 waits, ZMQ_DONTWAIT does not.  A DONE event frees
+ * the job's thread, which starts the next queued job.  Returns QR_OK, or QR_EIO
+ * with errno EAGAIN when nothing is waiting under ZMQ_DONTWAIT. */
+int qr_executor_recv(qr_executor_t *self, qr_exec_event_t *ev, int flags);
+
+/* Cancels job_id with reason (non-zero, chosen by the caller and echoed in the
+ * DONE event).  Returns QR_EXEC_NOT_HELD, QR_EXEC_DROPPED or QR_EXEC_STOPPING. */
+int qr_executor_cancel(qr_executor_t *self, uint64_t job_id, int reason);
+
+/* Whether job_id is queued or running. */
+bool qr_executor_holds(const qr_executor_t *self, uint64_t job_id);
+
+/* Stores up to max ids of held jobs (queued ones only when queued_only) in ids
+ * (may be NULL when max is 0); returns how many there are in all. */
+size_t qr_executor_jobs(const qr_executor_t *self, uint64_t *ids, size_t max, bool queued_only);
+
+/* Number of running jobs. */
+size_t qr_executor_running(const qr_executor_t *self);
+
+#endif

@@ -1,0 +1,134 @@
+/* quarry-worker: sells this box's compute to a Quarry broker.
+ *
+ * Reads settings (flags, QUARRY_WORKER_* environment, config file), turns
+ * SIGTERM and SIGINT into a readable signalfd that the worker loop polls (no
+ * signal handler, no global flag), and runs the loop until it has drained. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "config.h"
+#include "err.h"
+#include "util.h"
+#include "worker.h"
+
+#define S_ENV_PREFIX "QUARRY_WORKER"
+
+static void s_usage(const qr_opt_t *opts, size_t n)
+{
+    printf("Usage: quarry-worker [flags]\n\n"
+           "Connects to a Quarry broker, registers this machine's devices and runs the\n"
+           "jobs the broker assigns (ai.gemm on the CPU).  SIGTERM or SIGINT drains it:\n"
+           "running jobs may finish for --drain-ms, then it disconnects and exits 0;\n"
+           "a second signal cuts the drain short.\n\n");
+    qr_config_usage(stdout, opts, n, S_ENV_PREFIX);
+}
+
+int main(int argc, char **argv)
+{
+    char *broker = NULL, *name = NULL, *operator_name = NULL, *log_level = NULL, *gpu = NULL;
+    int64_t ask_price = 0, slots = 0, drain_ms = 0;
+#ifdef QR_TEST_FAULTS
+    int64_t corrupt_every = 0, delay_ms = 0;
+#endif
+    const qr_opt_t opts[] = {
+        {"broker", QR_OPT_STR, &broker, "tcp://127.0.0.1:5556", "broker's worker endpoint"},
+        {"name", QR_OPT_STR, &name, NULL, "worker name, unique per operator (default hostname-pid)"},
+        {"operator", QR_OPT_STR, &operator_name, "operator", "operator account that is paid"},
+        {"ask-price", QR_OPT_INT, &ask_price, "10", "asking price, base units per work unit"},
+        {"slots", QR_OPT_INT, &slots, "0", "jobs run at once (0 = one per CPU core)"},
+        {"drain-ms", QR_OPT_INT, &drain_ms, "30000",
+         "on SIGTERM, how long running jobs may finish before they are handed back"},
+        {"log-level", QR_OPT_STR, &log_level, "info", "debug, info, warn or error"},
+        {"gpu", QR_OPT_STR, &gpu, "auto", "auto: report CUDA GPUs if a driver is present; off"},
+#ifdef QR_TEST_FAULTS
+        {"fault-corrupt-every", QR_OPT_INT, &corrupt_every, "0",
+         "TEST BUILD: corrupt one element of every Nth result (0 = never)"},
+        {"fault-delay-ms", QR_OPT_INT, &delay_ms, "0",
+         "TEST BUILD: sleep this long inside every job, honouring cancel"},
+#endif
+    };
+    const size_t nopts = sizeof opts / sizeof opts[0];
+    int rc = 1, argi = 0, sfd = -1;
+    bool help = false;
+    void *ctx = NULL;
+    qr_worker_t *worker = NULL;
+    char err[512];
+
+    if (qr_config_parse(opts, nopts, S_ENV_PREFIX, argc, argv, &argi, &help, err, sizeof err) <
+        0) {
+        fprintf(stderr, "quarry-worker: %s\n", err);
+        rc = 2;
+        goto done;
+    }
+    if (help) {
+        s_usage(opts, nopts);
+        rc = 0;
+        goto done;
+    }
+    if (argi < argc) {
+        fprintf(stderr, "quarry-worker: unexpected argument '%s' (see --help)\n", argv[argi]);
+        rc = 2;
+        goto done;
+    }
+    int level = qr_log_level_parse(log_level);
+    bool gpu_on = strcmp(gpu, "auto") == 0;
+    if (level < 0 || (!gpu_on && strcmp(gpu, "off") != 0) || ask_price < 0 || slots < 0 ||
+        slots > 4096 || drain_ms < 0) {
+        fprintf(stderr, "quarry-worker: bad value for --log-level, --gpu, --ask-price, --slots "
+                        "or --drain-ms (see --help)\n");
+        rc = 2;
+        goto done;
+    }
+    qr_log_init("worker", (qr_log_level_t)level);
+
+    /* Blocked before any thread exists, so every thread inherits the mask and
+     * the signals reach only the signalfd. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+        (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
+        perror("quarry-worker: signalfd");
+        goto done;
+    }
+
+    qr_worker_cfg_t cfg;
+    qr_worker_cfg_defaults(&cfg);
+    cfg.broker = broker;
+    cfg.name = name;
+    cfg.operator_name = operator_name;
+    cfg.ask_price = (uint64_t)ask_price;
+    cfg.slots = (int)slots;
+    cfg.drain_ms = drain_ms;
+    cfg.gpu = gpu_on;
+#ifdef QR_TEST_FAULTS
+    cfg.fault_corrupt_every = corrupt_every;
+    cfg.fault_delay_ms = delay_ms;
+    if (corrupt_every || delay_ms)
+        qr_log(QR_LOG_WARN, "fault injection on", "corrupt_every=%lld delay_ms=%lld",
+               (long long)corrupt_every, (long long)delay_ms);
+#endif
+    ctx = zmq_ctx_new();
+    if (!ctx)
+        goto done;
+    worker = qr_worker_new(ctx, &cfg);
+    if (!worker)
+        goto done;
+    rc = qr_worker_run(worker, sfd) == QR_OK ? 0 : 1;
+
+done:
+    qr_worker_destroy(&worker);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    if (sfd >= 0)
+        close(sfd);
+    qr_config_free(opts, nopts);
+    return rc;
+}

@@ -1,0 +1,873 @@
+/* Worker main loop; see worker.h and docs/worker.md.
+ *
+ * Design notes.  One thread, one zmq_poll over the broker DEALER, the
+ * executor pool's event socket and the stop descriptor; every deadline is an
+ * absolute monotonic time (Majordomo style) and the poll sleeps until the
+ * nearest one.
+ *
+ * Link states and the functions that move between them:
+ *
+ *   down --s_connect--> connected --ReadyAck (s_on_ready_ack)--> registered
+ *     ^                     |  READY every second (s_send_ready)      |
+ *     |                     |                                         |
+ *     +-- s_drop(backoff) --+----- silence for liveness * heartbeat --+
+ *     +-- s_drop(at once) ------- DISCONNECT from the broker ---------+
+ *
+ * Invariants:
+ *   1. The DEALER is opened with ZMQ_IMMEDIATE and a zero send timeout, so a
+ *      send never blocks the loop and never queues behind a dead connection;
+ *      a send that cannot go out fails with EAGAIN at once.
+ *   2. RESULT and FAIL are sent only while registered.  A job that finishes
+ *      while the link is down, or whose send fails, waits in the outbox and
+ *      is flushed right after the next ReadyAck; READY lists it in `running`
+ *      together with the pool's jobs, so the broker keeps it assigned to us.
+ *   3. A job id is held at most once: in the pool, or in the outbox.  A
+ *      duplicate ASSIGN (a broker replaying after a reconnect) is ignored.
+ *   4. The broker's CANCEL is silent both ways: the job is dropped if queued,
+ *      stopped if running, forgotten if finished but unsent.
+ *   5. Draining never refuses registration: the worker keeps heartbeating so
+ *      that the broker accepts the results of the jobs it lets finish. */
+#include "worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "devices.h"
+#include "err.h"
+#include "executor.h"
+#include "gemm.h"
+#include "util.h"
+#include "wire.h"
+
+#define S_READY_RETRY_MS 1000 /* READY again while no ack came */
+#define S_CONNECT_RETRY_MS 100 /* READY again when the TCP link was not up yet */
+#define S_POLL_MAX_MS 1000
+#define S_BATCH 256           /* messages handled per socket per loop turn */
+#define S_FINAL_LINGER_MS 2000 /* time the last FAILs and DISCONNECT get to leave */
+#define S_RUNTIME "ai.gemm"
+
+/* Why the worker itself stopped a running job (echoed by the pool). */
+enum { S_CANCEL_BROKER = 1, S_CANCEL_SHUTDOWN = 2 };
+
+/* A finished job waiting for the link (invariant 2). */
+typedef struct s_out {
+    struct s_out *next;  /* outbox order */
+    uint64_t job_id;     /* the job */
+    qr_exec_job_t *job;  /* RESULT: the finished job; NULL for a FAIL */
+    int code;            /* FAIL: qr_err_t */
+    char message[128];   /* FAIL: why */
+} s_out_t;
+
+struct qr_worker_t {
+    void *ctx;                  /* caller's ZeroMQ context */
+    qr_worker_cfg_t cfg;        /* copy; strings below */
+    char *broker;               /* owned copy of cfg.broker */
+    char *name;                 /* owned worker name */
+    char *operator_name;        /* owned copy of cfg.operator_name */
+    qr_devices_t *devices;      /* reported in READY */
+    qr_executor_t *pool;        /* computes the jobs */
+    void *dealer;               /* link to the broker; NULL while down */
+    bool registered;            /* ReadyAck received on this link */
+    uint64_t worker_id;         /* from the last ReadyAck */
+    int64_t heartbeat_ms;       /* interval in force */
+    int64_t liveness;           /* missed heartbeats tolerated */
+    int64_t backoff_ms;         /* next reconnect delay after silence */
+    int64_t reconnect_at;       /* when to open the link again (while down) */
+    int64_t ready_at;           /* when to send READY next (connected, unregistered) */
+    int64_t last_recv;          /* last message from the broker */
+    int64_t last_send;          /* last message to the broker */
+    s_out_t *outbox;            /* finished jobs waiting to be sent */
+    s_out_t *outbox_tail;       /* last of them */
+    bool draining;              /* a stop was requested */
+    bool hurried;               /* drain deadline passed: running jobs cancelled */
+    int64_t drain_deadline;     /* when running jobs get cancelled */
+    bool stop_closed;           /* stop_fd reached end of file: stop polling it */
+    uint64_t results;           /* RESULTs produced, for the corruption fault */
+};
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static char *s_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static int64_t s_min(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+void qr_worker_cfg_defaults(qr_worker_cfg_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->broker = "tcp://127.0.0.1:5556";
+    cfg->name = NULL;
+    cfg->operator_name = "operator";
+    cfg->ask_price = 10;
+    cfg->slots = 0;
+    cfg->drain_ms = 30000;
+    cfg->gpu = true;
+    cfg->heartbeat_ms = 2500;
+    cfg->liveness = 3;
+    cfg->backoff_min_ms = 250;
+    cfg->backoff_max_ms = 10000;
+}
+
+qr_worker_t *qr_worker_new(void *ctx, const qr_worker_cfg_t *cfg)
+{
+    qr_worker_t *self = calloc(1, sizeof *self);
+    if (!self)
+        goto fail;
+    self->ctx = ctx;
+    self->cfg = *cfg;
+    if (self->cfg.slots <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        self->cfg.slots = n > 0 ? (int)n : 1;
+    }
+    if (self->cfg.heartbeat_ms <= 0)
+        self->cfg.heartbeat_ms = 2500;
+    if (self->cfg.liveness <= 0)
+        self->cfg.liveness = 3;
+    if (self->cfg.backoff_min_ms <= 0)
+        self->cfg.backoff_min_ms = 250;
+    if (self->cfg.backoff_max_ms < self->cfg.backoff_min_ms)
+        self->cfg.backoff_max_ms = self->cfg.backoff_min_ms;
+    if (self->cfg.drain_ms < 0)
+        self->cfg.drain_ms = 0;
+    char name[300];
+    if (cfg->name && *cfg->name)
+        snprintf(name, sizeof name, "%s", cfg->name);
+    else {
+        char host[256] = "worker";
+        if (gethostname(host, sizeof host) < 0)
+            snprintf(host, sizeof host, "worker");
+        host[sizeof host - 1] = '\0';
+        snprintf(name, sizeof name, "%s-%ld", host, (long)getpid());
+    }
+    self->broker = s_strdup(cfg->broker ? cfg->broker : "tcp://127.0.0.1:5556");
+    self->name = s_strdup(name);
+    self->operator_name = s_strdup(cfg->operator_name ? cfg->operator_name : "operator");
+    if (!self->broker || !self->name || !self->operator_name)
+        goto fail;
+    self->cfg.broker = self->broker;
+    self->cfg.name = self->name;
+    self->cfg.operator_name = self->operator_name;
+    qr_devices_opts_t dopts = {.gpu = cfg->gpu};
+    self->devices = qr_devices_detect(&dopts);
+    if (!self->devices)
+        goto fail;
+    self->pool = qr_executor_new(ctx, self->cfg.slots, self->cfg.fault_delay_ms);
+    if (!self->pool)
+        goto fail;
+    self->heartbeat_ms = self->cfg.heartbeat_ms;
+    self->liveness = self->cfg.liveness;
+    self->backoff_ms = self->cfg.backoff_min_ms;
+    return self;
+fail:
+    qr_log(QR_LOG_ERROR, "worker could not start", NULL);
+    qr_worker_destroy(&self);
+    return NULL;
+}
+
+static void s_outbox_free(s_out_t *o)
+{
+    if (o) {
+        qr_exec_job_destroy(&o->job);
+        free(o);
+    }
+}
+
+void qr_worker_destroy(qr_worker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    qr_worker_t *self = *self_p;
+    if (self->dealer)
+        zmq_close(self->dealer);
+    qr_executor_destroy(&self->pool);
+    while (self->outbox) {
+        s_out_t *o = self->outbox;
+        self->outbox = o->next;
+        s_outbox_free(o);
+    }
+    qr_devices_destroy(&self->devices);
+    free(self->broker);
+    free(self->name);
+    free(self->operator_name);
+    free(self);
+    *self_p = NULL;
+}
+
+uint64_t qr_worker_id(const qr_worker_t *self)
+{
+    return self->worker_id;
+}
+
+/* ---- link ---------------------------------------------------------------------- */
+
+static void s_sent(qr_worker_t *self, int rc)
+{
+    if (rc == QR_OK)
+        self->last_send = qr_clock_ms();
+}
+
+static int s_connect(qr_worker_t *self)
+{
+    void *d = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (!d)
+        return -1;
+    int zero = 0, one = 1;
+    zmq_setsockopt(d, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(d, ZMQ_IMMEDIATE, &one, sizeof one);  /* invariant 1 */
+    zmq_setsockopt(d, ZMQ_SNDTIMEO, &zero, sizeof zero); /* invariant 1 */
+    if (zmq_connect(d, self->broker) < 0) {
+        int e = errno;
+        zmq_close(d);
+        errno = e;
+        return -1;
+    }
+    int64_t now = qr_clock_ms();
+    self->dealer = d;
+    self->registered = false;
+    self->ready_at = now;
+    self->last_recv = now;
+    qr_log(QR_LOG_DEBUG, "connecting", "broker=%s", self->broker);
+    return 0;
+}
+
+/* Closes the link; it reopens after the backoff delay, or at once. */
+static void s_drop(qr_worker_t *self, bool backoff)
+{
+    if (self->dealer)
+        zmq_close(self->dealer);
+    self->dealer = NULL;
+    self->registered = false;
+    int64_t now = qr_clock_ms();
+    if (backoff) {
+        self->reconnect_at = now + self->backoff_ms;
+        self->backoff_ms = s_min(self->backoff_ms * 2, self->cfg.backoff_max_ms);
+    } else
+        self->reconnect_at = now;
+}
+
+static void s_send_ready(qr_worker_t *self)
+{
+    size_t ndev = qr_devices_count(self->devices);
+    size_t nheld = qr_executor_jobs(self->pool, NULL, 0, false);
+    for (s_out_t *o = self->outbox; o; o = o->next)
+        nheld++;
+    Quarry__Device *devs = calloc(ndev, sizeof *devs);
+    Quarry__Device **devp = calloc(ndev, sizeof *devp);
+    uint64_t *running = calloc(nheld ? nheld : 1, sizeof *running);
+    if (!devs || !devp || !running) {
+        self->ready_at = qr_clock_ms() + S_CONNECT_RETRY_MS;
+        goto done;
+    }
+    for (size_t i = 0; i < ndev; i++) {
+        const qr_device_info_t *di = qr_devices_get(self->devices, i);
+        quarry__device__init(&devs[i]);
+        devs[i].type = (char *)di->type;
+        devs[i].model = (char *)di->model;
+        devs[i].mem_mb = di->mem_mb;
+        devs[i].cores = di->cores;
+        devs[i].compute_cap = (char *)di->compute_cap;
+        devp[i] = &devs[i];
+    }
+    size_t n = qr_executor_jobs(self->pool, running, nheld, false);
+    for (s_out_t *o = self->outbox; o && n < nheld; o = o->next)
+        running[n++] = o->job_id;
+    char *runtimes[] = {S_RUNTIME};
+    Quarry__Ready r = QUARRY__READY__INIT;
+    r.name = self->name;
+    r.operator_ = self->operator_name;
+    r.n_devices = ndev;
+    r.devices = devp;
+    r.n_runtimes = 1;
+    r.runtimes = runtimes;
+    r.ask_price = self->cfg.ask_price;
+    r.slots = (uint32_t)self->cfg.slots;
+    r.n_running = n;
+    r.running = running;
+    int rc = qr_wire_send(self->dealer, NULL, 0, QR_PROTO_WORKER, QR_WCMD_READY, &r.base, NULL, 0);
+    s_sent(self, rc);
+    /* EAGAIN: the TCP link is not up yet (invariant 1); try again soon. */
+    self->ready_at = qr_clock_ms() + (rc == QR_OK ? S_READY_RETRY_MS : S_CONNECT_RETRY_MS);
+    if (rc == QR_OK)
+        qr_log(QR_LOG_DEBUG, "ready sent", "running=%zu", n);
+done:
+    free(devs);
+    free(devp);
+    free(running);
+}
+
+/* ---- outbound job messages -------------------------------------------------------- */
+
+static void s_free_frame(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/* Sends RESULT with C as a zero-copy frame.  Returns QR_OK (the job's C now
+ * belongs to ZeroMQ) or QR_EIO (nothing left the socket, the job is intact). */
+static int s_send_result(qr_worker_t *self, qr_exec_job_t *job)
+{
+    uint32_t m, n, k;
+    qr_exec_job_shape(job, &m, &n, &k);
+    Quarry__Result r = QUARRY__RESULT__INIT;
+    r.job_id = qr_exec_job_id(job);
+    r.units = qr_gemm_units(m, n, k);
+    r.compute_us = qr_exec_job_compute_us(job);
+    uint8_t body[64];
+    size_t blen = protobuf_c_message_pack(&r.base, body);
+    uint8_t cmd = QR_WCMD_RESULT;
+    /* Multipart sends are all-or-nothing at the first frame under a high-water
+     * mark, so only the first one can fail with EAGAIN. */
+    if (zmq_send(self->dealer, QR_PROTO_WORKER, strlen(QR_PROTO_WORKER), ZMQ_SNDMORE) < 0)
+        return QR_EIO;
+    zmq_send(self->dealer, &cmd, 1, ZMQ_SNDMORE);
+    zmq_send(self->dealer, body, blen, ZMQ_SNDMORE);
+    size_t clen;
+    float *c = qr_exec_job_take_result(job, &clen);
+    zmq_msg_t frame;
+    if (zmq_msg_init_data(&frame, c, clen, s_free_frame, NULL) < 0) {
+        free(c);
+        zmq_send(self->dealer, NULL, 0, 0); /* ends the message; the broker rejects it */
+        qr_log(QR_LOG_ERROR, "result frame lost", "job=%llu", (unsigned long long)r.job_id);
+        return QR_OK;
+    }
+    if (zmq_msg_send(&frame, self->dealer, 0) < 0) {
+        zmq_msg_close(&frame);
+        qr_log(QR_LOG_ERROR, "result frame lost", "job=%llu err=\"%s\"",
+               (unsigned long long)r.job_id, zmq_strerror(errno));
+    }
+    return QR_OK;
+}
+
+static int s_send_fail(qr_worker_t *self, uint64_t job_id, int code, const char *message)
+{
+    Quarry__Fail f = QUARRY__FAIL__INIT;
+    f.job_id = job_id;
+    f.code = code;
+    f.message = (char *)message;
+    return qr_wire_send(self->dealer, NULL, 0, QR_PROTO_WORKER, QR_WCMD_FAIL, &f.base, NULL, 0);
+}
+
+/* Sends one outbox entry now if the link allows.  Returns QR_OK when sent. */
+static int s_try_send(qr_worker_t *self, s_out_t *o)
+{
+    if (!self->dealer || !self->registered)
+        return QR_EIO;
+    int rc = o->job ? s_send_result(self, o->job) : s_send_fail(self, o->job_id, o->code, o->message);
+    s_sent(self, rc);
+    return rc;
+}
+
+/* Sends a finished job, or keeps it in the outbox (invariant 2).
+ * Takes *job_p when given. */
+static void s_emit(qr_worker_t *self, uint64_t job_id, qr_exec_job_t **job_p, int code,
+                   const char *message)
+{
+    s_out_t *o = calloc(1, sizeof *o);
+    if (!o) {
+        if (job_p)
+            qr_exec_job_destroy(job_p);
+        qr_log(QR_LOG_ERROR, "out of memory, job answer lost", "job=%llu",
+               (unsigned long long)job_id);
+        return;
+    }
+    o->job_id = job_id;
+    if (job_p) {
+        o->job = *job_p;
+        *job_p = NULL;
+    }
+    o->code = code;
+    snprintf(o->message, sizeof o->message, "%s", message ? message : "");
+    if (!self->outbox && s_try_send(self, o) == QR_OK) {
+        s_outbox_free(o);
+        return;
+    }
+    if (self->outbox_tail)
+        self->outbox_tail->next = o;
+    else
+        self->outbox = o;
+    self->outbox_tail = o;
+}
+
+static void s_flush(qr_worker_t *self)
+{
+    while (self->outbox && s_try_send(self, self->outbox) == QR_OK) {
+        s_out_t *o = self->outbox;
+        self->outbox = o->next;
+        if (!self->outbox)
+            self->outbox_tail = NULL;
+        s_outbox_free(o);
+    }
+}
+
+static bool s_outbox_forget(qr_worker_t *self, uint64_t job_id)
+{
+    s_out_t *prev = NULL;
+    for (s_out_t *o = self->outbox; o; prev = o, o = o->next) {
+        if (o->job_id != job_id)
+            continue;
+        if (prev)
+            prev->next = o->next;
+        else
+            self->outbox = o->next;
+        if (self->outbox_tail == o)
+            self->outbox_tail = prev;
+        s_outbox_free(o);
+        return true;
+    }
+    return false;
+}
+
+/* ---- executor events ------------------------------------------------------------- */
+
+#ifdef QR_TEST_FAULTS
+/* Fault injection: a wrong C that Freivalds' check must catch.  One element
+ * moves by far more than any rounding could explain. */
+static void s_fault_corrupt(qr_worker_t *self, qr_exec_job_t *job)
+{
+    if (self->cfg.fault_corrupt_every <= 0 ||
+        self->results % (uint64_t)self->cfg.fault_corrupt_every != 0)
+        return;
+    size_t len;
+    float *c = qr_exec_job_result(job, &len);
+    size_t count = len / sizeof(float);
+    if (!c || !count)
+        return;
+    size_t i = count / 2;
+    c[i] = c[i] * 1.5f + 1.0f;
+    qr_log(QR_LOG_WARN, "fault injected: result corrupted", "job=%llu index=%zu",
+           (unsigned long long)qr_exec_job_id(job), i);
+}
+#endif
+
+static void s_on_done(qr_worker_t *self, qr_exec_event_t *ev)
+{
+    qr_exec_job_t *job = ev->job;
+    int status = qr_exec_job_status(job);
+    if (ev->cancel_reason == S_CANCEL_BROKER) {
+        /* invariant 4: the broker already forgot this job */
+        qr_log(QR_LOG_DEBUG, "job cancelled", "job=%llu", (unsigned long long)ev->job_id);
+        qr_exec_job_destroy(&job);
+        return;
+    }
+    if (status == QR_OK) {
+        self->results++;
+#ifdef QR_TEST_FAULTS
+        s_fault_corrupt(self, job);
+#endif
+        qr_log(QR_LOG_DEBUG, "job done", "job=%llu compute_us=%llu",
+               (unsigned long long)ev->job_id,
+               (unsigned long long)qr_exec_job_compute_us(job));
+        s_emit(self, ev->job_id, &job, QR_OK, NULL);
+        return;
+    }
+    const char *why = status == QR_ECANCELLED ? "worker shutting down"
+                      : status == QR_ENOMEM   ? "out of memory for the result"
+                                              : "compute failed";
+    qr_log(QR_LOG_WARN, "job failed", "job=%llu code=%d reason=\"%s\"",
+           (unsigned long long)ev->job_id, status, why);
+    qr_exec_job_destroy(&job);
+    s_emit(self, ev->job_id, NULL, status, why);
+}
+
+static void s_on_event(qr_worker_t *self, qr_exec_event_t *ev)
+{
+    if (ev->type == QR_EXEC_DONE) {
+        s_on_done(self, ev);
+        return;
+    }
+    /* Progress is advice: it is dropped while the link is down. */
+    if (!self->registered)
+        return;
+    Quarry__Progress p = QUARRY__PROGRESS__INIT;
+    p.job_id = ev->job_id;
+    p.per_mille = ev->per_mille;
+    s_sent(self, qr_wire_send(self->dealer, NULL, 0, QR_PROTO_WORKER, QR_WCMD_PROGRESS, &p.base,
+                              NULL, 0));
+}
+
+/* ---- broker messages ------------------------------------------------------------- */
+
+static void s_reject(qr_worker_t *self, uint64_t job_id, int code, const char *message)
+{
+    qr_log(QR_LOG_WARN, "assign rejected", "job=%llu code=%d reason=\"%s\"",
+           (unsigned long long)job_id, code, message);
+    s_emit(self, job_id, NULL, code, message);
+}
+
+static void s_on_assign(qr_worker_t *self, qr_msg_t *msg)
+{
+    char err[256];
+    Quarry__Assign *a =
+        (Quarry__Assign *)qr_msg_decode(msg, &quarry__assign__descriptor, err, sizeof err);
+    if (!a) {
+        /* No job id to answer with: tell the broker through an Error. */
+        qr_log(QR_LOG_WARN, "bad assign", "reason=\"%s\"", err);
+        s_sent(self, qr_wire_send_error(self->dealer, NULL, 0, QR_PROTO_WORKER, 0, 0, QR_EPROTO,
+                                        err));
+        return;
+    }
+    uint64_t id = a->job_id;
+    const Quarry__JobSpec *spec = a->spec;
+    size_t a_bytes = 0, b_bytes = 0, c_bytes = 0, alen = 0, blen = 0;
+    if (id == 0) {
+        s_reject(self, 0, QR_EINVAL, "job_id missing");
+        goto done;
+    }
+    if (qr_executor_holds(self->pool, id)) {
+        qr_log(QR_LOG_DEBUG, "duplicate assign ignored", "job=%llu", (unsigned long long)id);
+        goto done;
+    }
+    for (s_out_t *o = self->outbox; o; o = o->next)
+        if (o->job_id == id)
+            goto done; /* finished already, answer pending (invariant 3) */
+    if (self->draining) {
+        s_reject(self, id, QR_ECANCELLED, "worker shutting down");
+        goto done;
+    }
+    if (!spec) {
+        s_reject(self, id, QR_EINVAL, "spec missing");
+        goto done;
+    }
+    if (!spec->kind || strcmp(spec->kind, S_RUNTIME) != 0) {
+        snprintf(err, sizeof err, "unknown job kind '%.64s'", spec->kind ? spec->kind : "");
+        s_reject(self, id, QR_EKIND, err);
+        goto done;
+    }
+    if (spec->m > QR_GEMM_MAX_DIM || spec->n > QR_GEMM_MAX_DIM || spec->k > QR_GEMM_MAX_DIM) {
+        snprintf(err, sizeof err, "shape %ux%ux%u over the limit %u", spec->m, spec->n, spec->k,
+                 QR_GEMM_MAX_DIM);
+        s_reject(self, id, QR_ETOOBIG, err);
+        goto done;
+    }
+    if (qr_gemm_sizes(spec->m, spec->n, spec->k, &a_bytes, &b_bytes, &c_bytes) < 0) {
+        snprintf(err, sizeof err, "bad shape m=%u n=%u k=%u", spec->m, spec->n, spec->k);
+        s_reject(self, id, QR_EINVAL, err);
+        goto done;
+    }
+    if (qr_msg_npayload(msg) != 2) {
+        snprintf(err, sizeof err, "expected 2 input frames (A, B), got %d", qr_msg_npayload(msg));
+        s_reject(self, id, QR_EINVAL, err);
+        goto done;
+    }
+    qr_msg_payload(msg, 0, &alen);
+    qr_msg_payload(msg, 1, &blen);
+    if (alen != a_bytes || blen != b_bytes) {
+        snprintf(err, sizeof err, "input sizes A=%zu B=%zu, shape needs A=%zu B=%zu", alen, blen,
+                 a_bytes, b_bytes);
+        s_reject(self, id, QR_EINVAL, err);
+        goto done;
+    }
+    int first = msg->first + 3;
+    qr_exec_job_t *job = qr_exec_job_new(id, spec->m, spec->n, spec->k, &msg->frames[first],
+                                         &msg->frames[first + 1]);
+    if (!job) {
+        s_reject(self, id, QR_ENOMEM, "out of memory for the inputs");
+        goto done;
+    }
+    if (qr_executor_submit(self->pool, &job) != QR_OK) {
+        s_reject(self, id, QR_ECOMPUTE, "executor pool failed");
+        goto done;
+    }
+    qr_log(QR_LOG_DEBUG, "job assigned", "job=%llu m=%u n=%u k=%u attempt=%u",
+           (unsigned long long)id, spec->m, spec->n, spec->k, a->attempt);
+done:
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+}
+
+static void s_on_cancel(qr_worker_t *self, qr_msg_t *msg)
+{
+    char err[256];
+    Quarry__Cancel *c =
+        (Quarry__Cancel *)qr_msg_decode(msg, &quarry__cancel__descriptor, err, sizeof err);
+    if (!c) {
+        qr_log(QR_LOG_WARN, "bad cancel", "reason=\"%s\"", err);
+        return;
+    }
+    uint64_t id = c->job_id;
+    protobuf_c_message_free_unpacked(&c->base, NULL);
+    int r = qr_executor_cancel(self->pool, id, S_CANCEL_BROKER);
+    if (r == QR_EXEC_NOT_HELD && !s_outbox_forget(self, id)) {
+        qr_log(QR_LOG_DEBUG, "cancel for a job not held", "job=%llu", (unsigned long long)id);
+        return;
+    }
+    qr_log(QR_LOG_INFO, "job cancelled by broker", "job=%llu state=%s", (unsigned long long)id,
+           r == QR_EXEC_STOPPING ? "running" : r == QR_EXEC_DROPPED ? "queued" : "finished");
+}
+
+static void s_on_ready_ack(qr_worker_t *self, qr_msg_t *msg)
+{
+    char err[256];
+    Quarry__ReadyAck *ack =
+        (Quarry__ReadyAck *)qr_msg_decode(msg, &quarry__ready_ack__descriptor, err, sizeof err);
+    if (!ack) {
+        qr_log(QR_LOG_WARN, "bad ready ack", "reason=\"%s\"", err);
+        return;
+    }
+    bool first = !self->registered;
+    self->worker_id = ack->worker_id;
+    if (ack->heartbeat_ms > 0)
+        self->heartbeat_ms = ack->heartbeat_ms;
+    if (ack->liveness > 0)
+        self->liveness = ack->liveness;
+    protobuf_c_message_free_unpacked(&ack->base, NULL);
+    self->registered = true;
+    self->backoff_ms = self->cfg.backoff_min_ms;
+    if (first)
+        qr_log(QR_LOG_INFO, "registered", "worker=%llu heartbeat_ms=%lld liveness=%lld",
+               (unsigned long long)self->worker_id, (long long)self->heartbeat_ms,
+               (long long)self->liveness);
+    s_flush(self);
+}
+
+static void s_on_broker_error(qr_worker_t *self, qr_msg_t *msg)
+{
+    char err[256];
+    Quarry__Error *e = (Quarry__Error *)qr_msg_decode(msg, &quarry__error__descriptor, err,
+                                                      sizeof err);
+    if (!e) {
+        qr_log(QR_LOG_WARN, "bad error message", "reason=\"%s\"", err);
+        return;
+    }
+    qr_log(QR_LOG_WARN, "broker error", "job=%llu code=%d err=\"%s\" message=\"%s\"",
+           (unsigned long long)e->job_id, e->code, qr_strerror(e->code),
+           e->message ? e->message : "");
+    protobuf_c_message_free_unpacked(&e->base, NULL);
+}
+
+/* Handles one broker message.  Returns false when the link was dropped. */
+static bool s_on_broker(qr_worker_t *self, qr_msg_t *msg)
+{
+    switch (msg->cmd) {
+    case QR_WCMD_READY | QR_CMD_REPLY:
+        s_on_ready_ack(self, msg);
+        break;
+    case QR_WCMD_HEARTBEAT:
+        break;
+    case QR_WCMD_ASSIGN:
+        s_on_assign(self, msg);
+        break;
+    case QR_WCMD_CANCEL:
+        s_on_cancel(self, msg);
+        break;
+    case QR_WCMD_DISCONNECT:
+        /* The broker does not know us (it restarted, or expired us): register again. */
+        qr_log(QR_LOG_INFO, "broker asked to reconnect", NULL);
+        s_drop(self, false);
+        return false;
+    case QR_CMD_ERROR:
+        s_on_broker_error(self, msg);
+        break;
+    default:
+        qr_log(QR_LOG_WARN, "unknown command from broker", "cmd=0x%02x", msg->cmd);
+        break;
+    }
+    return true;
+}
+
+static void s_read_broker(qr_worker_t *self)
+{
+    for (int i = 0; i < S_BATCH && self->dealer; i++) {
+        qr_msg_t msg;
+        char err[256];
+        int rc = qr_wire_recv(self->dealer, false, QR_PROTO_WORKER, ZMQ_DONTWAIT, &msg, err,
+                              sizeof err);
+        if (rc == QR_EIO) {
+            qr_msg_close(&msg);
+            break;
+        }
+        self->last_recv = qr_clock_ms(); /* any message is a sign of life */
+        bool alive = true;
+        if (rc == QR_OK)
+            alive = s_on_broker(self, &msg);
+        else
+            qr_log(QR_LOG_WARN, "bad message from broker", "reason=\"%s\"", err);
+        qr_msg_close(&msg);
+        if (!alive)
+            break;
+    }
+}
+
+/* ---- stop and drain ----------------------------------------------------------------- */
+
+static void s_on_stop(qr_worker_t *self)
+{
+    int64_t now = qr_clock_ms();
+    if (self->draining) {
+        qr_log(QR_LOG_INFO, "second stop request: cutting the drain short", NULL);
+        self->drain_deadline = now;
+        return;
+    }
+    self->draining = true;
+    self->drain_deadline = now + self->cfg.drain_ms;
+    uint64_t ids[256];
+    size_t total = qr_executor_jobs(self->pool, NULL, 0, true);
+    qr_log(QR_LOG_INFO, "draining", "running=%zu queued=%zu drain_ms=%lld",
+           qr_executor_running(self->pool), total, (long long)self->cfg.drain_ms);
+    /* Queued jobs never started: hand them back at once. */
+    while ((total = qr_executor_jobs(self->pool, ids, 256, true)) > 0) {
+        size_t n = total < 256 ? total : 256;
+        for (size_t i = 0; i < n; i++) {
+            qr_executor_cancel(self->pool, ids[i], S_CANCEL_SHUTDOWN);
+            s_emit(self, ids[i], NULL, QR_ECANCELLED, "worker shutting down");
+        }
+    }
+}
+
+static void s_hurry(qr_worker_t *self)
+{
+    self->hurried = true;
+    uint64_t ids[1024];
+    size_t n = qr_executor_jobs(self->pool, ids, 1024, false);
+    if (n > 1024)
+        n = 1024; /* more slots than this do not exist in practice */
+    if (n)
+        qr_log(QR_LOG_WARN, "drain deadline passed: stopping running jobs", "running=%zu", n);
+    for (size_t i = 0; i < n; i++)
+        qr_executor_cancel(self->pool, ids[i], S_CANCEL_SHUTDOWN);
+}
+
+static void s_read_stop(qr_worker_t *self, int fd)
+{
+    char buf[128];
+    ssize_t r = read(fd, buf, sizeof buf);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (r <= 0)
+        self->stop_closed = true;
+    s_on_stop(self);
+}
+
+/* ---- main loop -------------------------------------------------------------------- */
+
+static int64_t s_next_wake(const qr_worker_t *self, int64_t now)
+{
+    int64_t t = now + S_POLL_MAX_MS;
+    if (!self->dealer)
+        t = s_min(t, self->reconnect_at);
+    else if (!self->registered)
+        t = s_min(t, self->ready_at);
+    else {
+        t = s_min(t, self->last_recv + self->liveness * self->heartbeat_ms);
+        t = s_min(t, self->last_send + self->heartbeat_ms);
+    }
+    if (self->draining && !self->hurried)
+        t = s_min(t, self->drain_deadline);
+    return t > now ? t - now : 0;
+}
+
+/* Runs whatever timer is due. */
+static void s_timers(qr_worker_t *self, int64_t now)
+{
+    if (!self->dealer && now >= self->reconnect_at) {
+        if (s_connect(self) < 0) {
+            qr_log(QR_LOG_ERROR, "connect failed", "broker=%s err=\"%s\"", self->broker,
+                   zmq_strerror(errno));
+            self->reconnect_at = now + self->backoff_ms;
+        }
+    }
+    if (self->dealer && !self->registered && now >= self->ready_at)
+        s_send_ready(self);
+    if (self->dealer && self->registered &&
+        now - self->last_recv >= self->liveness * self->heartbeat_ms) {
+        qr_log(QR_LOG_WARN, "broker silent: reconnecting", "silent_ms=%lld backoff_ms=%lld",
+               (long long)(now - self->last_recv), (long long)self->backoff_ms);
+        s_drop(self, true);
+    }
+    if (self->dealer && self->registered && now - self->last_send >= self->heartbeat_ms)
+        s_sent(self, qr_wire_send(self->dealer, NULL, 0, QR_PROTO_WORKER, QR_WCMD_HEARTBEAT, NULL,
+                                  NULL, 0));
+    if (self->registered && self->outbox)
+        s_flush(self);
+    if (self->draining && !self->hurried && now >= self->drain_deadline)
+        s_hurry(self);
+}
+
+static bool s_drained(const qr_worker_t *self)
+{
+    if (!self->draining || qr_executor_jobs(self->pool, NULL, 0, false) > 0)
+        return false;
+    /* Answers that still wait for the link may wait until the deadline. */
+    return !self->outbox || self->hurried;
+}
+
+static void s_goodbye(qr_worker_t *self)
+{
+    if (!self->dealer)
+        return;
+    if (self->registered) {
+        Quarry__Disconnect d = QUARRY__DISCONNECT__INIT;
+        d.reason = "shutdown";
+        qr_wire_send(self->dealer, NULL, 0, QR_PROTO_WORKER, QR_WCMD_DISCONNECT, &d.base, NULL, 0);
+    }
+    /* Give the last FAILs and the DISCONNECT time to leave when the context ends. */
+    int linger = S_FINAL_LINGER_MS;
+    zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(self->dealer);
+    self->dealer = NULL;
+    self->registered = false;
+}
+
+int qr_worker_run(qr_worker_t *self, int stop_fd)
+{
+    if (s_connect(self) < 0) {
+        qr_log(QR_LOG_ERROR, "cannot use broker endpoint", "broker=%s err=\"%s\"", self->broker,
+               zmq_strerror(errno));
+        return QR_EINVAL;
+    }
+    qr_log(QR_LOG_INFO, "worker started", "name=%s operator=%s broker=%s slots=%d gpus=%zu",
+           self->name, self->operator_name, self->broker, self->cfg.slots,
+           qr_devices_gpus(self->devices));
+    for (;;) {
+        int64_t now = qr_clock_ms();
+        s_timers(self, now);
+        if (s_drained(self))
+            break;
+        zmq_pollitem_t items[3];
+        int n = 0, i_exec = -1, i_dealer = -1, i_stop = -1;
+        items[n] = (zmq_pollitem_t){.socket = qr_executor_socket(self->pool), .events = ZMQ_POLLIN};
+        i_exec = n++;
+        if (self->dealer) {
+            items[n] = (zmq_pollitem_t){.socket = self->dealer, .events = ZMQ_POLLIN};
+            i_dealer = n++;
+        }
+        if (stop_fd >= 0 && !self->stop_closed) {
+            items[n] = (zmq_pollitem_t){.fd = stop_fd, .events = ZMQ_POLLIN};
+            i_stop = n++;
+        }
+        int rc = zmq_poll(items, n, (long)s_next_wake(self, qr_clock_ms()));
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            qr_log(QR_LOG_ERROR, "poll failed", "err=\"%s\"", zmq_strerror(errno));
+            break;
+        }
+        if (i_stop >= 0 && (items[i_stop].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+            s_read_stop(self, stop_fd);
+        if (items[i_exec].revents & ZMQ_POLLIN) {
+            qr_exec_event_t ev;
+            for (int i = 0; i < S_BATCH &&
+                            qr_executor_recv(self->pool, &ev, ZMQ_DONTWAIT) == QR_OK;
+                 i++)
+                s_on_event(self, &ev);
+        }
+        if (i_dealer >= 0 && (items[i_dealer].revents & ZMQ_POLLIN))
+            s_read_broker(self);
+    }
+    s_goodbye(self);
+    qr_log(QR_LOG_INFO, "worker stopped", "results=%llu", (unsigned long long)self->results);
+    return QR_OK;
+}

@@ -1,0 +1,62 @@
+/* The worker's main loop: one DEALER to the broker, one executor pool.
+ *
+ * qr_worker_run owns the broker socket for its whole life and is the only
+ * thread that touches it.  It registers with READY, keeps the link alive with
+ * Majordomo-style heartbeats, reconnects with exponential backoff when the
+ * broker falls silent, validates each ASSIGN and hands good jobs to the
+ * executor pool, and turns the pool's events into PROGRESS, RESULT and FAIL.
+ * A stop request (the stop file descriptor turning readable: a signalfd in
+ * quarry-worker, a pipe in tests) drains the worker: no new work, running
+ * jobs get until drain_ms to finish, then DISCONNECT and return.  See
+ * docs/worker.md for the protocol as the broker sees it. */
+#ifndef QR_WORKER_H
+#define QR_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Settings; qr_worker_cfg_defaults fills every field. */
+typedef struct {
+    const char *broker;          /* endpoint of the broker's worker ROUTER */
+    const char *name;            /* worker name; NULL or "" for hostname-pid */
+    const char *operator_name;   /* operator account that is paid */
+    uint64_t ask_price;          /* base units per work unit */
+    int slots;                   /* jobs at once; 0 for one per online CPU core */
+    int64_t drain_ms;            /* how long running jobs may finish after a stop */
+    bool gpu;                    /* look for GPUs to report */
+    int64_t heartbeat_ms;        /* until the broker's ReadyAck says otherwise */
+    int liveness;                /* heartbeats missed before reconnecting, same */
+    int64_t backoff_min_ms;      /* first reconnect delay after silence */
+    int64_t backoff_max_ms;      /* cap of the doubling delay */
+    int64_t fault_corrupt_every; /* QR_TEST_FAULTS builds only: corrupt every Nth C */
+    int64_t fault_delay_ms;      /* QR_TEST_FAULTS builds only: sleep in every job */
+} qr_worker_cfg_t;
+
+typedef struct qr_worker_t qr_worker_t;
+
+/* Defaults: tcp://127.0.0.1:5556, name from the host, operator "operator",
+ * ask price 10, slots 0 (one per core), drain 30 s, GPUs on, heartbeat
+ * 2500 ms, liveness 3, backoff 250 ms to 10 s, no faults. */
+void qr_worker_cfg_defaults(qr_worker_cfg_t *cfg);
+
+/* Creates a worker on the ZeroMQ context ctx, which must outlive it; copies
+ * what it needs from cfg, detects devices and starts the executor pool.
+ * Returns the worker, owned by the caller, or NULL on failure (logged). */
+qr_worker_t *qr_worker_new(void *ctx, const qr_worker_cfg_t *cfg);
+
+/* Stops the pool (cancelling any job still running) and frees the worker.
+ * Accepts NULL; nulls *self_p. */
+void qr_worker_destroy(qr_worker_t **self_p);
+
+/* Runs until a stop request on stop_fd has been fully drained.  Each time
+ * stop_fd turns readable the worker reads it (up to 128 bytes: a signalfd
+ * record or pipe bytes); the first time starts draining, the second cuts the
+ * drain short; end of file counts as a stop.  Returns QR_OK after a clean
+ * shutdown, QR_EINVAL when the broker endpoint is unusable.  Call it once,
+ * from the thread that will own the worker. */
+int qr_worker_run(qr_worker_t *self, int stop_fd);
+
+/* Id the broker gave in its last ReadyAck, 0 before any.  Owner thread only. */
+uint64_t qr_worker_id(const qr_worker_t *self);
+
+#endif
