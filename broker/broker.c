@@ -1838,7 +1838,7 @@ static void s_fail_turn(qr_broker_t *self, const char *why)
 {
     qr_log(QR_LOG_ERROR, "commit failed; reloading from the database when it is back",
            "reason=\"%s\"", why);
-    snprintf(self->degraded_why, sizeof self->degraded_why, "%s", why);
+    snprintf(self->degraded_why, sizeof self->degraded_why, "%.200s", why);
     size_t n = self->nout;
     s_out_t *outs = self->out;
     self->out = NULL;

@@ -1178,6 +1178,13 @@ static int s_cmp_upd(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+/* qsort that accepts an empty (NULL) array, which qsort itself does not. */
+static void s_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, n, size, cmp);
+}
+
 static int s_cmp_wstate(const void *a, const void *b)
 {
     const s_wstate_t *x = a, *y = b;
@@ -1189,7 +1196,7 @@ static int s_cmp_wstate(const void *a, const void *b)
 /* Invariant 2: each txn_id's entries sum to zero (overflow counts as not). */
 static bool s_ledger_balanced(qr_db_t *self, uint64_t *bad_txn)
 {
-    qsort(self->entries, self->n_entries, sizeof *self->entries, s_cmp_entry_txn);
+    s_sort(self->entries, self->n_entries, sizeof *self->entries, s_cmp_entry_txn);
     for (size_t i = 0; i < self->n_entries;) {
         size_t j = i;
         int64_t sum = 0;
@@ -1281,7 +1288,7 @@ static int s_update_jobs(qr_db_t *self, char *err, size_t errlen)
     int rc = QR_EDB;
     size_t rows = 0;
     memset(arr, 0, sizeof arr);
-    qsort(self->upd, self->n_upd, sizeof *self->upd, s_cmp_upd);
+    s_sort(self->upd, self->n_upd, sizeof *self->upd, s_cmp_upd);
     for (size_t i = 0; i < self->n_upd; i++) {
         const s_jobupd_t *u = &self->upd[i];
         if (i + 1 < self->n_upd && self->upd[i + 1].id == u->id)
@@ -1335,7 +1342,7 @@ static int s_update_wstate(qr_db_t *self, char *err, size_t errlen)
     s_buf_t arr[NARR];
     int rc = QR_EDB;
     memset(arr, 0, sizeof arr);
-    qsort(self->wstate, self->n_wstate, sizeof *self->wstate, s_cmp_wstate);
+    s_sort(self->wstate, self->n_wstate, sizeof *self->wstate, s_cmp_wstate);
     for (size_t i = 0; i < self->n_wstate; i++) {
         const s_wstate_t *s = &self->wstate[i];
         if (i + 1 < self->n_wstate && self->wstate[i + 1].id == s->id)
@@ -1374,7 +1381,7 @@ static int s_update_balances(qr_db_t *self, char *err, size_t errlen)
     s_buf_t ids = {0}, av = {0}, rs = {0};
     int rc = QR_EDB;
     size_t accounts = 0;
-    qsort(self->entries, self->n_entries, sizeof *self->entries, s_cmp_entry_acct);
+    s_sort(self->entries, self->n_entries, sizeof *self->entries, s_cmp_entry_acct);
     for (size_t i = 0; i < self->n_entries;) {
         int64_t sum[2] = {0, 0};
         bool over = false;

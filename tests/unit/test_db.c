@@ -572,7 +572,7 @@ static void test_dash(void **state)
     assert_int_equal(ops.calls, 1);
     assert_string_equal(ops.op, "op-bob");
     assert_int_equal(ops.jobs, 1);
-    assert_int_equal(ops.earned, 90);
+    assert_int_equal(ops.earned, 80); /* what the operator keeps: price less fee */
     assert_int_equal(qr_db_dash(s_db, &d, NULL, NULL, err, sizeof err), QR_OK);
     /* the full audits agree */
     assert_int_equal(s_q("SELECT total FROM v_ledger_check"), 0);

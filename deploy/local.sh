@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# A whole Quarry marketplace on this machine, end to end:
+#   - installs what is missing (deploy/install-deps.sh) and builds into build/;
+#   - starts an embedded PostgreSQL cluster under var/pg (kept between runs,
+#     run as the unprivileged postgres account when started by root);
+#   - starts quarry-broker and two quarry-worker processes (two operators);
+#   - credits a client account and submits real ai.gemm jobs through the
+#     quarry CLI, waits for each to be verified and settled, and prints the
+#     results, the jobs, the workers, every balance and the admin dashboard.
+# Then it stops the daemons and the cluster, unless --serve is given, in which
+# case it keeps the marketplace running until Ctrl-C.
+#
+#   deploy/local.sh [--serve] [--jobs N]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+serve=0
+njobs=12
+while [ $# -gt 0 ]; do
+  case $1 in
+    --serve) serve=1 ;;
+    --jobs) njobs=${2:?--jobs needs a number}; shift ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "local.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+"$root/deploy/install-deps.sh"
+build="$root/build"
+echo "== building (Release) into build/"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DQUARRY_BUILD_TESTS=OFF >/dev/null
+cmake --build "$build" -j "$(nproc)" --target quarry-broker quarry-worker quarry-cli >/dev/null
+
+var="$root/var"
+mkdir -p "$var/log"
+pgport=${QUARRY_LOCAL_PGPORT:-55400}
+cport=${QUARRY_LOCAL_CLIENT_PORT:-5555}
+wport=${QUARRY_LOCAL_WORKER_PORT:-5556}
+pids=()
+stop_all() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "$root/tests/scripts/pg.sh" halt "$var/pg" "$pgport" >/dev/null 2>&1 || true
+}
+trap stop_all EXIT
+
+echo "== PostgreSQL in var/pg (port $pgport)"
+"$root/tests/scripts/pg.sh" start "$var/pg" "$pgport" >/dev/null
+admin="host=$var/pg port=$pgport dbname=postgres user=postgres"
+if [ "$(psql "$admin" -Atc "SELECT count(*) FROM pg_database WHERE datname='quarry'")" = 0 ]; then
+  psql "$admin" -qc "CREATE DATABASE quarry" >/dev/null
+fi
+db="host=$var/pg port=$pgport dbname=quarry user=postgres"
+
+echo "== broker (clients on $cport, workers on $wport); logs in var/log/"
+"$build/broker/quarry-broker" --db="$db" --client-endpoint="tcp://127.0.0.1:$cport" \
+  --worker-endpoint="tcp://127.0.0.1:$wport" 2>>"$var/log/broker.log" &
+pids+=($!)
+"$build/worker/quarry-worker" --broker="tcp://127.0.0.1:$wport" --name=north-1 \
+  --operator=north-compute --ask-price=10 --slots=1 2>>"$var/log/worker-north-1.log" &
+pids+=($!)
+"$build/worker/quarry-worker" --broker="tcp://127.0.0.1:$wport" --name=south-1 \
+  --operator=south-compute --ask-price=12 --slots=1 2>>"$var/log/worker-south-1.log" &
+pids+=($!)
+
+q=("$build/sdk/quarry" --broker="tcp://127.0.0.1:$cport" --account=demo)
+for i in $(seq 1 100); do
+  "${q[@]}" balance >/dev/null 2>&1 && break
+  [ "$i" = 100 ] && { echo "local.sh: broker did not come up; see var/log/broker.log" >&2; exit 1; }
+  sleep 0.1
+done
+for i in $(seq 1 100); do
+  [ "$("${q[@]}" --json workers | grep -o '"online"' | wc -l)" -ge 2 ] && break
+  sleep 0.1
+done
+
+echo "== crediting the demo client"
+"${q[@]}" deposit demo 1000000
+echo "== submitting $njobs ai.gemm jobs (OpenBLAS on the workers, Freivalds check on the broker)"
+shapes=(64 128 256 96)
+ids=()
+for i in $(seq 1 "$njobs"); do
+  d=${shapes[$((i % ${#shapes[@]}))]}
+  id=$("${q[@]}" --json submit --m "$d" --n "$d" --k "$d" --random "$i" --max-price 5000 \
+       | sed -n 's/.*"job_id": *\([0-9]*\).*/\1/p')
+  ids+=("$id")
+done
+for id in "${ids[@]}"; do
+  "${q[@]}" wait "$id" >/dev/null
+done
+echo "== results"
+for id in "${ids[@]:0:4}"; do
+  "${q[@]}" result "$id" --head 4
+done
+echo "== jobs"
+"${q[@]}" jobs --limit "$njobs"
+echo "== workers"
+"${q[@]}" workers
+echo "== balances"
+for a in demo north-compute south-compute; do "${q[@]}" balance "$a"; done
+echo "== dashboard"
+"${q[@]}" dash
+if [ "$serve" = 1 ]; then
+  echo "== marketplace running: clients on tcp://127.0.0.1:$cport; Ctrl-C stops it"
+  wait
+fi
