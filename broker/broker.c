@@ -40,18 +40,28 @@ typedef struct {
 
 typedef struct s_worker s_worker_t;
 
+/* Inputs and results, stored once however many jobs carry the same bytes. */
 typedef struct {
-    qr_db_job_t row;        /* what PostgreSQL holds (input owned here) */
+    uint64_t id;    /* blobs.id */
+    uint64_t hash;  /* content hash (s_hash), with len the dedupe key */
+    uint8_t *data;  /* owned */
+    size_t len;
+    uint32_t refs;  /* jobs holding it as input, cached results holding it */
+    bool indexed;   /* findable by content (false after a hash collision) */
+} s_blob_t;
+
+typedef struct {
+    qr_db_job_t row;        /* what PostgreSQL holds; row.input borrows input->data */
+    s_blob_t *input;        /* input blob, held until the job is final */
     qr_sjob_t sj;           /* scheduler node */
     s_worker_t *worker;     /* holder while assigned or running */
     int64_t deadline_mono;  /* monotonic ms; 0 = none */
     uint32_t progress;      /* per mille, from PROGRESS */
     s_watch_t *watches;     /* clients to tell of each change */
     size_t nwatch, capwatch;
-    uint8_t *result;        /* verified C, kept while the result cache allows */
-    size_t result_len;
+    s_blob_t *result;       /* verified C until the turn's end, then the cache holds it */
+    uint64_t result_blob;   /* blobs.id of the result; 0 = none */
     bool dirty;             /* changed this turn: tell watchers after commit */
-    bool cached;            /* result counted in the cache */
 } s_job_t;
 
 struct s_worker {
@@ -118,9 +128,11 @@ struct qr_broker {
     qr_hmap_t *workers_by_ident;
     qr_hmap_t *sessions; /* client identity -> s_client_t */
     qr_hmap_t *idem;     /* "client_id:key" -> s_job_t */
+    qr_hmap_t *blobs;    /* id -> s_blob_t */
+    qr_hmap_t *blob_by_content; /* (hash, len) -> s_blob_t */
     s_account_t *mint, *fees;
 
-    uint64_t next_job, next_acct, next_worker, next_txn, seq;
+    uint64_t next_job, next_acct, next_worker, next_txn, next_blob, seq;
     uint64_t running[QR_SCHED_KINDS]; /* assigned or running, per kind */
 
     s_out_t *out; /* outbox */
@@ -129,7 +141,7 @@ struct qr_broker {
     size_t ndirty, capdirty;
     s_deadline_t *dl; /* min-heap of deadlines */
     size_t ndl, capdl;
-    s_job_t **cache; /* ring of settled jobs holding results, oldest first */
+    s_blob_t **cache; /* ring of blobs the cache holds a reference to, oldest first */
     size_t cache_head, ncache, capcache;
     size_t cache_bytes;
     int64_t hb_check_at;
@@ -234,6 +246,100 @@ static void s_mark_dirty(qr_broker_t *self, s_job_t *j)
     self->dirty[self->ndirty++] = j;
 }
 
+/* ---- blobs ---- */
+
+/* 64-bit content hash for dedupe (equality is confirmed with memcmp, so this
+ * needs speed and spread, not cryptographic strength). */
+static uint64_t s_hash(const void *p, size_t n, uint64_t h)
+{
+    const uint8_t *b = p;
+    h ^= 0x9e3779b97f4a7c15ull * (n + 1);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    memcpy(&w, b + i, n - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+typedef struct {
+    uint64_t hash;
+    uint64_t len;
+} s_blob_key_t;
+
+/* Registers a blob in the indexes; takes data. NULL on OOM (data freed). */
+static s_blob_t *s_blob_index(qr_broker_t *self, uint64_t id, uint8_t *data, size_t len,
+                              uint64_t hash)
+{
+    s_blob_t *b = calloc(1, sizeof *b);
+    if (!b || qr_hmap_put_u64(self->blobs, id, b) < 0) {
+        free(b);
+        free(data);
+        return NULL;
+    }
+    b->id = id;
+    b->hash = hash;
+    b->data = data;
+    b->len = len;
+    s_blob_key_t key = {hash, len};
+    if (!qr_hmap_get(self->blob_by_content, &key, sizeof key) &&
+        qr_hmap_put(self->blob_by_content, &key, sizeof key, b) == 0)
+        b->indexed = true;
+    return b;
+}
+
+/* The blob holding the bytes a (la) followed by b (lb): an existing one with
+ * the same content, or a new one queued for the next commit.  Takes a
+ * reference.  NULL on OOM. */
+/* The hash of a blob stored as a followed by b (b may be a + la with lb 0). */
+static uint64_t s_content_hash(const void *a, size_t la, const void *b, size_t lb)
+{
+    return s_hash(b, lb, s_hash(a, la, 0));
+}
+
+static s_blob_t *s_blob_get(qr_broker_t *self, const void *a, size_t la, const void *b, size_t lb)
+{
+    uint64_t hash = s_content_hash(a, la, b, lb);
+    s_blob_key_t key = {hash, la + lb};
+    s_blob_t *bl = qr_hmap_get(self->blob_by_content, &key, sizeof key);
+    if (bl && memcmp(bl->data, a, la) == 0 && memcmp(bl->data + la, b, lb) == 0) {
+        bl->refs++;
+        return bl;
+    }
+    uint8_t *data = malloc(la + lb ? la + lb : 1);
+    if (!data)
+        return NULL;
+    memcpy(data, a, la);
+    memcpy(data + la, b, lb);
+    bl = s_blob_index(self, ++self->next_blob, data, la + lb, hash);
+    if (!bl)
+        return NULL;
+    qr_db_add_blob(self->db, bl->id, bl->data, bl->len);
+    bl->refs = 1;
+    return bl;
+}
+
+/* Drops a reference; the last one frees the blob (it stays in PostgreSQL). */
+static void s_blob_put(qr_broker_t *self, s_blob_t **bp)
+{
+    s_blob_t *b = *bp;
+    *bp = NULL;
+    if (!b || --b->refs > 0)
+        return;
+    if (b->indexed) {
+        s_blob_key_t key = {b->hash, b->len};
+        qr_hmap_del(self->blob_by_content, &key, sizeof key);
+    }
+    qr_hmap_del_u64(self->blobs, b->id);
+    free(b->data);
+    free(b);
+}
+
 /* ---- accounts and ledger ---- */
 
 static s_account_t *s_account_add(qr_broker_t *self, uint64_t id, const char *name, int kind,
@@ -285,12 +391,12 @@ static void s_move(qr_broker_t *self, uint64_t txn, uint64_t job_id, const char 
 
 /* ---- jobs ---- */
 
+/* Frees a job record; its blobs are released by the caller (s_job_drop) or
+ * all at once with the indexes (s_state_clear). */
 static void s_job_free(s_job_t *j)
 {
     if (!j)
         return;
-    free(j->row.input);
-    free(j->result);
     free(j->watches);
     free(j);
 }
@@ -396,7 +502,7 @@ static void s_requeue(qr_broker_t *self, s_job_t *j, bool count, const char *det
         j->row.attempts--;
     if (count && j->row.attempts >= j->row.max_attempts) {
         char why[256];
-        snprintf(why, sizeof why, "failed after %u attempts; last: %s", j->row.attempts, detail);
+        snprintf(why, sizeof why, "failed after %u attempts; last: %.200s", j->row.attempts, detail);
         s_finish_unpaid(self, j, QR_JOB_FAILED, why);
         return;
     }
@@ -471,44 +577,51 @@ static int s_job_track(qr_broker_t *self, s_job_t *j)
     return 0;
 }
 
-/* ---- result cache: verified results kept for RESULT requests ---- */
+/* ---- blob cache ----
+ * Blobs of finished jobs stay a while: results for RESULT requests, inputs so
+ * that a client sending the same matrices again is deduplicated even when the
+ * last job that used them has ended.  The cache owns one reference per
+ * entry and drops the oldest past blob-cache-mb.  Entries are added only at
+ * the end of a turn, after the flush, so no queued reply still borrows the
+ * bytes of a blob it evicts. */
 
-static void s_cache_add(qr_broker_t *self, s_job_t *j)
+static int s_grow_ring(qr_broker_t *self)
 {
-    size_t cap = (size_t)self->cfg.result_cache_mb << 20;
-    if (j->result_len > cap) {
-        free(j->result);
-        j->result = NULL;
+    size_t ncap = self->capcache ? self->capcache * 2 : 1024;
+    s_blob_t **n = malloc(ncap * sizeof *n);
+    if (!n)
+        return -1;
+    for (size_t i = 0; i < self->ncache; i++)
+        n[i] = self->cache[(self->cache_head + i) % self->capcache];
+    free(self->cache);
+    self->cache = n;
+    self->capcache = ncap;
+    self->cache_head = 0;
+    return 0;
+}
+
+static void s_cache_hold(qr_broker_t *self, s_blob_t **bp)
+{
+    s_blob_t *b = *bp;
+    *bp = NULL;
+    if (!b)
         return;
-    }
-    while (self->ncache && self->cache_bytes + j->result_len > cap) {
-        s_job_t *old = self->cache[self->cache_head];
+    size_t cap = (size_t)self->cfg.blob_cache_mb << 20;
+    while (self->ncache && self->cache_bytes + b->len > cap) {
+        s_blob_t *old = self->cache[self->cache_head];
         self->cache_head = (self->cache_head + 1) % self->capcache;
         self->ncache--;
-        self->cache_bytes -= old->result_len;
-        free(old->result);
-        old->result = NULL;
-        old->cached = false;
+        self->cache_bytes -= old->len;
+        s_blob_put(self, &old);
     }
-    if (self->ncache == self->capcache) {
-        size_t ncap = self->capcache ? self->capcache * 2 : 1024;
-        s_job_t **n = malloc(ncap * sizeof *n);
-        if (!n) {
-            free(j->result);
-            j->result = NULL;
-            return;
-        }
-        for (size_t i = 0; i < self->ncache; i++)
-            n[i] = self->cache[(self->cache_head + i) % self->capcache];
-        free(self->cache);
-        self->cache = n;
-        self->capcache = ncap;
-        self->cache_head = 0;
+    if (b->len > cap ||
+        (self->ncache == self->capcache && s_grow_ring(self) < 0)) {
+        s_blob_put(self, &b);
+        return;
     }
-    self->cache[(self->cache_head + self->ncache) % self->capcache] = j;
+    self->cache[(self->cache_head + self->ncache) % self->capcache] = b;
     self->ncache++;
-    self->cache_bytes += j->result_len;
-    j->cached = true;
+    self->cache_bytes += b->len;
 }
 
 /* ---- state load and reset ---- */
@@ -523,6 +636,14 @@ static void s_free_job_each(void *arg, void *v)
 {
     (void)arg;
     s_job_free(v);
+}
+
+static void s_free_blob_each(void *arg, void *v)
+{
+    (void)arg;
+    s_blob_t *b = v;
+    free(b->data);
+    free(b);
 }
 
 static void s_free_worker_each(void *arg, void *v)
@@ -543,6 +664,10 @@ static void s_state_clear(qr_broker_t *self)
         qr_hmap_each(self->workers_by_id, s_free_worker_each, NULL);
     if (self->sessions)
         qr_hmap_each(self->sessions, s_free_each, NULL);
+    if (self->blobs)
+        qr_hmap_each(self->blobs, s_free_blob_each, NULL);
+    qr_hmap_destroy(&self->blobs);
+    qr_hmap_destroy(&self->blob_by_content);
     qr_hmap_destroy(&self->jobs);
     qr_hmap_destroy(&self->accounts);
     qr_hmap_destroy(&self->acct_by_name);
@@ -595,7 +720,27 @@ static void s_load_job(void *arg, qr_db_job_t *row)
         return;
     }
     j->row = *row;
+    j->input = qr_hmap_get_u64(self->blobs, row->input_blob);
+    if (j->input)
+        free(row->input); /* another live job has the same input */
+    else {
+        /* hashed as SUBMIT hashes it: A, then B */
+        size_t ab = 0, bb, cb;
+        qr_gemm_sizes(row->m, row->n, row->k, &ab, &bb, &cb);
+        if (ab > row->input_len)
+            ab = row->input_len;
+        j->input = s_blob_index(self, row->input_blob, row->input, row->input_len,
+                                s_content_hash(row->input, ab, row->input + ab,
+                                               row->input_len - ab));
+    }
+    if (!j->input) {
+        free(j);
+        return;
+    }
+    j->input->refs++;
+    j->row.input = j->input->data;
     if (qr_sched_kind(j->row.kind) < 0 || s_job_track(self, j) < 0) {
+        s_blob_put(self, &j->input);
         s_job_free(j);
         return;
     }
@@ -621,15 +766,18 @@ static int s_state_load(qr_broker_t *self, char *err, size_t errlen)
     self->workers_by_ident = qr_hmap_new();
     self->sessions = qr_hmap_new();
     self->idem = qr_hmap_new();
+    self->blobs = qr_hmap_new();
+    self->blob_by_content = qr_hmap_new();
     self->sched = qr_sched_new();
     if (!self->jobs || !self->accounts || !self->acct_by_name || !self->workers_by_id ||
-        !self->workers_by_name || !self->workers_by_ident || !self->sessions || !self->idem ||
+        !self->workers_by_name || !self->workers_by_ident || !self->sessions || !self->idem || !self->blobs ||
+        !self->blob_by_content ||
         !self->sched) {
         snprintf(err, errlen, "out of memory");
         return QR_ENOMEM;
     }
     int rc = qr_db_max_ids(self->db, &self->next_job, &self->next_acct, &self->next_worker,
-                           &self->next_txn, err, errlen);
+                           &self->next_txn, &self->next_blob, err, errlen);
     if (rc == QR_OK)
         rc = qr_db_load_accounts(self->db, s_load_account, self, err, errlen);
     if (rc == QR_OK)
@@ -886,11 +1034,10 @@ static void s_settle(qr_broker_t *self, s_job_t *j, s_worker_t *w, const void *c
     s_job_commit_row(self, j);
     qr_db_add_settlement(self->db, j->row.id, w->id, w->op->id, client->id, units, gross, fee,
                          qr_wall_ms());
-    j->result = malloc(clen ? clen : 1);
+    j->result = s_blob_get(self, c, clen, (const uint8_t *)c + clen, 0);
     if (j->result) {
-        memcpy(j->result, c, clen);
-        j->result_len = clen;
-        qr_db_add_result(self->db, j->row.id, j->result, clen);
+        j->result_blob = j->result->id;
+        qr_db_add_result(self->db, j->row.id, j->result->id);
     }
     w->jobs_done++;
     w->dirty = true;
@@ -1141,11 +1288,21 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
         char key[160];
         int n = snprintf(key, sizeof key, "%" PRIu64 ":%s", c->acct->id, s->idem_key);
         s_job_t *dup = qr_hmap_get(self->idem, key, (size_t)n);
-        if (dup) {
+        uint64_t dup_id = dup ? dup->row.id : 0;
+        if (!dup) {
+            /* jobs finished before a restart are only in the database */
+            int rc2 = qr_db_find_idem(self->db, c->acct->id, s->idem_key, &dup_id, why, sizeof why);
+            if (rc2 == QR_EDB) {
+                s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_EDB, why);
+                protobuf_c_message_free_unpacked(&s->base, NULL);
+                return;
+            }
+        }
+        if (dup_id) {
             Quarry__SubmitAck ack = QUARRY__SUBMIT_ACK__INIT;
             ack.req_id = s->req_id;
-            ack.job_id = dup->row.id;
-            ack.reserved = dup->row.max_price;
+            ack.job_id = dup_id;
+            ack.reserved = 0; /* nothing new was reserved */
             ack.duplicate = true;
             s_client_reply(self, c, QR_CMD_SUBMIT | QR_CMD_REPLY, &ack.base, s->req_id, NULL, 0,
                            NULL);
@@ -1166,17 +1323,17 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
     size_t la, lb;
     const void *a = qr_msg_payload(msg, 0, &la), *b = qr_msg_payload(msg, 1, &lb);
     if (j)
-        j->row.input = malloc(la + lb);
-    if (!j || !j->row.input) {
+        j->input = s_blob_get(self, a, la, b, lb);
+    if (!j || !j->input) {
         s_job_free(j);
         s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_ENOMEM, NULL);
         protobuf_c_message_free_unpacked(&s->base, NULL);
         return;
     }
-    memcpy(j->row.input, a, la);
-    memcpy(j->row.input + la, b, lb);
     qr_db_job_t *r = &j->row;
-    r->input_len = la + lb;
+    r->input = j->input->data;
+    r->input_len = j->input->len;
+    r->input_blob = j->input->id;
     r->id = ++self->next_job;
     r->client_id = c->acct->id;
     snprintf(r->kind, sizeof r->kind, "%s", sp->kind);
@@ -1194,6 +1351,7 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
     if (s->idem_key)
         snprintf(r->idem_key, sizeof r->idem_key, "%s", s->idem_key);
     if (s_job_track(self, j) < 0) {
+        s_blob_put(self, &j->input);
         s_job_free(j);
         s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_ENOMEM, NULL);
         protobuf_c_message_free_unpacked(&s->base, NULL);
@@ -1320,7 +1478,8 @@ static void s_on_jobref(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg, u
     case QR_CMD_RESULT: {
         int st = j->row.state;
         if (st == QR_JOB_SETTLED || st == QR_JOB_MIRRORED) {
-            if (!j->result) {
+            s_blob_t *res = j->result ? j->result : qr_hmap_get_u64(self->blobs, j->result_blob);
+            if (!res) {
                 s_status_from_db(self, c, req, id, cmd);
                 return;
             }
@@ -1328,7 +1487,7 @@ static void s_on_jobref(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg, u
             Quarry__ResultReply rr = QUARRY__RESULT_REPLY__INIT;
             rr.req_id = req;
             rr.job = &info;
-            qr_payload_t p = {j->result, j->result_len};
+            qr_payload_t p = {res->data, res->len};
             s_client_reply(self, c, QR_CMD_RESULT | QR_CMD_REPLY, &rr.base, req, &p, 1, NULL);
             return;
         }
@@ -1893,10 +2052,9 @@ static void s_commit_and_flush(qr_broker_t *self)
     for (size_t i = 0; i < self->ndirty; i++) {
         s_job_t *j = self->dirty[i];
         if (qr_job_state_final(j->row.state)) {
-            free(j->row.input);
+            s_cache_hold(self, &j->input);
             j->row.input = NULL;
-            if (j->result && !j->cached)
-                s_cache_add(self, j);
+            s_cache_hold(self, &j->result);
         }
     }
     self->ndirty = 0;
@@ -2018,12 +2176,12 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
     if (self->cfg.heartbeat_ms < 10 || self->cfg.liveness < 1 || self->cfg.max_attempts < 1 ||
         self->cfg.max_input_bytes < 1024 || self->cfg.fee_bps < 0 || self->cfg.fee_bps > 10000 ||
         self->cfg.prefetch < 0 || self->cfg.batch_max < 1 || self->cfg.verify_rounds < 1 ||
-        self->cfg.result_cache_mb < 0 || self->cfg.default_unit_cap < 1 ||
+        self->cfg.blob_cache_mb < 0 || self->cfg.default_unit_cap < 1 ||
         self->cfg.min_reputation < 0 || self->cfg.min_reputation > 100) {
         snprintf(err, errlen,
                  "bad settings: need heartbeat-ms >= 10, liveness >= 1, max-attempts >= 1, "
                  "max-input-bytes >= 1024, fee-bps 0..10000, prefetch >= 0, batch-max >= 1, "
-                 "verify-rounds >= 1, result-cache-mb >= 0, default-unit-cap >= 1, "
+                 "verify-rounds >= 1, blob-cache-mb >= 0, default-unit-cap >= 1, "
                  "min-reputation 0..100");
         free(self);
         return NULL;

@@ -53,7 +53,7 @@ typedef struct {
     int64_t prefetch;            /* jobs sent to a worker beyond its slots */
     int64_t batch_max;           /* messages applied per commit */
     int64_t verify_rounds;       /* Freivalds vectors per result */
-    int64_t result_cache_mb;     /* results kept in memory for RESULT requests */
+    int64_t blob_cache_mb;       /* finished jobs' inputs and results kept in memory */
     int64_t default_unit_cap;    /* cap per work unit for a job that names no max_price */
     int64_t min_reputation;      /* a worker below it gets no work */
 } qr_broker_cfg_t;

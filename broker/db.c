@@ -11,7 +11,8 @@
  *     BEGIN
  *     COPY accounts          (new accounts first: everything else refers to them)
  *     INSERT workers ... ON CONFLICT (id) DO UPDATE     (per row, they are rare)
- *     COPY jobs              (with the 32 KiB-ish inputs)
+ *     COPY blobs             (inputs and results the broker has not stored yet)
+ *     COPY jobs              (referring to their input blob)
  *     UPDATE jobs FROM unnest(arrays)                   (deduplicated, last wins)
  *     UPDATE workers FROM unnest(arrays)                (state/reputation/jobs_done)
  *     COPY job_events, ledger_entries, settlements, job_results
@@ -71,8 +72,8 @@
     "id, client_id, kind, state, m::int8, n::int8, k::int8, max_price, need_gpu, min_mem_mb, " \
     "priority::int8, max_attempts::int8, attempts::int8, coalesce(" S_MS("deadline") ", 0), "  \
     "coalesce(worker_id, 0), units, price, fee, " S_MS("created_at") ", " S_MS("updated_at")   \
-    ", detail, coalesce(idem_key, '')"
-#define S_JOB_NCOLS 22
+    ", detail, coalesce(idem_key, ''), input_blob"
+#define S_JOB_NCOLS 23
 
 /* A growable byte buffer. */
 typedef struct {
@@ -82,19 +83,20 @@ typedef struct {
 } s_buf_t;
 
 /* The tables written by COPY, in commit order where it matters. */
-enum { S_ACCOUNTS = 0, S_JOBS, S_EVENTS, S_LEDGER, S_SETTLEMENTS, S_RESULTS, S_NCOPY };
+enum { S_ACCOUNTS = 0, S_BLOBS, S_JOBS, S_EVENTS, S_LEDGER, S_SETTLEMENTS, S_RESULTS, S_NCOPY };
 
 static const char *const s_copy_sql[S_NCOPY] = {
     "COPY accounts (id, name, kind) FROM STDIN (FORMAT binary)",
+    "COPY blobs (id, data) FROM STDIN (FORMAT binary)",
     "COPY jobs (id, client_id, kind, state, m, n, k, max_price, need_gpu, min_mem_mb, priority, "
-    "max_attempts, attempts, deadline, worker_id, units, price, fee, detail, idem_key, input, "
+    "max_attempts, attempts, deadline, worker_id, units, price, fee, detail, idem_key, input_blob, "
     "created_at, updated_at) FROM STDIN (FORMAT binary)",
     "COPY job_events (job_id, state, worker_id, detail, at) FROM STDIN (FORMAT binary)",
     "COPY ledger_entries (txn_id, account_id, bucket, job_id, kind, amount, at) FROM STDIN "
     "(FORMAT binary)",
     "COPY settlements (job_id, worker_id, operator_id, client_id, units, price, fee, settled_at) "
     "FROM STDIN (FORMAT binary)",
-    "COPY job_results (job_id, data) FROM STDIN (FORMAT binary)",
+    "COPY job_results (job_id, blob_id) FROM STDIN (FORMAT binary)",
 };
 
 /* One table's pending COPY stream. */
@@ -695,6 +697,7 @@ static bool s_job_from_row(const PGresult *res, int row, qr_db_job_t *job, bool 
     job->updated_ms = s_get_i64(res, row, 19);
     s_get_text(res, row, 20, job->detail, sizeof job->detail);
     s_get_text(res, row, 21, job->idem_key, sizeof job->idem_key);
+    job->input_blob = (uint64_t)s_get_i64(res, row, 22);
     if (with_input) {
         size_t n = (size_t)PQgetlength(res, row, S_JOB_NCOLS);
         /* non-NULL even when empty: NULL means "not loaded" */
@@ -748,7 +751,7 @@ static int s_stream(qr_db_t *self, const char *sql, int nparams, const char *con
 }
 
 int qr_db_max_ids(qr_db_t *self, uint64_t *job_id, uint64_t *account_id, uint64_t *worker_id,
-                  uint64_t *txn_id, char *err, size_t errlen)
+                  uint64_t *txn_id, uint64_t *blob_id, char *err, size_t errlen)
 {
     if (!s_alive(self, err, errlen))
         return QR_EDB;
@@ -756,15 +759,16 @@ int qr_db_max_ids(qr_db_t *self, uint64_t *job_id, uint64_t *account_id, uint64_
                                  "SELECT (SELECT coalesce(max(id), 0) FROM jobs),"
                                  " (SELECT coalesce(max(id), 0) FROM accounts),"
                                  " (SELECT coalesce(max(id), 0) FROM workers),"
-                                 " (SELECT coalesce(max(txn_id), 0) FROM ledger_entries)",
+                                 " (SELECT coalesce(max(txn_id), 0) FROM ledger_entries),"
+                                 " (SELECT coalesce(max(id), 0) FROM blobs)",
                                  0, NULL, NULL, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         s_pgerr(self, res, "max ids", err, errlen);
         PQclear(res);
         return QR_EDB;
     }
-    uint64_t *out[4] = {job_id, account_id, worker_id, txn_id};
-    for (int i = 0; i < 4; i++)
+    uint64_t *out[5] = {job_id, account_id, worker_id, txn_id, blob_id};
+    for (int i = 0; i < 5; i++)
         if (out[i])
             *out[i] = (uint64_t)s_get_i64(res, 0, i);
     PQclear(res);
@@ -857,7 +861,8 @@ int qr_db_load_jobs(qr_db_t *self, void (*fn)(void *arg, qr_db_job_t *job), void
     s_job_ctx_t ctx = {fn, NULL, arg, true};
     /* The state list matches the partial index jobs_live. */
     return s_stream(self,
-                    "SELECT " S_JOB_COLS ", input FROM jobs WHERE state IN ('submitted', "
+                    "SELECT " S_JOB_COLS ", (SELECT data FROM blobs WHERE blobs.id = input_blob) "
+                    "FROM jobs WHERE state IN ('submitted', "
                     "'queued', 'assigned', 'running', 'done', 'verified') ORDER BY id",
                     0, NULL, s_job_row, &ctx, err, errlen);
 }
@@ -887,6 +892,32 @@ int qr_db_get_job(qr_db_t *self, uint64_t job_id, qr_db_job_t *out, char *err, s
     return rc;
 }
 
+int qr_db_find_idem(qr_db_t *self, uint64_t client_id, const char *key, uint64_t *job_id,
+                    char *err, size_t errlen)
+{
+    *job_id = 0;
+    if (!s_alive(self, err, errlen))
+        return QR_EDB;
+    char id[24];
+    snprintf(id, sizeof id, "%llu", (unsigned long long)client_id);
+    const char *params[2] = {id, key};
+    PGresult *res = PQexecParams(self->conn,
+                                 "SELECT id FROM jobs WHERE client_id = $1 AND idem_key = $2", 2,
+                                 NULL, params, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        s_pgerr(self, res, "find idempotency key", err, errlen);
+        PQclear(res);
+        return QR_EDB;
+    }
+    int rc = QR_ENOTFOUND;
+    if (PQntuples(res) == 1) {
+        *job_id = (uint64_t)s_get_i64(res, 0, 0);
+        rc = QR_OK;
+    }
+    PQclear(res);
+    return rc;
+}
+
 int qr_db_get_result(qr_db_t *self, uint64_t job_id, uint8_t **data, size_t *len, char *err,
                      size_t errlen)
 {
@@ -897,8 +928,10 @@ int qr_db_get_result(qr_db_t *self, uint64_t job_id, uint8_t **data, size_t *len
     char id[24];
     snprintf(id, sizeof id, "%llu", (unsigned long long)job_id);
     const char *params[1] = {id};
-    PGresult *res = PQexecParams(self->conn, "SELECT data FROM job_results WHERE job_id = $1", 1,
-                                 NULL, params, NULL, NULL, 1);
+    PGresult *res = PQexecParams(self->conn,
+                                 "SELECT b.data FROM job_results r JOIN blobs b ON b.id = r.blob_id "
+                                 "WHERE r.job_id = $1",
+                                 1, NULL, params, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         s_pgerr(self, res, "get result", err, errlen);
         PQclear(res);
@@ -1068,7 +1101,7 @@ void qr_db_add_job(qr_db_t *self, const qr_db_job_t *job)
         s_f_textn(self, b, job->idem_key, sizeof job->idem_key);
     else
         s_f_null(self, b);
-    s_f_bytes(self, b, job->input, job->input ? job->input_len : 0);
+    s_f_i64(self, b, job->input_blob);
     s_f_ts(self, b, job->created_ms);
     s_f_ts(self, b, job->updated_ms ? job->updated_ms : job->created_ms);
 }
@@ -1141,10 +1174,17 @@ void qr_db_add_settlement(qr_db_t *self, uint64_t job_id, uint64_t worker_id,
     s_f_ts(self, b, wall_ms);
 }
 
-void qr_db_add_result(qr_db_t *self, uint64_t job_id, const void *data, size_t len)
+void qr_db_add_result(qr_db_t *self, uint64_t job_id, uint64_t blob_id)
 {
     s_buf_t *b = s_row(self, S_RESULTS, 2);
     s_f_i64(self, b, job_id);
+    s_f_i64(self, b, blob_id);
+}
+
+void qr_db_add_blob(qr_db_t *self, uint64_t id, const void *data, size_t len)
+{
+    s_buf_t *b = s_row(self, S_BLOBS, 2);
+    s_f_i64(self, b, id);
     s_f_bytes(self, b, data, data ? len : 0);
 }
 
@@ -1453,6 +1493,8 @@ int qr_db_commit(qr_db_t *self, char *err, size_t errlen)
         goto fail;
     begun = true;
     if (self->copy[S_ACCOUNTS].rows && s_send_copy(self, S_ACCOUNTS, err, errlen) != QR_OK)
+        goto fail;
+    if (self->copy[S_BLOBS].rows && s_send_copy(self, S_BLOBS, err, errlen) != QR_OK)
         goto fail;
     if (s_upsert_workers(self, err, errlen) != QR_OK)
         goto fail;

@@ -9,8 +9,9 @@
  *
  * Only this module includes libpq.  Not thread-safe: one broker thread owns it.
  *
- * Tables (schemas/sql/): schema_migrations, accounts, workers, jobs (with the
- * job's input), job_results, job_events, ledger_entries, settlements; views
+ * Tables (schemas/sql/): schema_migrations, accounts, workers, blobs (inputs
+ * and results, deduplicated by the broker), jobs, job_results, job_events,
+ * ledger_entries, settlements; views
  * for admins (v_queue_depth, v_worker_utilisation, v_throughput,
  * v_latency, v_operator_earnings, v_balances, v_ledger_check). */
 #ifndef QR_DB_H
@@ -67,6 +68,7 @@ typedef struct {
     int64_t created_ms, updated_ms; /* wall clock */
     char detail[256];        /* reason for rejected/failed/expired */
     char idem_key[128];      /* client's idempotency key, "" = none */
+    uint64_t input_blob;     /* blobs.id of the input */
     uint8_t *input;          /* A then B for ai.gemm; NULL when not loaded */
     size_t input_len;
 } qr_db_job_t;
@@ -90,7 +92,11 @@ int qr_db_migrate(qr_db_t *self, int *applied, char *err, size_t errlen);
 
 /* Highest ids in use (0 for empty tables).  Returns QR_OK or QR_EDB. */
 int qr_db_max_ids(qr_db_t *self, uint64_t *job_id, uint64_t *account_id, uint64_t *worker_id,
-                  uint64_t *txn_id, char *err, size_t errlen);
+                  uint64_t *txn_id, uint64_t *blob_id, char *err, size_t errlen);
+/* Finds the job a client submitted under an idempotency key.  Returns QR_OK
+ * with *job_id set, QR_ENOTFOUND, or QR_EDB. */
+int qr_db_find_idem(qr_db_t *self, uint64_t client_id, const char *key, uint64_t *job_id,
+                    char *err, size_t errlen);
 
 /* Calls fn once per account with its balances.  Returns QR_OK or QR_EDB. */
 int qr_db_load_accounts(qr_db_t *self, void (*fn)(void *arg, const qr_db_account_t *a), void *arg,
@@ -100,7 +106,7 @@ int qr_db_load_workers(qr_db_t *self, void (*fn)(void *arg, const qr_db_worker_t
                        char *err, size_t errlen);
 /* Calls fn once per job that is not in a final state (queued, assigned,
  * running, done, verified), oldest first, with its input loaded; fn takes
- * ownership of job->input.  Returns QR_OK or QR_EDB. */
+ * ownership of job->input (the input blob's bytes).  Returns QR_OK or QR_EDB. */
 int qr_db_load_jobs(qr_db_t *self, void (*fn)(void *arg, qr_db_job_t *job), void *arg, char *err,
                     size_t errlen);
 
@@ -142,7 +148,9 @@ void qr_db_add_worker(qr_db_t *self, uint64_t id, const char *name, uint64_t ope
 /* Records a worker's state ("online", "offline"), reputation and jobs_done. */
 void qr_db_worker_state(qr_db_t *self, uint64_t id, const char *state, int32_t reputation,
                         uint64_t jobs_done);
-/* Inserts a new job row with its input (job->input, job->input_len). */
+/* Stores a blob (an input or a result) under id. */
+void qr_db_add_blob(qr_db_t *self, uint64_t id, const void *data, size_t len);
+/* Inserts a new job row; job->input_blob must name a stored or queued blob. */
 void qr_db_add_job(qr_db_t *self, const qr_db_job_t *job);
 /* Updates a job's state, worker, attempts, units, price, fee and detail;
  * updated_ms is the wall time of the change. */
@@ -160,8 +168,8 @@ void qr_db_add_ledger(qr_db_t *self, uint64_t txn_id, uint64_t account_id, int b
 void qr_db_add_settlement(qr_db_t *self, uint64_t job_id, uint64_t worker_id,
                           uint64_t operator_id, uint64_t client_id, uint64_t units,
                           uint64_t price, uint64_t fee, int64_t wall_ms);
-/* Stores a job's result bytes. */
-void qr_db_add_result(qr_db_t *self, uint64_t job_id, const void *data, size_t len);
+/* Records blob_id as a job's result. */
+void qr_db_add_result(qr_db_t *self, uint64_t job_id, uint64_t blob_id);
 
 /* Rows queued and not yet committed. */
 size_t qr_db_pending(const qr_db_t *self);

@@ -40,7 +40,7 @@ int main(int argc, char **argv)
         {"prefetch", QR_OPT_INT, &prefetch, "8", "jobs sent to a worker beyond its slots"},
         {"batch-max", QR_OPT_INT, &batch, "4096", "messages applied per database commit"},
         {"verify-rounds", QR_OPT_INT, &rounds, "2", "Freivalds random vectors per result"},
-        {"result-cache-mb", QR_OPT_INT, &cache, "256", "verified results kept in memory"},
+        {"blob-cache-mb", QR_OPT_INT, &cache, "256", "finished jobs' inputs and results kept in memory (dedupe, RESULT)"},
         {"default-unit-cap", QR_OPT_INT, &unitcap, "1000", "max price per work unit for jobs that set none"},
         {"min-reputation", QR_OPT_INT, &minrep, "50", "workers below this reputation (0-100) get no work"},
         {"log-level", QR_OPT_STR, &level, "info", "debug, info, warn or error"},

@@ -34,6 +34,16 @@ CREATE TABLE workers (
     last_seen   timestamptz NOT NULL DEFAULT now()
 );
 
+-- Job inputs and results, content-deduplicated by the broker: many jobs send
+-- the same matrices (the same weights, the same batch), and one copy of the
+-- bytes is what makes durable submission cheap.  Ids come from the broker.
+CREATE TABLE blobs (
+    id      bigint PRIMARY KEY CHECK (id > 0),
+    data    bytea NOT NULL
+);
+-- Float matrices rarely compress: store out of line without trying.
+ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL;
+
 CREATE TABLE jobs (
     id           bigint PRIMARY KEY CHECK (id > 0),
     client_id    bigint NOT NULL REFERENCES accounts (id),
@@ -61,15 +71,13 @@ CREATE TABLE jobs (
     fee          bigint NOT NULL DEFAULT 0 CHECK (fee >= 0),
     detail       text NOT NULL DEFAULT '',
     idem_key     text CHECK (idem_key <> ''),
-    input        bytea NOT NULL DEFAULT '',
+    -- The job's inputs (A then B for ai.gemm).
+    input_blob   bigint NOT NULL REFERENCES blobs (id),
     created_at   timestamptz NOT NULL,
     updated_at   timestamptz NOT NULL,
     -- A retried SUBMIT with the same key finds the first job (NULL keys never clash).
     UNIQUE (client_id, idem_key)
 );
--- Inputs and results are float matrices that pglz rarely shrinks: store them
--- out of line without trying (saves the compression attempt on every insert).
-ALTER TABLE jobs ALTER COLUMN input SET STORAGE EXTERNAL;
 -- Restart reload and queue views read only live jobs; final ones pile up.
 CREATE INDEX jobs_live ON jobs (state)
     WHERE state IN ('submitted', 'queued', 'assigned', 'running', 'done', 'verified');
@@ -78,9 +86,8 @@ CREATE INDEX jobs_client ON jobs (client_id, id);
 
 CREATE TABLE job_results (
     job_id  bigint PRIMARY KEY REFERENCES jobs (id),
-    data    bytea NOT NULL
+    blob_id bigint NOT NULL REFERENCES blobs (id)
 );
-ALTER TABLE job_results ALTER COLUMN data SET STORAGE EXTERNAL;
 
 -- One row per state transition.  job_id carries no foreign key on purpose:
 -- this is the hottest append-only table and the broker writes each event in

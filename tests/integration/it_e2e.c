@@ -180,6 +180,21 @@ static void test_funds_and_idempotency(void **state)
     size_t cnt;
     assert_int_equal(quarry_job_result(s_alice, id1, c, 4, &cnt, NULL), QUARRY_OK);
     assert_true(c[0] == 1 && c[1] == 2 && c[2] == 3 && c[3] == 4);
+    /* the same matrices again, one after another: stored once */
+    int64_t blobs0 = h_sql(s_db, "SELECT count(*) FROM blobs");
+    quarry_job_opts_t plain;
+    quarry_job_opts_init(&plain);
+    plain.max_price = 1000;
+    for (int i = 0; i < 5; i++) {
+        uint64_t again;
+        assert_int_equal(quarry_gemm_submit(s_alice, 2, 2, 2, a, b, &plain, &again, NULL, &dup), QUARRY_OK);
+        assert_false(dup);
+        assert_true(again != id1);
+        assert_int_equal(quarry_job_wait(s_alice, again, 30000, NULL, NULL, &info), QUARRY_OK);
+        assert_int_equal(quarry_job_result(s_alice, again, c, 4, &cnt, NULL), QUARRY_OK);
+        assert_true(c[0] == 1 && c[3] == 4);
+    }
+    assert_int_equal(h_sql(s_db, "SELECT count(*) FROM blobs"), blobs0);
     /* nobody else sees alice's job */
     quarry_client_t *eve = h_client(CPORT, "eve");
     assert_int_equal(quarry_job_status(eve, id1, &info), QUARRY_ENOTFOUND);

@@ -121,6 +121,13 @@ static void test_broker_killed_under_load(void **state)
     h_random(a, 32 * 32, &seed);
     h_random(bm, 32 * 32, &seed);
     quarry_job_opts_t o = s_opts(1000);
+    /* a job under an idempotency key, finished before the crash */
+    quarry_job_opts_t keyed = s_opts(1000);
+    keyed.idem_key = "nightly-batch-1";
+    uint64_t keyed_id;
+    quarry_job_info_t kinfo;
+    assert_int_equal(quarry_gemm_submit(c, 32, 32, 32, a, bm, &keyed, &keyed_id, NULL, NULL), QUARRY_OK);
+    assert_int_equal(quarry_job_wait(c, keyed_id, 30000, NULL, NULL, &kinfo), QUARRY_OK);
     quarry_client_set_timeout(c, 2000);
     for (int i = 0; i < N; i++) {
         if (i == N / 2)
@@ -136,6 +143,12 @@ static void test_broker_killed_under_load(void **state)
     b = h_broker("bkill-broker", db, 57120, 57121, NULL);
     c = h_client(57120, "dave");
     quarry_client_set_timeout(c, 20000);
+    /* the key still finds its job, which now lives only in the database */
+    uint64_t again;
+    bool dup = false;
+    assert_int_equal(quarry_gemm_submit(c, 32, 32, 32, a, bm, &keyed, &again, NULL, &dup), QUARRY_OK);
+    assert_true(dup);
+    assert_int_equal(again, keyed_id);
     for (int i = 0; i < N - N / 2; i++) {
         uint64_t id;
         assert_int_equal(quarry_gemm_submit(c, 32, 32, 32, a, bm, &o, &id, NULL, NULL), QUARRY_OK);

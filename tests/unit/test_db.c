@@ -73,6 +73,7 @@ static qr_db_job_t s_job(uint64_t id, size_t input_len, uint8_t *input)
     j.created_ms = j.updated_ms = qr_wall_ms();
     j.input = input;
     j.input_len = input_len;
+    j.input_blob = id; /* each test job gets its own blob, same id */
     return j;
 }
 
@@ -110,7 +111,10 @@ static void s_settle(uint64_t job_id, const void *result, size_t len)
     qr_db_add_ledger(s_db, txn, FEES, QR_BUCKET_AVAILABLE, job_id, "fee", 10, now);
     qr_db_add_settlement(s_db, job_id, WORKER, OPER, CLIENT, 7, 90, 10, now);
     if (result)
-        qr_db_add_result(s_db, job_id, result, len);
+    {
+        qr_db_add_blob(s_db, (1ull << 40) + job_id, result, len);
+        qr_db_add_result(s_db, job_id, (1ull << 40) + job_id);
+    }
 }
 
 static void s_commit_ok(void)
@@ -227,10 +231,10 @@ static void test_migrate(void **state)
 
 static void test_max_ids_empty(void **state)
 {
-    uint64_t j = 9, a = 9, w = 9, t = 9;
+    uint64_t j = 9, a = 9, w = 9, t = 9, bl = 9;
     char err[256];
-    assert_int_equal(qr_db_max_ids(s_db, &j, &a, &w, &t, err, sizeof err), QR_OK);
-    assert_int_equal(j + a + w + t, 0);
+    assert_int_equal(qr_db_max_ids(s_db, &j, &a, &w, &t, &bl, err, sizeof err), QR_OK);
+    assert_int_equal(j + a + w + t + bl, 0);
     assert_int_equal(qr_db_pending(s_db), 0);
     assert_int_equal(qr_db_commit(s_db, err, sizeof err), QR_OK); /* empty batch */
 }
@@ -298,11 +302,13 @@ static void test_job_roundtrip(void **state)
     qr_db_job_t j = s_job(100, in_len, input);
     j.deadline_ms = j.created_ms + 60000;
     snprintf(j.idem_key, sizeof j.idem_key, "key-\"1\",{x}\\");
+    qr_db_add_blob(s_db, j.input_blob, j.input, j.input_len);
     qr_db_add_job(s_db, &j);
     qr_db_add_event(s_db, 100, QR_JOB_SUBMITTED, 0, "", j.created_ms);
     qr_db_add_event(s_db, 100, QR_JOB_QUEUED, 0, "", j.created_ms);
     s_move(CLIENT, QR_BUCKET_AVAILABLE, CLIENT, QR_BUCKET_RESERVED, 100, "reserve", 100);
     qr_db_job_t j2 = s_job(101, 0, NULL); /* no input, no idem key */
+    qr_db_add_blob(s_db, j2.input_blob, j2.input, j2.input_len);
     qr_db_add_job(s_db, &j2);
     s_move(CLIENT, QR_BUCKET_AVAILABLE, CLIENT, QR_BUCKET_RESERVED, 101, "reserve", 100);
     s_commit_ok();
@@ -423,9 +429,10 @@ static void test_job_roundtrip(void **state)
     assert_int_equal(s_find(&x, OPER)->kind, QR_ACCT_OPERATOR);
     assert_int_equal(s_find(&x, SYS)->kind, QR_ACCT_SYSTEM);
 
-    uint64_t mj, ma, mw, mt;
-    assert_int_equal(qr_db_max_ids(s_db, &mj, &ma, &mw, &mt, err, sizeof err), QR_OK);
+    uint64_t mj, ma, mw, mt, mb;
+    assert_int_equal(qr_db_max_ids(s_db, &mj, &ma, &mw, &mt, &mb, err, sizeof err), QR_OK);
     assert_int_equal(mj, 101);
+    assert_int_equal(mb, (1ull << 40) + 100); /* the result blob of job 100 */
     assert_int_equal(ma, 4);
     assert_int_equal(mw, 1);
     assert_int_equal(mt, s_txn - 1);
@@ -438,6 +445,7 @@ static void test_unbalanced_refused(void **state)
     char err[256] = "";
     long long entries = s_q("SELECT count(*) FROM ledger_entries");
     qr_db_job_t j = s_job(200, 0, NULL);
+    qr_db_add_blob(s_db, j.input_blob, j.input, j.input_len);
     qr_db_add_job(s_db, &j);
     qr_db_add_event(s_db, 200, QR_JOB_QUEUED, 0, "", j.created_ms);
     s_move(CLIENT, QR_BUCKET_AVAILABLE, CLIENT, QR_BUCKET_RESERVED, 200, "reserve", 100);
@@ -460,6 +468,7 @@ static void test_double_settlement(void **state)
     /* a new account and job ride in the same batch: neither may persist */
     qr_db_add_account(s_db, 50, "carol", QR_ACCT_CLIENT);
     qr_db_job_t j = s_job(300, 0, NULL);
+    qr_db_add_blob(s_db, j.input_blob, j.input, j.input_len);
     qr_db_add_job(s_db, &j);
     s_move(CLIENT, QR_BUCKET_AVAILABLE, CLIENT, QR_BUCKET_RESERVED, 300, "reserve", 100);
     s_settle(100, "again", 5);
@@ -487,7 +496,9 @@ static void test_constraint_errors(void **state)
     qr_db_job_t a = s_job(400, 0, NULL), b = s_job(401, 0, NULL);
     snprintf(a.idem_key, sizeof a.idem_key, "dup");
     snprintf(b.idem_key, sizeof b.idem_key, "dup");
+    qr_db_add_blob(s_db, a.input_blob, a.input, a.input_len);
     qr_db_add_job(s_db, &a);
+    qr_db_add_blob(s_db, b.input_blob, b.input, b.input_len);
     qr_db_add_job(s_db, &b);
     assert_int_equal(qr_db_commit(s_db, err, sizeof err), QR_EDB);
     assert_non_null(strstr(err, "duplicate key"));
@@ -514,6 +525,7 @@ static void test_update_last_wins(void **state)
 {
     char err[256] = "";
     qr_db_job_t j = s_job(500, 0, NULL);
+    qr_db_add_blob(s_db, j.input_blob, j.input, j.input_len);
     qr_db_add_job(s_db, &j);
     s_move(CLIENT, QR_BUCKET_AVAILABLE, CLIENT, QR_BUCKET_RESERVED, 500, "reserve", 100);
     /* inserted and updated in one batch, interleaved with another job's update */
@@ -631,6 +643,7 @@ static void s_rate(uint64_t base, int batch, int batches, size_t in_len, size_t 
             for (int i = 0; i < batch; i++) {
                 uint64_t id = base + (uint64_t)b * (uint64_t)batch + (uint64_t)i;
                 qr_db_job_t j = s_job(id, in_len, input);
+                qr_db_add_blob(s_db, j.input_blob, j.input, j.input_len);
                 qr_db_add_job(s_db, &j);
                 qr_db_add_event(s_db, id, QR_JOB_SUBMITTED, 0, "", j.created_ms);
                 qr_db_add_event(s_db, id, QR_JOB_QUEUED, 0, "", j.created_ms);
