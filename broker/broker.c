@@ -375,18 +375,23 @@ static s_account_t *s_account_get(qr_broker_t *self, const char *name, int kind)
     return a;
 }
 
-/* One ledger movement of amount from (a, bucket a_b) to (b, bucket b_b), as a
- * pair of entries in transaction txn. */
-static void s_move(qr_broker_t *self, uint64_t txn, uint64_t job_id, const char *kind,
-                   s_account_t *from, int from_b, s_account_t *to, int to_b, int64_t amount)
+/* One leg of ledger transaction txn: amount into (a, bucket); zero legs are
+ * left out.  The caller makes the legs of a transaction sum to zero. */
+static void s_leg(qr_broker_t *self, uint64_t txn, uint64_t job_id, const char *kind,
+                  s_account_t *a, int bucket, int64_t amount)
 {
     if (amount == 0)
         return;
-    int64_t now = qr_wall_ms();
-    qr_db_add_ledger(self->db, txn, from->id, from_b, job_id, kind, -amount, now);
-    qr_db_add_ledger(self->db, txn, to->id, to_b, job_id, kind, amount, now);
-    *(from_b == QR_BUCKET_AVAILABLE ? &from->available : &from->reserved) -= amount;
-    *(to_b == QR_BUCKET_AVAILABLE ? &to->available : &to->reserved) += amount;
+    qr_db_add_ledger(self->db, txn, a->id, bucket, job_id, kind, amount, qr_wall_ms());
+    *(bucket == QR_BUCKET_AVAILABLE ? &a->available : &a->reserved) += amount;
+}
+
+/* A two-leg transaction: amount from (from, from_b) to (to, to_b). */
+static void s_move(qr_broker_t *self, uint64_t txn, uint64_t job_id, const char *kind,
+                   s_account_t *from, int from_b, s_account_t *to, int to_b, int64_t amount)
+{
+    s_leg(self, txn, job_id, kind, from, from_b, -amount);
+    s_leg(self, txn, job_id, kind, to, to_b, amount);
 }
 
 /* ---- jobs ---- */
@@ -460,6 +465,7 @@ static void s_worker_drop_job(qr_broker_t *self, s_job_t *j)
     j->worker = NULL;
     if (w->sw.busy)
         w->sw.busy--;
+    w->sw.units = w->sw.units > j->sj.units ? w->sw.units - j->sj.units : 0;
     if (w->sw.registered)
         qr_sched_update_worker(self->sched, &w->sw);
     if (j->sj.kind >= 0 && j->sj.kind < QR_SCHED_KINDS && self->running[j->sj.kind])
@@ -819,6 +825,7 @@ static void s_worker_lost(qr_broker_t *self, s_worker_t *w, const char *why, boo
     qr_hmap_del(self->workers_by_ident, w->ident, w->idlen);
     w->online = false;
     w->sw.busy = 0;
+    w->sw.units = 0;
     qr_db_worker_state(self->db, w->id, "offline", w->sw.reputation, w->jobs_done);
 }
 
@@ -927,8 +934,13 @@ static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const
     w->slots = r->slots;
     w->sw.ask = r->ask_price;
     w->sw.kinds = kinds;
+    w->sw.slots = r->slots;
+    w->sw.max_units = (uint64_t)self->cfg.prefetch_units;
     w->sw.capacity = s_capacity(self, w);
     w->sw.busy = (uint32_t)w->njobs;
+    w->sw.units = 0;
+    for (size_t i = 0; i < w->njobs; i++)
+        w->sw.units += w->jobs[i]->sj.units;
     w->sw.has_gpu = false;
     w->sw.gpu_mem_mb = w->sw.mem_mb = 0;
     w->cpu_cores = w->gpus = 0;
@@ -1015,14 +1027,13 @@ static void s_settle(qr_broker_t *self, s_job_t *j, s_worker_t *w, const void *c
         gross = j->row.max_price;
     uint64_t fee = (uint64_t)((unsigned __int128)gross * (uint64_t)self->cfg.fee_bps / 10000);
     uint64_t txn = ++self->next_txn;
-    /* the whole reservation leaves reserved: gross splits into payment and
-     * fee, the rest goes back to the client */
-    s_move(self, txn, j->row.id, "payment", client, QR_BUCKET_RESERVED, w->op,
-           QR_BUCKET_AVAILABLE, (int64_t)(gross - fee));
-    s_move(self, txn, j->row.id, "fee", client, QR_BUCKET_RESERVED, self->fees,
-           QR_BUCKET_AVAILABLE, (int64_t)fee);
-    s_move(self, txn, j->row.id, "release", client, QR_BUCKET_RESERVED, client,
-           QR_BUCKET_AVAILABLE, (int64_t)(j->row.max_price - gross));
+    /* one transaction of up to four legs: the whole reservation leaves
+     * reserved; gross splits into payment and fee; the rest goes back */
+    s_leg(self, txn, j->row.id, "settle", client, QR_BUCKET_RESERVED, -(int64_t)j->row.max_price);
+    s_leg(self, txn, j->row.id, "payment", w->op, QR_BUCKET_AVAILABLE, (int64_t)(gross - fee));
+    s_leg(self, txn, j->row.id, "fee", self->fees, QR_BUCKET_AVAILABLE, (int64_t)fee);
+    s_leg(self, txn, j->row.id, "release", client, QR_BUCKET_AVAILABLE,
+          (int64_t)(j->row.max_price - gross));
     j->row.units = units;
     j->row.price = gross;
     j->row.fee = fee;
@@ -1891,6 +1902,7 @@ static void s_dispatch(qr_broker_t *self)
         s_worker_t *w = sw->owner;
         if (s_grow((void **)&w->jobs, &w->capjobs, w->njobs + 1, sizeof(s_job_t *)) < 0) {
             sw->busy--;
+            sw->units -= sj->units;
             qr_sched_update_worker(self->sched, sw);
             qr_sched_enqueue(self->sched, sj);
             return;
@@ -2020,7 +2032,10 @@ static void s_commit_and_flush(qr_broker_t *self)
     char err[512];
     qr_hmap_each(self->workers_by_id, s_worker_rows, self);
     if (qr_db_pending(self->db)) {
+        size_t rows = qr_db_pending(self->db);
+        int64_t t0 = qr_clock_us();
         int rc = qr_db_commit(self->db, err, sizeof err);
+        qr_log(QR_LOG_DEBUG, "commit", "rows=%zu us=%lld", rows, (long long)(qr_clock_us() - t0));
         if (rc != QR_OK) {
             s_fail_turn(self, err);
             return;
@@ -2175,12 +2190,12 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
     self->cfg = *cfg;
     if (self->cfg.heartbeat_ms < 10 || self->cfg.liveness < 1 || self->cfg.max_attempts < 1 ||
         self->cfg.max_input_bytes < 1024 || self->cfg.fee_bps < 0 || self->cfg.fee_bps > 10000 ||
-        self->cfg.prefetch < 0 || self->cfg.batch_max < 1 || self->cfg.verify_rounds < 1 ||
+        self->cfg.prefetch < 0 || self->cfg.prefetch_units < 0 || self->cfg.batch_max < 1 || self->cfg.verify_rounds < 1 ||
         self->cfg.blob_cache_mb < 0 || self->cfg.default_unit_cap < 1 ||
         self->cfg.min_reputation < 0 || self->cfg.min_reputation > 100) {
         snprintf(err, errlen,
                  "bad settings: need heartbeat-ms >= 10, liveness >= 1, max-attempts >= 1, "
-                 "max-input-bytes >= 1024, fee-bps 0..10000, prefetch >= 0, batch-max >= 1, "
+                 "max-input-bytes >= 1024, fee-bps 0..10000, prefetch and prefetch-units >= 0, batch-max >= 1, "
                  "verify-rounds >= 1, blob-cache-mb >= 0, default-unit-cap >= 1, "
                  "min-reputation 0..100");
         free(self);

@@ -50,7 +50,8 @@ typedef struct {
     int64_t max_attempts;        /* default attempts per job */
     int64_t max_input_bytes;     /* largest input a job may carry */
     int64_t fee_bps;             /* protocol fee, basis points of the payment */
-    int64_t prefetch;            /* jobs sent to a worker beyond its slots */
+    int64_t prefetch;            /* jobs sent to a worker beyond its slots, at most */
+    int64_t prefetch_units;      /* ... and only while their work is under this */
     int64_t batch_max;           /* messages applied per commit */
     int64_t verify_rounds;       /* Freivalds vectors per result */
     int64_t blob_cache_mb;       /* finished jobs' inputs and results kept in memory */

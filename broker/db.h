@@ -160,7 +160,8 @@ void qr_db_add_event(qr_db_t *self, uint64_t job_id, int state, uint64_t worker_
                      const char *detail, int64_t wall_ms);
 /* Appends one ledger entry.  Entries of one txn_id must sum to zero; the
  * commit checks this and refuses an unbalanced batch (QR_EINVAL). kind names
- * the movement: "deposit", "reserve", "payment", "fee", "release". */
+ * the movement: "deposit", "reserve", "settle" (the reservation leaving at
+ * settlement), "payment", "fee", "release". */
 void qr_db_add_ledger(qr_db_t *self, uint64_t txn_id, uint64_t account_id, int bucket,
                       uint64_t job_id, const char *kind, int64_t amount, int64_t wall_ms);
 /* Records a job's settlement; settlements.job_id is unique, so a second

@@ -27,7 +27,7 @@ static void s_on_signal(int sig)
 int main(int argc, char **argv)
 {
     char *client_ep = NULL, *worker_ep = NULL, *db = NULL, *level = NULL;
-    int64_t hb, liveness, attempts, maxin, fee, prefetch, batch, rounds, cache, unitcap, minrep;
+    int64_t hb, liveness, attempts, maxin, fee, prefetch, pfunits, batch, rounds, cache, unitcap, minrep;
     const qr_opt_t opts[] = {
         {"client-endpoint", QR_OPT_STR, &client_ep, "tcp://*:5555", "ZeroMQ endpoint clients connect to"},
         {"worker-endpoint", QR_OPT_STR, &worker_ep, "tcp://*:5556", "ZeroMQ endpoint workers connect to"},
@@ -37,7 +37,9 @@ int main(int argc, char **argv)
         {"max-attempts", QR_OPT_INT, &attempts, "3", "default attempts per job before it fails"},
         {"max-input-bytes", QR_OPT_INT, &maxin, "268435456", "largest job input accepted"},
         {"fee-bps", QR_OPT_INT, &fee, "500", "protocol fee in basis points of each payment"},
-        {"prefetch", QR_OPT_INT, &prefetch, "8", "jobs sent to a worker beyond its slots"},
+        {"prefetch", QR_OPT_INT, &prefetch, "256", "most jobs sent to a worker beyond its slots"},
+        {"prefetch-units", QR_OPT_INT, &pfunits, "512",
+         "work units (2^20 multiply-adds) a worker may hold beyond its slots"},
         {"batch-max", QR_OPT_INT, &batch, "4096", "messages applied per database commit"},
         {"verify-rounds", QR_OPT_INT, &rounds, "2", "Freivalds random vectors per result"},
         {"blob-cache-mb", QR_OPT_INT, &cache, "256", "finished jobs' inputs and results kept in memory (dedupe, RESULT)"},
@@ -88,8 +90,13 @@ int main(int argc, char **argv)
         qr_config_free(opts, nopts);
         return 2;
     }
-    qr_broker_cfg_t cfg = {client_ep, worker_ep, db,     hb,     liveness, attempts,
-                           maxin,     fee,       prefetch, batch, rounds,  cache, unitcap, minrep};
+    qr_broker_cfg_t cfg = {
+        .client_endpoint = client_ep, .worker_endpoint = worker_ep, .db = db,
+        .heartbeat_ms = hb, .liveness = liveness, .max_attempts = attempts,
+        .max_input_bytes = maxin, .fee_bps = fee, .prefetch = prefetch,
+        .prefetch_units = pfunits, .batch_max = batch, .verify_rounds = rounds,
+        .blob_cache_mb = cache, .default_unit_cap = unitcap, .min_reputation = minrep,
+    };
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;

@@ -168,7 +168,8 @@ static bool s_serves(const qr_sworker_t *w, int cls)
 static void s_worker_sync(qr_sched_t *self, qr_sworker_t *w)
 {
     for (int c = 0; c < QR_SCHED_CLASSES; c++) {
-        bool want = w->registered && s_serves(w, c) && w->busy < w->capacity;
+        bool room = w->busy < w->capacity && (w->busy < w->slots || w->units < w->max_units);
+        bool want = w->registered && s_serves(w, c) && room;
         int32_t pos = w->heap_idx[c];
         if (want && pos < 0)
             s_push(&self->workers[c], &s_wops, c, w); /* OOM leaves it out: it just gets no work */
@@ -352,6 +353,7 @@ bool qr_sched_next(qr_sched_t *self, qr_sjob_t **job, qr_sworker_t **worker)
         }
         s_remove_at(jh, &s_jobops, best, 0);
         w->busy++;
+        w->units += j->units;
         s_worker_sync(self, w);
         *job = j;
         *worker = w;

@@ -10,7 +10,10 @@
  * Invariants (checked by s_check in debug builds):
  *  1. a job is in at most one place: its class queue (heap_idx >= 0), the
  *     parked list (parked), or neither (assigned or finished);
- *  2. a worker is in class heap c iff it serves c and busy < capacity;
+ *  2. a worker is in class heap c iff it serves c and has room: busy <
+ *     capacity, and either a free slot (busy < slots) or prefetched work
+ *     under max_units.  Prefetch hides the round trip for small jobs without
+ *     letting one worker hoard large ones;
  *  3. heaps satisfy their order.
  * A job that no registered worker can ever take (price cap below every ask,
  * more memory than any device) is parked instead of blocking its class, and
@@ -50,8 +53,11 @@ typedef struct {
     uint64_t id;                          /* worker id */
     uint64_t ask;                         /* base units per work unit */
     int32_t reputation;                   /* higher is better */
-    uint32_t capacity;                    /* jobs it may hold at once */
+    uint32_t slots;                       /* jobs it runs at once */
+    uint32_t capacity;                    /* most jobs it may hold (slots + prefetch) */
     uint32_t busy;                        /* jobs it holds */
+    uint64_t units;                       /* work units of the jobs it holds */
+    uint64_t max_units;                   /* beyond its slots, hold at most this much work */
     uint32_t kinds;                       /* bit i: serves kind i */
     bool has_gpu;                         /* at least one GPU */
     uint64_t gpu_mem_mb;                  /* largest GPU's memory */
@@ -92,7 +98,8 @@ void qr_sched_avoid(qr_sjob_t *j, uint64_t worker_id);
 void qr_sched_unpark(qr_sched_t *self);
 
 /* Makes one matching decision.  On a match returns true with the job taken
- * out of its queue and the worker's busy count raised (and re-positioned);
+ * out of its queue and the worker's busy count and units raised (and
+ * re-positioned; the caller lowers both when the job leaves the worker);
  * returns false when no queued job can be placed now. */
 bool qr_sched_next(qr_sched_t *self, qr_sjob_t **job, qr_sworker_t **worker);
 

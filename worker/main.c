@@ -1,14 +1,15 @@
 /* quarry-worker: sells this box's compute to a Quarry broker.
  *
  * Reads settings (flags, QUARRY_WORKER_* environment, config file), turns
- * SIGTERM and SIGINT into a readable signalfd that the worker loop polls (no
- * signal handler, no global flag), and runs the loop until it has drained. */
+ * SIGTERM and SIGINT into bytes on a pipe that the worker loop polls, and runs
+ * the loop until it has drained. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -18,6 +19,23 @@
 #include "worker.h"
 
 #define S_ENV_PREFIX "QUARRY_WORKER"
+
+/* Write end of the signal pipe.  The one mutable global here, because a
+ * signal handler has no other way to reach state; written once before the
+ * handlers are installed.  (A signalfd would avoid it, but OpenBLAS starts
+ * its threads before main() runs, with signals unblocked, so a process
+ * signal would kill us through one of them instead of reaching the fd.) */
+static int s_sig_pipe = -1;
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    int e = errno;
+    char c = 's';
+    ssize_t w = write(s_sig_pipe, &c, 1); /* async-signal-safe; full pipe: already stopping */
+    (void)w;
+    errno = e;
+}
 
 static void s_usage(const qr_opt_t *opts, size_t n)
 {
@@ -54,7 +72,7 @@ int main(int argc, char **argv)
 #endif
     };
     const size_t nopts = sizeof opts / sizeof opts[0];
-    int rc = 1, argi = 0, sfd = -1;
+    int rc = 1, argi = 0, sig[2] = {-1, -1};
     bool help = false;
     void *ctx = NULL;
     qr_worker_t *worker = NULL;
@@ -87,15 +105,18 @@ int main(int argc, char **argv)
     }
     qr_log_init("worker", (qr_log_level_t)level);
 
-    /* Blocked before any thread exists, so every thread inherits the mask and
-     * the signals reach only the signalfd. */
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-        (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
-        perror("quarry-worker: signalfd");
+    if (pipe2(sig, O_CLOEXEC | O_NONBLOCK) < 0) {
+        perror("quarry-worker: pipe");
+        goto done;
+    }
+    s_sig_pipe = sig[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0) {
+        perror("quarry-worker: sigaction");
         goto done;
     }
 
@@ -121,14 +142,13 @@ int main(int argc, char **argv)
     worker = qr_worker_new(ctx, &cfg);
     if (!worker)
         goto done;
-    rc = qr_worker_run(worker, sfd) == QR_OK ? 0 : 1;
+    rc = qr_worker_run(worker, sig[0]) == QR_OK ? 0 : 1;
 
 done:
     qr_worker_destroy(&worker);
     if (ctx)
         zmq_ctx_term(ctx);
-    if (sfd >= 0)
-        close(sfd);
+    /* the pipe stays open: a late signal must find a valid descriptor */
     qr_config_free(opts, nopts);
     return rc;
 }

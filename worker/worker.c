@@ -740,15 +740,19 @@ static void s_hurry(qr_worker_t *self)
         qr_executor_cancel(self->pool, ids[i], S_CANCEL_SHUTDOWN);
 }
 
+/* Each byte is one stop request; end of file is one too. */
 static void s_read_stop(qr_worker_t *self, int fd)
 {
-    char buf[128];
+    char buf[16];
     ssize_t r = read(fd, buf, sizeof buf);
     if (r < 0 && (errno == EINTR || errno == EAGAIN))
         return;
-    if (r <= 0)
+    if (r <= 0) {
         self->stop_closed = true;
-    s_on_stop(self);
+        r = 1;
+    }
+    for (ssize_t i = 0; i < r && i < 2; i++)
+        s_on_stop(self);
 }
 
 /* ---- main loop -------------------------------------------------------------------- */

@@ -5,8 +5,8 @@
  * Majordomo-style heartbeats, reconnects with exponential backoff when the
  * broker falls silent, validates each ASSIGN and hands good jobs to the
  * executor pool, and turns the pool's events into PROGRESS, RESULT and FAIL.
- * A stop request (the stop file descriptor turning readable: a signalfd in
- * quarry-worker, a pipe in tests) drains the worker: no new work, running
+ * A stop request (a byte on the stop pipe: written by quarry-worker's signal
+ * handler, or by a test) drains the worker: no new work, running
  * jobs get until drain_ms to finish, then DISCONNECT and return.  See
  * docs/worker.md for the protocol as the broker sees it. */
 #ifndef QR_WORKER_H
@@ -48,10 +48,9 @@ qr_worker_t *qr_worker_new(void *ctx, const qr_worker_cfg_t *cfg);
  * Accepts NULL; nulls *self_p. */
 void qr_worker_destroy(qr_worker_t **self_p);
 
-/* Runs until a stop request on stop_fd has been fully drained.  Each time
- * stop_fd turns readable the worker reads it (up to 128 bytes: a signalfd
- * record or pipe bytes); the first time starts draining, the second cuts the
- * drain short; end of file counts as a stop.  Returns QR_OK after a clean
+/* Runs until a stop request on stop_fd (the read end of a pipe, or -1 for
+ * none) has been fully drained.  Each byte read is one request: the first
+ * starts draining, the second cuts the drain short; end of file counts as one.  Returns QR_OK after a clean
  * shutdown, QR_EINVAL when the broker endpoint is unusable.  Call it once,
  * from the thread that will own the worker. */
 int qr_worker_run(qr_worker_t *self, int stop_fd);

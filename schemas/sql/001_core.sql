@@ -119,7 +119,7 @@ CREATE TABLE ledger_entries (
     account_id  bigint NOT NULL,
     bucket      text NOT NULL CHECK (bucket IN ('available', 'reserved')),
     job_id      bigint,
-    kind        text NOT NULL CHECK (kind IN ('deposit', 'reserve', 'payment', 'fee',
+    kind        text NOT NULL CHECK (kind IN ('deposit', 'reserve', 'settle', 'payment', 'fee',
                     'release', 'withdraw', 'penalty')),
     amount      bigint NOT NULL,
     at          timestamptz NOT NULL

@@ -31,6 +31,7 @@ static qr_sworker_t s_worker(uint64_t id, uint64_t ask, uint32_t capacity, uint6
     w.ask = ask;
     w.reputation = 100;
     w.capacity = capacity;
+    w.slots = capacity; /* no prefetch unless a test sets it */
     w.kinds = 1u << qr_sched_kind("ai.gemm");
     w.mem_mb = mem;
     return w;
@@ -240,6 +241,45 @@ static void test_random_against_model(void **state)
     qr_sched_destroy(&s);
 }
 
+/* Beyond its slots a worker takes prefetched jobs only while their work stays
+ * under max_units: many small jobs, but not a hoard of large ones. */
+static void test_prefetch_by_work(void **state)
+{
+    (void)state;
+    qr_sched_t *s = qr_sched_new();
+    qr_sworker_t w = s_worker(1, 1, 100, 1000);
+    w.slots = 2;
+    w.max_units = 10;
+    qr_sched_add_worker(s, &w);
+    qr_sjob_t small[20], big[3];
+    for (int i = 0; i < 20; i++) {
+        small[i] = s_job((uint64_t)i + 1, 0, (uint64_t)i, 1, 100);
+        qr_sched_enqueue(s, &small[i]);
+    }
+    qr_sjob_t *gj;
+    qr_sworker_t *gw;
+    int n = 0;
+    while (qr_sched_next(s, &gj, &gw))
+        n++;
+    assert_int_equal(n, 10); /* 10 units of 1 */
+    assert_int_equal(w.units, 10);
+    qr_sched_destroy(&s);
+    s = qr_sched_new();
+    qr_sworker_t v = s_worker(2, 1, 100, 1000);
+    v.slots = 2;
+    v.max_units = 10;
+    qr_sched_add_worker(s, &v);
+    for (int i = 0; i < 3; i++) {
+        big[i] = s_job((uint64_t)i + 1, 0, (uint64_t)i, 1000, 1000000);
+        qr_sched_enqueue(s, &big[i]);
+    }
+    n = 0;
+    while (qr_sched_next(s, &gj, &gw))
+        n++;
+    assert_int_equal(n, 2); /* its two slots, nothing prefetched */
+    qr_sched_destroy(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_price_cap_parks),
         cmocka_unit_test(test_memory_and_gpu),
         cmocka_unit_test(test_random_against_model),
+        cmocka_unit_test(test_prefetch_by_work),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,8 @@
 #include "util.h"
 
 typedef struct {
-    void *ctx;
+    void *ctx;         /* context for the pool */
+    qr_executor_t *x;  /* pool under test, destroyed by teardown even after a failure */
 } fx_t;
 
 static int s_setup(void **state)
@@ -32,6 +33,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     fx_t *f = *state;
+    qr_executor_destroy(&f->x); /* else zmq_ctx_term would wait forever */
     zmq_ctx_term(f->ctx);
     free(f);
     return 0;
@@ -116,7 +118,7 @@ static void test_shapes(void **state)
                                          {257, 129, 65}, {700, 300, 200}, {1, 513, 2},
                                          {300, 1, 300}};
     enum { N = sizeof shapes / sizeof shapes[0] };
-    qr_executor_t *x = qr_executor_new(f->ctx, 3, 0);
+    qr_executor_t *x = f->x = qr_executor_new(f->ctx, 3, 0);
     assert_non_null(x);
     float *A[2 * N], *B[2 * N];
     for (int i = 0; i < 2 * N; i++) {
@@ -153,6 +155,7 @@ static void test_shapes(void **state)
     assert_int_equal(qr_executor_jobs(x, NULL, 0, false), 0);
     qr_executor_destroy(&x);
     assert_null(x);
+    f->x = NULL;
 }
 
 /* A job that runs long enough to be cancelled mid-way: in fault builds every
@@ -160,7 +163,7 @@ static void test_shapes(void **state)
 static void test_cancel(void **state)
 {
     fx_t *f = *state;
-    qr_executor_t *x = qr_executor_new(f->ctx, 1, 5000);
+    qr_executor_t *x = f->x = qr_executor_new(f->ctx, 1, 5000);
 #ifdef QR_TEST_FAULTS
     qr_exec_job_t *big = s_job(1, 8, 8, 8, false, NULL, NULL);
 #else
@@ -204,7 +207,7 @@ static void test_cancel(void **state)
     /* the queue moves on: job 3 starts on the freed slot */
     assert_true(qr_executor_holds(x, 3));
     assert_int_equal(qr_executor_running(x), 1);
-    qr_executor_destroy(&x); /* job 3 still running: cancelled and freed */
+    qr_executor_destroy(&f->x); /* job 3 still running: cancelled and freed */
 }
 
 static void test_progress(void **state)
@@ -212,18 +215,20 @@ static void test_progress(void **state)
 #ifdef QR_TEST_FAULTS
     fx_t *f = *state;
     /* A quick job sends DONE and nothing else. */
-    qr_executor_t *x = qr_executor_new(f->ctx, 2, 0);
+    qr_executor_t *x = f->x = qr_executor_new(f->ctx, 2, 0);
     qr_exec_job_t *j = s_job(1, 32, 32, 32, false, NULL, NULL);
     qr_executor_submit(x, &j);
     qr_exec_event_t ev;
     assert_true(s_wait(x, &ev, 5000));
     assert_int_equal(ev.type, QR_EXEC_DONE);
     qr_exec_job_destroy(&ev.job);
-    qr_executor_destroy(&x);
-    /* A job of ~700 ms reports progress about every 250 ms, never sooner. */
-    x = qr_executor_new(f->ctx, 2, 700);
+    qr_executor_destroy(&f->x);
+    /* A job of ~700 ms reports progress at most every 250 ms, the first not
+     * before 250 ms.  Receive times jitter on a loaded box, so only the first
+     * report and the count are checked against the clock. */
+    x = f->x = qr_executor_new(f->ctx, 2, 700);
     j = s_job(2, 32, 32, 32, false, NULL, NULL);
-    int64_t t0 = qr_clock_ms(), last = t0;
+    int64_t t0 = qr_clock_ms();
     qr_executor_submit(x, &j);
     int progress = 0;
     for (;;) {
@@ -233,16 +238,14 @@ static void test_progress(void **state)
         assert_int_equal(ev.type, QR_EXEC_PROGRESS);
         assert_int_equal(ev.job_id, 2);
         assert_true(ev.per_mille <= 1000);
-        int64_t now = qr_clock_ms();
-        assert_true(now - last >= 240);
-        last = now;
-        progress++;
+        if (progress++ == 0)
+            assert_true(qr_clock_ms() - t0 >= 250);
     }
     assert_true(progress >= 1 && progress <= 3);
     assert_int_equal(qr_exec_job_status(ev.job), QR_OK);
-    assert_true(qr_exec_job_compute_us(ev.job) >= 700000);
+    assert_true(qr_exec_job_compute_us(ev.job) >= 690000 /* ms clock granularity */);
     qr_exec_job_destroy(&ev.job);
-    qr_executor_destroy(&x);
+    qr_executor_destroy(&f->x);
 #else
     (void)state;
     skip();
@@ -252,14 +255,14 @@ static void test_progress(void **state)
 static void test_destroy_busy_and_null(void **state)
 {
     fx_t *f = *state;
-    qr_executor_t *x = qr_executor_new(f->ctx, 2, 5000);
+    qr_executor_t *x = f->x = qr_executor_new(f->ctx, 2, 5000);
     for (uint64_t i = 1; i <= 5; i++) {
         qr_exec_job_t *j = s_job(i, 64, 64, 64, false, NULL, NULL);
         qr_executor_submit(x, &j);
     }
-    qr_executor_destroy(&x);
-    assert_null(x);
-    qr_executor_destroy(&x);
+    qr_executor_destroy(&f->x);
+    assert_null(f->x);
+    qr_executor_destroy(&f->x);
     qr_executor_destroy(NULL);
     qr_exec_job_t *j = NULL;
     qr_exec_job_destroy(&j);

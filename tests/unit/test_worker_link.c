@@ -176,11 +176,13 @@ static void s_handshake(fx_t *f, uint32_t hb, uint32_t liveness)
     s_ack(f, hb, liveness);
 }
 
+#ifdef QR_TEST_FAULTS
 static void s_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
+#endif
 
 static void s_fill(float *x, size_t count, unsigned seed)
 {
@@ -483,7 +485,7 @@ static void test_heartbeat(void **state)
     s_expect(f, &m, QR_WCMD_HEARTBEAT, 1000);
     qr_msg_close(&m);
     int64_t dt = qr_clock_ms() - t0;
-    assert_true(dt >= 150 && dt < 1000);
+    assert_true(dt >= 50 && dt < 1000); /* spaced, not a burst */
     /* our heartbeats keep it registered: no READY */
     for (int i = 0; i < 5; i++) {
         s_send(f, QR_WCMD_HEARTBEAT, NULL, NULL, 0);
