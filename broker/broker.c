@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,7 @@ typedef struct {
     qr_payload_t pay[2]; /* borrowed from jobs, or `owned` */
     int npay;
     uint8_t *owned; /* freed after sending */
+    s_blob_t *hold; /* blob the payload borrows from, referenced until sent */
     uint64_t req_id; /* client request it answers; 0 = none */
 } s_out_t;
 
@@ -114,7 +116,17 @@ struct qr_broker {
     void *zctx;
     void *clients;  /* ROUTER */
     void *workers;  /* ROUTER */
-    qr_db_t *db;
+    qr_db_t *db;    /* connection the current batch goes to; also serves reads */
+    qr_db_t *spare; /* the other connection: idle, or committing the batch in flight */
+    qr_db_t *fly_db; /* batch the committer thread is writing; NULL = none */
+    s_out_t *fly_out; /* its outbox, sent when it is durable */
+    size_t fly_nout, fly_capout;
+    s_job_t **fly_dirty; /* its changed jobs */
+    size_t fly_ndirty, fly_capdirty;
+    int64_t fly_t0;   /* when it was handed over, us */
+    void *pipe;       /* PAIR to the committer thread */
+    pthread_t committer;
+    bool committer_up;
     bool degraded;  /* database lost: answering QR_EDB until reload */
     char degraded_why[256];
     int64_t retry_at;
@@ -177,13 +189,13 @@ static bool s_name_ok(const char *s)
 
 /* Queues msg for sending after the commit.  Payload pointers must stay valid
  * until the flush at the end of the turn. */
-static void s_queue(qr_broker_t *self, void *sock, const char *proto, const void *ident,
-                    size_t idlen, uint8_t cmd, const ProtobufCMessage *msg, uint64_t req_id,
-                    const qr_payload_t *pay, int npay, uint8_t *owned)
+static s_out_t *s_queue(qr_broker_t *self, void *sock, const char *proto, const void *ident,
+                        size_t idlen, uint8_t cmd, const ProtobufCMessage *msg, uint64_t req_id,
+                        const qr_payload_t *pay, int npay, uint8_t *owned)
 {
     if (s_grow((void **)&self->out, &self->capout, self->nout + 1, sizeof(s_out_t)) < 0) {
         free(owned);
-        return;
+        return NULL;
     }
     s_out_t *o = &self->out[self->nout];
     memset(o, 0, sizeof *o);
@@ -196,7 +208,7 @@ static void s_queue(qr_broker_t *self, void *sock, const char *proto, const void
     o->body = malloc(o->blen ? o->blen : 1);
     if (!o->body) {
         free(owned);
-        return;
+        return NULL;
     }
     if (msg)
         protobuf_c_message_pack(msg, o->body);
@@ -206,13 +218,14 @@ static void s_queue(qr_broker_t *self, void *sock, const char *proto, const void
     o->owned = owned;
     o->req_id = req_id;
     self->nout++;
+    return o;
 }
 
-static void s_client_reply(qr_broker_t *self, const s_client_t *c, uint8_t cmd,
-                           const ProtobufCMessage *msg, uint64_t req_id, const qr_payload_t *pay,
-                           int npay, uint8_t *owned)
+static s_out_t *s_client_reply(qr_broker_t *self, const s_client_t *c, uint8_t cmd,
+                               const ProtobufCMessage *msg, uint64_t req_id,
+                               const qr_payload_t *pay, int npay, uint8_t *owned)
 {
-    s_queue(self, self->clients, QR_PROTO_CLIENT, c->ident, c->idlen, cmd, msg, req_id, pay, npay,
+    return s_queue(self, self->clients, QR_PROTO_CLIENT, c->ident, c->idlen, cmd, msg, req_id, pay, npay,
             owned);
 }
 
@@ -228,12 +241,12 @@ static void s_client_error(qr_broker_t *self, const void *ident, size_t idlen, u
             NULL);
 }
 
-static void s_worker_send(qr_broker_t *self, s_worker_t *w, uint8_t cmd,
-                          const ProtobufCMessage *msg, const qr_payload_t *pay, int npay)
+static s_out_t *s_worker_send(qr_broker_t *self, s_worker_t *w, uint8_t cmd,
+                              const ProtobufCMessage *msg, const qr_payload_t *pay, int npay)
 {
-    s_queue(self, self->workers, QR_PROTO_WORKER, w->ident, w->idlen, cmd, msg, 0, pay, npay,
-            NULL);
     w->hb_at = qr_clock_ms() + self->cfg.heartbeat_ms;
+    return s_queue(self, self->workers, QR_PROTO_WORKER, w->ident, w->idlen, cmd, msg, 0, pay,
+                   npay, NULL);
 }
 
 static void s_mark_dirty(qr_broker_t *self, s_job_t *j)
@@ -248,21 +261,23 @@ static void s_mark_dirty(qr_broker_t *self, s_job_t *j)
 
 /* ---- blobs ---- */
 
-/* 64-bit content hash for dedupe (equality is confirmed with memcmp, so this
- * needs speed and spread, not cryptographic strength). */
+/* Where to look for an equal blob: the length and 32 words sampled evenly
+ * across the bytes.  Equality is always confirmed with memcmp, so this only
+ * picks the bucket; it costs O(1) instead of a pass over a large input, and a
+ * crafted collision merely skips deduplication (see s_blob_index). */
 static uint64_t s_hash(const void *p, size_t n, uint64_t h)
 {
     const uint8_t *b = p;
     h ^= 0x9e3779b97f4a7c15ull * (n + 1);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
+    size_t words = n / 8, step = words > 32 ? words / 32 : 1;
+    for (size_t i = 0; i < words; i += step) {
         uint64_t w;
-        memcpy(&w, b + i, 8);
+        memcpy(&w, b + i * 8, 8);
         h = (h ^ w) * 0xff51afd7ed558ccdull;
         h ^= h >> 32;
     }
     uint64_t w = 0;
-    memcpy(&w, b + i, n - i);
+    memcpy(&w, b + words * 8, n - words * 8);
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     return h ^ (h >> 29);
 }
@@ -1205,6 +1220,18 @@ static void s_worker_message(qr_broker_t *self)
     case QR_WCMD_DISCONNECT:
         s_worker_lost(self, w, "disconnected", false);
         break;
+    case QR_CMD_ERROR: {
+        /* the worker could not read something we sent (it answers what it can with FAIL) */
+        char why[128];
+        Quarry__Error *e =
+            (Quarry__Error *)qr_msg_decode(&msg, &quarry__error__descriptor, why, sizeof why);
+        qr_log(QR_LOG_WARN, "worker reported an error",
+               "worker=%" PRIu64 " code=%d message=\"%.200s\"", w->id, e ? e->code : -1,
+               e && e->message ? e->message : why);
+        if (e)
+            protobuf_c_message_free_unpacked(&e->base, NULL);
+        break;
+    }
     default: {
         char why[64];
         snprintf(why, sizeof why, "unknown worker command 0x%02x", msg.cmd);
@@ -1499,7 +1526,12 @@ static void s_on_jobref(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg, u
             rr.req_id = req;
             rr.job = &info;
             qr_payload_t p = {res->data, res->len};
-            s_client_reply(self, c, QR_CMD_RESULT | QR_CMD_REPLY, &rr.base, req, &p, 1, NULL);
+            s_out_t *o = s_client_reply(self, c, QR_CMD_RESULT | QR_CMD_REPLY, &rr.base, req, &p, 1,
+                                        NULL);
+            if (o) {
+                o->hold = res;
+                res->refs++;
+            }
             return;
         }
         int code = st == QR_JOB_FAILED      ? QR_EFAILED
@@ -1930,7 +1962,11 @@ static void s_dispatch(qr_broker_t *self)
         size_t ab, bb, cb;
         qr_gemm_sizes(j->row.m, j->row.n, j->row.k, &ab, &bb, &cb);
         qr_payload_t p[2] = {{j->row.input, ab}, {j->row.input + ab, bb}};
-        s_worker_send(self, w, QR_WCMD_ASSIGN, &as.base, p, 2);
+        s_out_t *o = s_worker_send(self, w, QR_WCMD_ASSIGN, &as.base, p, 2);
+        if (o) {
+            o->hold = j->input;
+            j->input->refs++;
+        }
     }
 }
 
@@ -1984,10 +2020,10 @@ static void s_worker_rows(void *arg, void *v)
     }
 }
 
-static void s_flush(qr_broker_t *self)
+static void s_flush_list(qr_broker_t *self, s_out_t *outs, size_t n)
 {
-    for (size_t i = 0; i < self->nout; i++) {
-        s_out_t *o = &self->out[i];
+    for (size_t i = 0; i < n; i++) {
+        s_out_t *o = &outs[i];
         int flags = ZMQ_DONTWAIT;
         int rc = zmq_send(o->sock, o->ident, o->idlen, flags | ZMQ_SNDMORE) < 0 ||
                  zmq_send(o->sock, o->proto, strlen(o->proto), flags | ZMQ_SNDMORE) < 0 ||
@@ -1999,80 +2035,173 @@ static void s_flush(qr_broker_t *self)
         (void)rc; /* a peer that is gone or too slow loses the message, as in Majordomo */
         free(o->body);
         free(o->owned);
+        s_blob_put(self, &o->hold);
     }
+}
+
+/* Sends the current outbox (only when nothing it answers is waiting on a
+ * commit: degraded mode, or a batch with no rows). */
+static void s_flush(qr_broker_t *self)
+{
+    s_flush_list(self, self->out, self->nout);
     self->nout = 0;
 }
 
-/* After a failed commit: tell the clients whose requests were in the turn,
- * drop everything else, and go degraded until the database is back. */
+/* Drops an outbox; with tell, clients whose requests it answered hear QR_EDB. */
+static void s_drop_outbox(qr_broker_t *self, s_out_t *outs, size_t n, bool tell)
+{
+    for (size_t i = 0; i < n; i++) {
+        s_out_t *o = &outs[i];
+        if (tell && o->sock == self->clients && o->req_id)
+            qr_wire_send_error(self->clients, o->ident, o->idlen, QR_PROTO_CLIENT, o->req_id, 0,
+                               QR_EDB, "database unavailable; request not applied, try again");
+        free(o->body);
+        free(o->owned);
+        s_blob_put(self, &o->hold);
+    }
+}
+
+/* After a failed commit: tell the clients whose requests were in the failed
+ * batch or the one built on it, drop both, and go degraded until the
+ * database is back (then memory is rebuilt from it). */
 static void s_fail_turn(qr_broker_t *self, const char *why)
 {
     qr_log(QR_LOG_ERROR, "commit failed; reloading from the database when it is back",
            "reason=\"%s\"", why);
     snprintf(self->degraded_why, sizeof self->degraded_why, "%.200s", why);
-    size_t n = self->nout;
-    s_out_t *outs = self->out;
-    self->out = NULL;
-    self->nout = self->capout = 0;
-    for (size_t i = 0; i < n; i++) {
-        s_out_t *o = &outs[i];
-        if (o->sock == self->clients && o->req_id)
-            qr_wire_send_error(self->clients, o->ident, o->idlen, QR_PROTO_CLIENT, o->req_id, 0,
-                               QR_EDB, "database unavailable; request not applied, try again");
-        free(o->body);
-        free(o->owned);
-    }
-    free(outs);
+    s_drop_outbox(self, self->fly_out, self->fly_nout, true);
+    s_drop_outbox(self, self->out, self->nout, true);
+    self->fly_nout = self->nout = 0;
+    self->fly_ndirty = self->ndirty = 0;
+    qr_db_discard(self->db);
     self->degraded = true;
     self->retry_at = 0;
 }
 
-static void s_commit_and_flush(qr_broker_t *self)
+/* Queues an EVENT for each watcher of every job changed in the current
+ * batch, as the job stands at the batch's end: exactly what its commit makes
+ * durable, whatever later batches change before it returns. */
+static void s_batch_events(qr_broker_t *self)
 {
-    char err[512];
-    qr_hmap_each(self->workers_by_id, s_worker_rows, self);
-    if (qr_db_pending(self->db)) {
-        size_t rows = qr_db_pending(self->db);
-        int64_t t0 = qr_clock_us();
-        int rc = qr_db_commit(self->db, err, sizeof err);
-        qr_log(QR_LOG_DEBUG, "commit", "rows=%zu us=%lld", rows, (long long)(qr_clock_us() - t0));
-        if (rc != QR_OK) {
-            s_fail_turn(self, err);
-            return;
-        }
-    }
-    /* durable: tell watchers of every job that changed */
     for (size_t i = 0; i < self->ndirty; i++) {
         s_job_t *j = self->dirty[i];
         j->dirty = false;
-        if (j->nwatch) {
-            Quarry__JobInfo info = QUARRY__JOB_INFO__INIT;
-            s_fill_info(j, &info);
-            for (size_t k = 0; k < j->nwatch; k++) {
-                Quarry__Event ev = QUARRY__EVENT__INIT;
-                ev.req_id = j->watches[k].req_id;
-                ev.job = &info;
-                s_queue(self, self->clients, QR_PROTO_CLIENT, j->watches[k].ident,
-                        j->watches[k].idlen, QR_CMD_EVENT, &ev.base, 0, NULL, 0, NULL);
-            }
-            if (qr_job_state_final(j->row.state)) {
-                free(j->watches);
-                j->watches = NULL;
-                j->nwatch = j->capwatch = 0;
-            }
+        if (!j->nwatch)
+            continue;
+        Quarry__JobInfo info = QUARRY__JOB_INFO__INIT;
+        s_fill_info(j, &info);
+        for (size_t k = 0; k < j->nwatch; k++) {
+            Quarry__Event ev = QUARRY__EVENT__INIT;
+            ev.req_id = j->watches[k].req_id;
+            ev.job = &info;
+            s_queue(self, self->clients, QR_PROTO_CLIENT, j->watches[k].ident,
+                    j->watches[k].idlen, QR_CMD_EVENT, &ev.base, 0, NULL, 0, NULL);
+        }
+        if (qr_job_state_final(j->row.state)) {
+            free(j->watches);
+            j->watches = NULL;
+            j->nwatch = j->capwatch = 0;
         }
     }
-    s_flush(self);
-    /* the input is needed until the job can no longer run; results go to the cache */
-    for (size_t i = 0; i < self->ndirty; i++) {
-        s_job_t *j = self->dirty[i];
+}
+
+/* After a batch is durable and sent: finished jobs hand their input and
+ * result to the blob cache. */
+static void s_gc(qr_broker_t *self, s_job_t **dirty, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        s_job_t *j = dirty[i];
         if (qr_job_state_final(j->row.state)) {
             s_cache_hold(self, &j->input);
             j->row.input = NULL;
             s_cache_hold(self, &j->result);
         }
     }
+}
+
+/* Ends a turn.  With no commit in flight, the current batch goes to the
+ * committer thread (or, holding no rows, is sent at once); with one in
+ * flight, the batch keeps growing until it returns, which is what makes
+ * batches large exactly when the database is the bottleneck. */
+static void s_end_turn(qr_broker_t *self)
+{
+    qr_hmap_each(self->workers_by_id, s_worker_rows, self);
+    if (self->fly_db || self->degraded)
+        return;
+    s_batch_events(self);
+    if (!qr_db_pending(self->db)) {
+        s_flush(self);
+        s_gc(self, self->dirty, self->ndirty);
+        self->ndirty = 0;
+        return;
+    }
+    s_out_t *o = self->fly_out;
+    self->fly_out = self->out;
+    self->fly_nout = self->nout;
+    self->out = o;
+    self->nout = 0;
+    size_t oc = self->fly_capout;
+    self->fly_capout = self->capout;
+    self->capout = oc;
+    s_job_t **d = self->fly_dirty;
+    self->fly_dirty = self->dirty;
+    self->fly_ndirty = self->ndirty;
+    self->dirty = d;
     self->ndirty = 0;
+    size_t dc = self->fly_capdirty;
+    self->fly_capdirty = self->capdirty;
+    self->capdirty = dc;
+    self->fly_db = self->db;
+    self->db = self->spare;
+    self->spare = self->fly_db;
+    self->fly_t0 = qr_clock_us();
+    zmq_send(self->pipe, &self->fly_db, sizeof self->fly_db, 0);
+}
+
+/* The committer thread's answer for the batch in flight. */
+static void s_commit_done(qr_broker_t *self)
+{
+    struct {
+        int32_t rc;
+        char err[512];
+    } r;
+    memset(&r, 0, sizeof r);
+    if (zmq_recv(self->pipe, &r, sizeof r, 0) < (int)sizeof r.rc)
+        return;
+    r.err[sizeof r.err - 1] = '\0';
+    qr_log(QR_LOG_DEBUG, "commit", "messages=%zu us=%lld", self->fly_nout,
+           (long long)(qr_clock_us() - self->fly_t0));
+    self->fly_db = NULL;
+    if (r.rc != QR_OK) {
+        s_fail_turn(self, r.err);
+        return;
+    }
+    s_flush_list(self, self->fly_out, self->fly_nout);
+    self->fly_nout = 0;
+    s_gc(self, self->fly_dirty, self->fly_ndirty);
+    self->fly_ndirty = 0;
+}
+
+/* The committer: writes each batch it is handed and says how it went.  Its
+ * only state is the connection of the batch, which the loop does not touch
+ * until the answer is back. */
+static void *s_committer(void *arg)
+{
+    void *pipe = arg;
+    for (;;) {
+        qr_db_t *db = NULL;
+        if (zmq_recv(pipe, &db, sizeof db, 0) != (int)sizeof db || !db)
+            break;
+        struct {
+            int32_t rc;
+            char err[512];
+        } r;
+        memset(&r, 0, sizeof r);
+        r.rc = qr_db_commit(db, r.err, sizeof r.err);
+        zmq_send(pipe, &r, sizeof r, 0);
+    }
+    zmq_close(pipe);
+    return NULL;
 }
 
 static void s_try_recover(qr_broker_t *self)
@@ -2082,7 +2211,8 @@ static void s_try_recover(qr_broker_t *self)
         return;
     self->retry_at = now + 1000;
     char err[512];
-    if (qr_db_reconnect(self->db, err, sizeof err) != QR_OK) {
+    if (qr_db_reconnect(self->db, err, sizeof err) != QR_OK ||
+        qr_db_reconnect(self->spare, err, sizeof err) != QR_OK) {
         snprintf(self->degraded_why, sizeof self->degraded_why, "%.200s", err);
         return;
     }
@@ -2094,9 +2224,15 @@ static void s_try_recover(qr_broker_t *self)
     qr_log(QR_LOG_INFO, "database is back; state reloaded", NULL);
 }
 
+/* Rows the current batch may hold while a commit is in flight before the
+ * loop stops reading sockets and waits for it (back-pressure). */
+#define S_BACKLOG_ROWS 500000
+
 int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
 {
-    zmq_pollitem_t items[] = {{self->clients, 0, ZMQ_POLLIN, 0}, {self->workers, 0, ZMQ_POLLIN, 0}};
+    zmq_pollitem_t items[] = {{self->pipe, 0, ZMQ_POLLIN, 0},
+                              {self->clients, 0, ZMQ_POLLIN, 0},
+                              {self->workers, 0, ZMQ_POLLIN, 0}};
     while (!*stop) {
         long timeout = self->degraded ? 200 : (long)(self->cfg.heartbeat_ms / 4);
         if (!self->degraded && self->ndl) {
@@ -2104,15 +2240,20 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
             if (until < timeout)
                 timeout = until < 0 ? 0 : (long)until;
         }
-        if (zmq_poll(items, 2, timeout) < 0) {
+        bool full = self->fly_db && qr_db_pending(self->db) >= S_BACKLOG_ROWS;
+        if (zmq_poll(items, full ? 1 : 3, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             qr_log(QR_LOG_ERROR, "poll failed", "reason=\"%s\"", zmq_strerror(errno));
             break;
         }
+        if (items[0].revents & ZMQ_POLLIN)
+            s_commit_done(self);
+        if (full)
+            items[1].revents = items[2].revents = 0;
         if (self->degraded) {
             /* answer clients at once; workers wait and re-register later */
-            for (int i = 0; i < (int)self->cfg.batch_max && (items[0].revents & ZMQ_POLLIN); i++) {
+            for (int i = 0; i < (int)self->cfg.batch_max && (items[1].revents & ZMQ_POLLIN); i++) {
                 s_client_message(self);
                 s_flush(self);
                 int ev = 0;
@@ -2121,7 +2262,7 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
                 if (!(ev & ZMQ_POLLIN))
                     break;
             }
-            while (items[1].revents & ZMQ_POLLIN) {
+            while (items[2].revents & ZMQ_POLLIN) {
                 qr_msg_t m;
                 char e[64];
                 int rc = qr_wire_recv(self->workers, true, QR_PROTO_WORKER, ZMQ_DONTWAIT, &m, e,
@@ -2133,8 +2274,8 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
             s_try_recover(self);
             continue;
         }
-        /* read both sockets in turn until both are empty or the batch is full */
-        int64_t budget = self->cfg.batch_max;
+        /* read both sockets in turn until both are empty or the budget is spent */
+        int64_t budget = full ? 0 : self->cfg.batch_max;
         bool more = true;
         while (more && budget > 0) {
             more = false;
@@ -2153,7 +2294,17 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
         }
         s_timers(self);
         s_dispatch(self);
-        s_commit_and_flush(self);
+        s_end_turn(self);
+    }
+    /* stopping: let the batch in flight and the one after it finish */
+    for (int i = 0; i < 2 && !self->degraded; i++) {
+        if (self->fly_db) {
+            zmq_pollitem_t p = {self->pipe, 0, ZMQ_POLLIN, 0};
+            if (zmq_poll(&p, 1, 30000) <= 0)
+                break;
+            s_commit_done(self);
+        }
+        s_end_turn(self);
     }
     return 0;
 }
@@ -2205,6 +2356,9 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
     self->db = qr_db_new(cfg->db, err, errlen);
     if (!self->db)
         goto fail;
+    self->spare = qr_db_new(cfg->db, err, errlen);
+    if (!self->spare)
+        goto fail;
     if (qr_db_migrate(self->db, &applied, err, errlen) != QR_OK)
         goto fail;
     if (applied)
@@ -2226,6 +2380,21 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
     self->workers = s_bind(self->zctx, cfg->worker_endpoint, maxmsg, err, errlen);
     if (!self->workers)
         goto fail;
+    /* the committer thread writes batches while the loop builds the next */
+    self->pipe = zmq_socket(self->zctx, ZMQ_PAIR);
+    void *theirs = zmq_socket(self->zctx, ZMQ_PAIR);
+    int linger = 0;
+    if (self->pipe)
+        zmq_setsockopt(self->pipe, ZMQ_LINGER, &linger, sizeof linger);
+    if (!self->pipe || !theirs || zmq_bind(self->pipe, "inproc://quarry-committer") < 0 ||
+        zmq_connect(theirs, "inproc://quarry-committer") < 0 ||
+        pthread_create(&self->committer, NULL, s_committer, theirs) != 0) {
+        snprintf(err, errlen, "cannot start the committer thread");
+        if (theirs)
+            zmq_close(theirs);
+        goto fail;
+    }
+    self->committer_up = true;
     qr_log(QR_LOG_INFO, "broker listening", "clients=%s workers=%s", cfg->client_endpoint,
            cfg->worker_endpoint);
     return self;
@@ -2239,7 +2408,20 @@ void qr_broker_destroy(qr_broker_t **self_p)
     if (!self_p || !*self_p)
         return;
     qr_broker_t *self = *self_p;
+    if (self->committer_up) {
+        qr_db_t *none = NULL;
+        zmq_send(self->pipe, &none, sizeof none, 0);
+        pthread_join(self->committer, NULL);
+    }
+    if (self->pipe)
+        zmq_close(self->pipe);
+    /* outboxes first: their entries hold blobs the state owns */
+    s_drop_outbox(self, self->fly_out, self->fly_nout, false);
+    s_drop_outbox(self, self->out, self->nout, false);
+    self->fly_nout = self->nout = 0;
     s_state_clear(self);
+    free(self->fly_out);
+    free(self->fly_dirty);
     free(self->out);
     free(self->dirty);
     free(self->dl);
@@ -2251,6 +2433,7 @@ void qr_broker_destroy(qr_broker_t **self_p)
     if (self->zctx)
         zmq_ctx_term(self->zctx);
     qr_db_destroy(&self->db);
+    qr_db_destroy(&self->spare);
     free(self);
     *self_p = NULL;
 }

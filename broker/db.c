@@ -1188,6 +1188,11 @@ void qr_db_add_blob(qr_db_t *self, uint64_t id, const void *data, size_t len)
     s_f_bytes(self, b, data, data ? len : 0);
 }
 
+void qr_db_discard(qr_db_t *self)
+{
+    s_clear(self);
+}
+
 size_t qr_db_pending(const qr_db_t *self)
 {
     size_t n = self->n_upd + self->n_workers + self->n_wstate;

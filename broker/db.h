@@ -172,6 +172,8 @@ void qr_db_add_settlement(qr_db_t *self, uint64_t job_id, uint64_t worker_id,
 /* Records blob_id as a job's result. */
 void qr_db_add_result(qr_db_t *self, uint64_t job_id, uint64_t blob_id);
 
+/* Drops every queued row without writing anything. */
+void qr_db_discard(qr_db_t *self);
 /* Rows queued and not yet committed. */
 size_t qr_db_pending(const qr_db_t *self);
 /* Writes every queued row in one transaction and clears the queue, whether it

@@ -64,6 +64,94 @@ static uint64_t s_next(s_rng_t *r)
     return out;
 }
 
+/* Dot products of x with v and of |x| with va, in double.  Four independent
+ * accumulators: without -ffast-math the compiler may not reorder a float
+ * reduction, so this is what lets the loop use the CPU's parallelism. */
+static void s_dot2(const float *x, const double *v, const double *va, uint32_t n, double *dot,
+                   double *adot)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    uint32_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        double x0 = x[j], x1 = x[j + 1], x2 = x[j + 2], x3 = x[j + 3];
+        s0 += x0 * v[j];
+        s1 += x1 * v[j + 1];
+        s2 += x2 * v[j + 2];
+        s3 += x3 * v[j + 3];
+        a0 += fabs(x0) * va[j];
+        a1 += fabs(x1) * va[j + 1];
+        a2 += fabs(x2) * va[j + 2];
+        a3 += fabs(x3) * va[j + 3];
+    }
+    for (; j < n; j++) {
+        double xj = x[j];
+        s0 += xj * v[j];
+        a0 += fabs(xj) * va[j];
+    }
+    *dot = (s0 + s1) + (s2 + s3);
+    *adot = (a0 + a1) + (a2 + a3);
+}
+
+/* The same check with OpenBLAS matrix-vector products in fp32.  Its own
+ * rounding is part of the bound: for honest C (|C - AB| <= g_k |A||B|),
+ *   |fl(Cr) - fl(A fl(Br))| <= (2 g_k + g_n) |A||B||r| + g_n |C||r|
+ * with g_j ~ j 2^-24 whatever the summation order, and the bound's own sums of
+ * non-negative terms are off by at most a factor (1 + g); tol below covers
+ * both with room.  Returns 0 pass, 1 fail, -1 when it cannot decide (out of
+ * memory, or a non-finite intermediate): the caller then uses the fp64 path. */
+static int s_verify_fp32(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,
+                         uint32_t k, int rounds, s_rng_t *rng, double *worst)
+{
+    size_t am = (size_t)m * k, bm = (size_t)k * n, cm = (size_t)m * n;
+    float *buf = malloc(sizeof(float) * (am + bm + cm + 2 * (size_t)n + 2 * (size_t)k + 4 * (size_t)m));
+    if (!buf)
+        return -1;
+    float *aA = buf, *aB = aA + am, *aC = aB + bm, *r = aC + cm, *ra = r + n, *br = ra + n,
+          *bra = br + k, *x = bra + k, *xa = x + m, *y = xa + m, *ya = y + m;
+    for (size_t i = 0; i < am; i++)
+        aA[i] = fabsf(A[i]);
+    for (size_t i = 0; i < bm; i++)
+        aB[i] = fabsf(B[i]);
+    for (size_t i = 0; i < cm; i++)
+        aC[i] = fabsf(C[i]);
+    const double tol = 3.0 * ((double)k + (double)n + 2.0) * ldexp(1.0, -24) * 1.01;
+    double w = 0.0;
+    int verdict = 0;
+    for (int round = 0; round < rounds && verdict == 0; round++) {
+        for (uint32_t j = 0; j < n; j++) {
+            float v = (float)((double)(s_next(rng) >> 40) * ldexp(1.0, -23) - 1.0);
+            r[j] = v == 0.0f ? 0.5f : v;
+            ra[j] = fabsf(r[j]);
+        }
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0f, B, (int)n, r, 1, 0.0f, br, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0f, aB, (int)n, ra, 1, 0.0f, bra, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, 1.0f, A, (int)k, br, 1, 0.0f, x, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, 1.0f, aA, (int)k, bra, 1, 0.0f, xa, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)n, 1.0f, C, (int)n, r, 1, 0.0f, y, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)n, 1.0f, aC, (int)n, ra, 1, 0.0f, ya, 1);
+        for (uint32_t i = 0; i < m; i++) {
+            if (!isfinite(x[i]) || !isfinite(xa[i]) || !isfinite(y[i]) || !isfinite(ya[i])) {
+                verdict = -1;
+                break;
+            }
+            double dev = fabs((double)y[i] - (double)x[i]);
+            double lim = tol * ((double)xa[i] + (double)ya[i]) + 1e-30;
+            double ratio = dev / lim;
+            if (ratio > w)
+                w = ratio;
+            if (!(dev <= lim))
+                verdict = 1;
+        }
+    }
+    free(buf);
+    if (verdict != -1 && worst)
+        *worst = w;
+    return verdict;
+}
+
+/* fp32 path while the copies it makes stay modest. */
+#define S_FP32_MAX_ELEMS (1u << 24)
+
 int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,
                    uint32_t k, int rounds, uint64_t seed, double *worst)
 {
@@ -74,6 +162,13 @@ int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, u
     s_rng_t rng;
     for (int i = 0; i < 4; i++)
         rng.s[i] = s_splitmix(&seed);
+    if ((uint64_t)m * k + (uint64_t)k * n + (uint64_t)m * n <= S_FP32_MAX_ELEMS) {
+        int v = s_verify_fp32(A, B, C, m, n, k, rounds, &rng, worst);
+        if (v >= 0) {
+            free(r);
+            return v;
+        }
+    }
     const double tol = 2.0 * (double)k * ldexp(1.0, -24);
     double w = 0.0;
     int bad = 0;
@@ -84,27 +179,12 @@ int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, u
             r[j] = v == 0.0 ? 0.5 : v;
             rabs[j] = fabs(r[j]);
         }
-        for (uint32_t l = 0; l < k; l++) {
-            const float *row = B + (size_t)l * n;
-            double s = 0.0, sa = 0.0;
-            for (uint32_t j = 0; j < n; j++) {
-                s += (double)row[j] * r[j];
-                sa += fabs((double)row[j]) * rabs[j];
-            }
-            br[l] = s;
-            babs[l] = sa;
-        }
+        for (uint32_t l = 0; l < k; l++)
+            s_dot2(B + (size_t)l * n, r, rabs, n, &br[l], &babs[l]);
         for (uint32_t i = 0; i < m && !bad; i++) {
-            const float *arow = A + (size_t)i * k, *crow = C + (size_t)i * n;
-            double x = 0.0, bound = 0.0, y = 0.0, cb = 0.0;
-            for (uint32_t l = 0; l < k; l++) {
-                x += (double)arow[l] * br[l];
-                bound += fabs((double)arow[l]) * babs[l];
-            }
-            for (uint32_t j = 0; j < n; j++) {
-                y += (double)crow[j] * r[j];
-                cb += fabs((double)crow[j]) * rabs[j];
-            }
+            double x, bound, y, cb;
+            s_dot2(A + (size_t)i * k, br, babs, k, &x, &bound);
+            s_dot2(C + (size_t)i * n, r, rabs, n, &y, &cb);
             double dev = fabs(y - x), lim = tol * (bound + cb) + 1e-30;
             if (!(dev <= lim)) /* also catches NaN */
                 bad = 1;

@@ -28,11 +28,17 @@ void qr_gemm_rows(const float *A, const float *B, float *C, uint32_t m, uint32_t
                   uint32_t row0, uint32_t rows);
 
 /* Freivalds' check of C against A * B with `rounds` random vectors drawn from
- * seed.  Sums run in double; a row passes when |(Cr)_i - (A(Br))_i| is within
- * tol * (|A|(|B||r|))_i + tol * (|C||r|)_i, with tol = 2 k 2^-24, the
- * worst-case rounding of an fp32 dot product of length k.  *worst (may be
- * NULL) receives the largest ratio of deviation to bound seen (<= 1 passes).
- * Returns 0 when C passes, 1 when it does not, -1 when out of memory. */
+ * seed.  A row passes when |(Cr)_i - (A(Br))_i| is within
+ * tol * ((|A|(|B||r|))_i + (|C||r|)_i), where tol covers the worst-case
+ * rounding of an honest fp32 product and of the check itself: with OpenBLAS
+ * fp32 matrix-vector products (the fast path, for inputs up to 2^24
+ * elements) tol = 3 (k + n + 2) 2^-24; with fp64 sums (larger inputs, or when
+ * an fp32 intermediate is not finite) tol = 2 k 2^-24.  An honest result never
+ * fails; a change larger than the bound escapes one round only when the
+ * random weight at that column is smaller than bound / change.  *worst (may
+ * be NULL) receives the largest ratio of deviation to bound seen (<= 1
+ * passes).  Returns 0 when C passes, 1 when it does not, -1 when out of
+ * memory. */
 int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,
                    uint32_t k, int rounds, uint64_t seed, double *worst);
 

@@ -337,8 +337,14 @@ qr_executor_t *qr_executor_new(void *ctx, int slots, int64_t delay_ms)
     if (!self->slots)
         goto fail;
     self->nslots = slots;
+    /* Endpoint names must be unique per context, and a closed socket's name
+     * is released only later by ZeroMQ's reaper, so a new pool at the address
+     * of a just-destroyed one cannot reuse its names: draw random ones. */
+    uint64_t tag = 0;
+    if (qr_random_bytes(&tag, sizeof tag) < 0)
+        tag = (uint64_t)(uintptr_t)self ^ (uint64_t)qr_clock_us();
     char ep[96];
-    snprintf(ep, sizeof ep, "inproc://qr-exec-%p-events", (void *)self);
+    snprintf(ep, sizeof ep, "inproc://qr-exec-%016llx-events", (unsigned long long)tag);
     self->events = zmq_socket(ctx, ZMQ_PULL);
     if (!self->events || zmq_bind(self->events, ep) < 0)
         goto fail;
@@ -354,7 +360,7 @@ qr_executor_t *qr_executor_new(void *ctx, int slots, int64_t delay_ms)
         s->delay_ms = delay_ms > 0 ? delay_ms : 0;
 #endif
         char jep[96];
-        snprintf(jep, sizeof jep, "inproc://qr-exec-%p-%d", (void *)self, i);
+        snprintf(jep, sizeof jep, "inproc://qr-exec-%016llx-%d", (unsigned long long)tag, i);
         /* The thread's sockets are made and connected here and handed over by
          * pthread_create (a full barrier, as ZeroMQ requires for migration),
          * so the first job can never meet an unconnected pipe. */

@@ -84,6 +84,26 @@ static void test_catches_fault(void **state)
     free(C);
 }
 
+/* Inputs over 2^24 elements take the fp64 path: honest passes, a fault fails. */
+static void test_fp64_path(void **state)
+{
+    (void)state;
+    unsigned seed = 3;
+    uint32_t m = 4096, n = 1, k = 4096;
+    float *A = s_rand((size_t)m * k, &seed), *B = s_rand((size_t)k * n, &seed);
+    float *C = calloc((size_t)m * n, sizeof *C);
+    qr_gemm_rows(A, B, C, m, n, k, 0, m);
+    double worst = -1;
+    assert_int_equal(qr_gemm_verify(A, B, C, m, n, k, 2, 77, &worst), 0);
+    assert_true(worst >= 0 && worst <= 1.0);
+    C[100] += 1.0f;
+    assert_int_equal(qr_gemm_verify(A, B, C, m, n, k, 2, 78, &worst), 1);
+    assert_true(worst > 1.0);
+    free(A);
+    free(B);
+    free(C);
+}
+
 static void test_sizes_units(void **state)
 {
     (void)state;
@@ -105,6 +125,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_product),
         cmocka_unit_test(test_catches_fault),
+        cmocka_unit_test(test_fp64_path),
         cmocka_unit_test(test_sizes_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
