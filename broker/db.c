@@ -859,7 +859,7 @@ int qr_db_load_jobs(qr_db_t *self, void (*fn)(void *arg, qr_db_job_t *job), void
                     size_t errlen)
 {
     s_job_ctx_t ctx = {fn, NULL, arg, true};
-    /* The state list matches the partial index jobs_live. */
+    /* A sequential scan, once per start: no index covers state (001_core.sql). */
     return s_stream(self,
                     "SELECT " S_JOB_COLS ", (SELECT data FROM blobs WHERE blobs.id = input_blob) "
                     "FROM jobs WHERE state IN ('submitted', "

@@ -218,6 +218,18 @@ quarry_client_t *h_client(int cport, const char *account)
     return NULL;
 }
 
+void h_check_books(const char *db)
+{
+    assert_int_equal(h_sql(db, "SELECT coalesce(sum(amount),0) FROM ledger_entries"), 0);
+    assert_int_equal(h_sql(db, "SELECT count(*) FROM (SELECT txn_id FROM ledger_entries "
+                               "GROUP BY txn_id HAVING sum(amount) <> 0) t"), 0);
+    assert_int_equal(h_sql(db, "SELECT count(*) - count(DISTINCT job_id) FROM settlements"), 0);
+    assert_int_equal(h_sql(db, "SELECT count(*) FROM v_balances WHERE NOT consistent"), 0);
+    assert_int_equal(h_sql(db, "SELECT jobs_without_client + jobs_without_input + dangling_results + "
+                               "settlements_without_settled_job + entries_without_account "
+                               "FROM v_integrity"), 0);
+}
+
 void h_random(float *p, size_t n, unsigned *seed)
 {
     for (size_t i = 0; i < n; i++)

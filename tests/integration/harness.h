@@ -44,6 +44,10 @@ pid_t h_worker(const char *log, int wport, const char *name, const char *op, int
 /* Connects a client, retrying for up to 15 s while the broker comes up. */
 quarry_client_t *h_client(int cport, const char *account);
 
+/* Asserts the books and references are sound: the ledger sums to zero, every
+ * transaction balances, no job is settled twice, balances match the ledger,
+ * and v_integrity finds no dangling reference. */
+void h_check_books(const char *conninfo);
 /* Fills p with n uniform values in [-1, 1). */
 void h_random(float *p, size_t n, unsigned *seed);
 /* Sleeps ms milliseconds. */

@@ -115,6 +115,7 @@ static void test_thousand_jobs(void **state)
     assert_int_equal(h_sql(s_db, "SELECT coalesce(sum(amount),0) FROM ledger_entries"), 0);
     assert_int_equal(h_sql(s_db, "SELECT count(*) FROM (SELECT txn_id FROM ledger_entries "
                                  "GROUP BY txn_id HAVING sum(amount) <> 0) t"), 0);
+    h_check_books(s_db);
     int64_t paid = h_sql(s_db, "SELECT sum(price) FROM settlements");
     int64_t fees = h_sql(s_db, "SELECT sum(fee) FROM settlements");
     assert_true(paid >= NJOBS * 100 && paid <= NJOBS * 120);
@@ -232,7 +233,7 @@ static void test_deadline_and_cancel(void **state)
     assert_int_equal(quarry_balance(s_alice, NULL, &after), QUARRY_OK);
     assert_int_equal(after.available, before.available);
     assert_int_equal(after.reserved, 0);
-    assert_int_equal(h_sql(s_db, "SELECT coalesce(sum(amount),0) FROM ledger_entries"), 0);
+    h_check_books(s_db);
 }
 
 int main(void)

@@ -53,14 +53,6 @@ static void s_wait_online(quarry_client_t *c, int want)
     assert_int_equal(s_online(c), want);
 }
 
-static void s_books_balance(const char *db)
-{
-    assert_int_equal(h_sql(db, "SELECT coalesce(sum(amount),0) FROM ledger_entries"), 0);
-    assert_int_equal(h_sql(db, "SELECT count(*) FROM (SELECT txn_id FROM ledger_entries "
-                               "GROUP BY txn_id HAVING sum(amount) <> 0) t"), 0);
-    assert_int_equal(h_sql(db, "SELECT count(*) - count(DISTINCT job_id) FROM settlements"), 0);
-}
-
 /* A worker dies with -9 while it computes; the broker notices the missed
  * heartbeats and another worker finishes the job. */
 static void test_worker_killed_mid_job(void **state)
@@ -93,7 +85,7 @@ static void test_worker_killed_mid_job(void **state)
     assert_int_equal(info.attempts, 2);
     assert_int_equal(h_sql(db, "SELECT count(*) FROM job_events WHERE job_id=%llu AND state='queued' "
                                "AND detail LIKE '%%missed heartbeats%%'", (unsigned long long)id), 1);
-    s_books_balance(db);
+    h_check_books(db);
     quarry_client_destroy(&c);
     h_stop(fast, SIGTERM, 10000);
     assert_int_equal(h_stop(b, SIGTERM, 10000), 0);
@@ -165,7 +157,7 @@ static void test_broker_killed_under_load(void **state)
                      h_sql(db, "SELECT count(*) FROM jobs WHERE state='settled'"));
     assert_true(h_sql(db, "SELECT count(*) FROM settlements") >= nacked);
     assert_int_equal(h_sql(db, "SELECT count(*) FROM jobs WHERE state NOT IN ('settled')"), 0);
-    s_books_balance(db);
+    h_check_books(db);
     quarry_balance_t bal;
     assert_int_equal(quarry_balance(c, NULL, &bal), QUARRY_OK);
     assert_int_equal(bal.reserved, 0);
@@ -213,7 +205,7 @@ static void test_wrong_result_not_paid(void **state)
     quarry_balance_t op;
     assert_int_equal(quarry_balance(c, "op-cheat", &op), QUARRY_OK);
     assert_int_equal(op.available, 0);
-    s_books_balance(db);
+    h_check_books(db);
     quarry_client_destroy(&c);
     h_stop(bad, SIGTERM, 10000);
     h_stop(good, SIGTERM, 10000);
@@ -398,7 +390,7 @@ static void test_database_stopped(void **state)
     assert_int_equal(quarry_job_wait(c, id, 30000, NULL, NULL, &info), QUARRY_OK);
     assert_int_equal(quarry_job_status(c, before, &info), QUARRY_OK);
     assert_int_equal(info.state, QUARRY_JOB_SETTLED);
-    s_books_balance(db);
+    h_check_books(db);
     assert_int_equal(h_sql(db, "SELECT count(*) FROM settlements"), 2);
     quarry_client_destroy(&c);
     h_stop(w, SIGTERM, 10000);

@@ -224,7 +224,10 @@ static void test_migrate(void **state)
     assert_int_equal(s_q("SELECT count(*) FROM schema_migrations"), (long long)qr_migrations_count);
     assert_int_equal(s_q("SELECT count(*) FROM schema_migrations WHERE version = 1 AND name = 'core'"),
                      1);
-    assert_int_equal(s_q("SELECT count(*) FROM pg_views WHERE viewname LIKE 'v\\_%'"), 7);
+    assert_int_equal(s_q("SELECT count(*) FROM pg_views WHERE viewname LIKE 'v\\_%'"), 8);
+    assert_int_equal(s_q("SELECT jobs_without_client + jobs_without_input + dangling_results + "
+                         "settlements_without_settled_job + entries_without_account FROM v_integrity"),
+                     0);
     /* the lock was released */
     assert_int_equal(s_q("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), 0);
 }
