@@ -81,6 +81,7 @@ struct s_worker {
     uint32_t cpu_cores;
     uint32_t gpus;
     uint64_t jobs_done;
+    int64_t earned; /* paid to its operator for its work (net of fees) */
     bool dirty; /* reputation or jobs_done changed: write at commit */
 };
 
@@ -728,6 +729,7 @@ static void s_load_worker(void *arg, const qr_db_worker_t *dw)
     w->sw.reputation = dw->reputation;
     w->sw.owner = w;
     w->jobs_done = dw->jobs_done;
+    w->earned = dw->earned;
     qr_hmap_put_u64(self->workers_by_id, w->id, w);
     qr_hmap_put(self->workers_by_name, w->name, strlen(w->name), w);
 }
@@ -1066,6 +1068,7 @@ static void s_settle(qr_broker_t *self, s_job_t *j, s_worker_t *w, const void *c
         qr_db_add_result(self->db, j->row.id, j->result->id);
     }
     w->jobs_done++;
+    w->earned += (int64_t)(gross - fee);
     w->dirty = true;
     s_reputation(self, w, +1);
     s_worker_drop_job(self, j);
@@ -1634,7 +1637,7 @@ static void s_wlist_row(void *arg, void *v)
     i->mem_mb = w->sw.mem_mb;
     i->gpus = w->gpus;
     i->jobs_done = w->jobs_done;
-    i->earned = 0;
+    i->earned = w->earned > 0 ? (uint64_t)w->earned : 0;
     l->ptrs[l->n++] = i;
 }
 

@@ -821,6 +821,7 @@ static bool s_worker_row(void *ctx, const PGresult *res, int r)
     w.operator_id = (uint64_t)s_get_i64(res, r, 2);
     w.reputation = (int32_t)s_get_i64(res, r, 3);
     w.jobs_done = (uint64_t)s_get_i64(res, r, 4);
+    w.earned = s_get_i64(res, r, 5);
     c->fn(c->arg, &w);
     return true;
 }
@@ -830,8 +831,9 @@ int qr_db_load_workers(qr_db_t *self, void (*fn)(void *arg, const qr_db_worker_t
 {
     s_worker_ctx_t ctx = {fn, arg};
     return s_stream(self,
-                    "SELECT id, name, operator_id, reputation::int8, jobs_done FROM workers "
-                    "ORDER BY id",
+                    "SELECT w.id, w.name, w.operator_id, w.reputation::int8, w.jobs_done, "
+                    "coalesce((SELECT sum(s.price - s.fee) FROM settlements s "
+                    "WHERE s.worker_id = w.id), 0)::int8 FROM workers w ORDER BY w.id",
                     0, NULL, s_worker_row, &ctx, err, errlen);
 }
 

@@ -45,6 +45,7 @@ typedef struct {
     uint64_t operator_id; /* account paid for its work */
     int32_t reputation;   /* starts at 100; wrong results lower it */
     uint64_t jobs_done;   /* settled jobs */
+    int64_t earned;       /* what its operator kept from its settlements */
 } qr_db_worker_t;
 
 /* One job row.  Strings and input are owned by whoever filled the struct:

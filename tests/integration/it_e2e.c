@@ -147,6 +147,18 @@ static void test_thousand_jobs(void **state)
         assert_int_equal(d->operators[i].earned,
                          strcmp(d->operators[i].operator_, "op-a") == 0 ? opa.available : opb.available);
     quarry_dash_free(&d);
+    /* per worker: jobs done and earnings add up to the settlements */
+    quarry_worker_info_t *ws = NULL;
+    size_t nw = 0;
+    assert_int_equal(quarry_workers(s_alice, &ws, &nw), QUARRY_OK);
+    uint64_t done = 0, earned = 0;
+    for (size_t i = 0; i < nw; i++) {
+        done += ws[i].jobs_done;
+        earned += ws[i].earned;
+    }
+    quarry_workers_free(&ws);
+    assert_int_equal(done, NJOBS);
+    assert_int_equal((int64_t)earned, paid - fees);
     quarry_job_info_t *list = NULL;
     size_t n = 0;
     assert_int_equal(quarry_job_list(s_alice, "settled", 10, false, &list, &n), QUARRY_OK);
