@@ -82,6 +82,13 @@ struct s_worker {
     uint32_t gpus;
     uint64_t jobs_done;
     int64_t earned; /* paid to its operator for its work (net of fees) */
+    /* Mirror of the worker's input cache (same FIFO, budget and byte counts
+     * as worker/worker.c), so ASSIGN can name an input instead of sending it. */
+    qr_hmap_t *has;          /* blob id -> non-NULL while it holds the input */
+    uint64_t *has_ids;       /* ring of ids, oldest first */
+    size_t *has_sizes;       /* their sizes */
+    size_t has_head, has_n, has_cap;
+    size_t has_bytes, has_budget; /* budget 0: the worker keeps nothing */
     bool dirty; /* reputation or jobs_done changed: write at commit */
 };
 
@@ -672,6 +679,9 @@ static void s_free_worker_each(void *arg, void *v)
 {
     (void)arg;
     s_worker_t *w = v;
+    qr_hmap_destroy(&w->has);
+    free(w->has_ids);
+    free(w->has_sizes);
     free(w->jobs);
     free(w);
 }
@@ -828,6 +838,60 @@ static int s_state_load(qr_broker_t *self, char *err, size_t errlen)
 
 /* ---- workers ---- */
 
+static void s_has_reset(s_worker_t *w, uint64_t budget_mb)
+{
+    qr_hmap_destroy(&w->has);
+    w->has_head = w->has_n = w->has_bytes = 0;
+    w->has_budget = budget_mb > (SIZE_MAX >> 21) ? SIZE_MAX >> 1 : (size_t)budget_mb << 20;
+    if (w->has_budget)
+        w->has = qr_hmap_new();
+}
+
+static bool s_has(const s_worker_t *w, uint64_t id)
+{
+    return w->has && qr_hmap_get_u64(w->has, id);
+}
+
+/* Records that the worker now keeps input id, evicting as it does. */
+static void s_has_put(s_worker_t *w, uint64_t id, size_t bytes)
+{
+    if (!w->has || bytes > w->has_budget || qr_hmap_get_u64(w->has, id))
+        return;
+    while (w->has_n && w->has_bytes + bytes > w->has_budget) {
+        qr_hmap_del_u64(w->has, w->has_ids[w->has_head]);
+        w->has_bytes -= w->has_sizes[w->has_head];
+        w->has_head = (w->has_head + 1) % w->has_cap;
+        w->has_n--;
+    }
+    if (w->has_n == w->has_cap) {
+        size_t ncap = w->has_cap ? w->has_cap * 2 : 64;
+        uint64_t *ni = malloc(ncap * sizeof *ni);
+        size_t *ns = malloc(ncap * sizeof *ns);
+        if (!ni || !ns) {
+            free(ni);
+            free(ns);
+            return;
+        }
+        for (size_t i = 0; i < w->has_n; i++) {
+            ni[i] = w->has_ids[(w->has_head + i) % w->has_cap];
+            ns[i] = w->has_sizes[(w->has_head + i) % w->has_cap];
+        }
+        free(w->has_ids);
+        free(w->has_sizes);
+        w->has_ids = ni;
+        w->has_sizes = ns;
+        w->has_cap = ncap;
+        w->has_head = 0;
+    }
+    if (qr_hmap_put_u64(w->has, id, w) < 0)
+        return;
+    size_t at = (w->has_head + w->has_n) % w->has_cap;
+    w->has_ids[at] = id;
+    w->has_sizes[at] = bytes;
+    w->has_n++;
+    w->has_bytes += bytes;
+}
+
 static void s_worker_lost(qr_broker_t *self, s_worker_t *w, const char *why, bool count)
 {
     qr_log(QR_LOG_WARN, "worker lost", "worker=%" PRIu64 " name=%s reason=\"%s\" jobs=%zu",
@@ -944,6 +1008,7 @@ static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const
         }
     }
     w->op = op;
+    s_has_reset(w, r->input_cache_mb); /* it starts from an empty cache too */
     w->idlen = idlen > S_IDENT_MAX ? S_IDENT_MAX : idlen;
     memcpy(w->ident, ident, w->idlen);
     qr_hmap_put(self->workers_by_ident, w->ident, w->idlen, w);
@@ -1152,9 +1217,13 @@ static void s_on_fail(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
         char detail[256];
         snprintf(detail, sizeof detail, "worker %" PRIu64 " failed: %s", w->id,
                  f->message && *f->message ? f->message : qr_strerror(f->code));
-        /* a draining worker's give-back is not the job's fault; bad input is
-         * caught at submit, so any other failure counts as an attempt */
-        s_requeue(self, j, f->code != QR_ECANCELLED, detail);
+        /* a draining worker's give-back, or an input it no longer holds, is
+         * not the job's fault; bad input is caught at submit, so any other
+         * failure counts as an attempt */
+        bool missing = f->code == QR_ENOTFOUND && j->input;
+        if (missing && w->has)
+            qr_hmap_del_u64(w->has, j->input->id);
+        s_requeue(self, j, f->code != QR_ECANCELLED && !missing, detail);
     }
     protobuf_c_message_free_unpacked(&f->base, NULL);
 }
@@ -1962,6 +2031,12 @@ static void s_dispatch(qr_broker_t *self)
         as.job_id = j->row.id;
         as.spec = &spec;
         as.attempt = j->row.attempts;
+        as.input_blob = j->input->id;
+        if (s_has(w, j->input->id)) {
+            /* it kept these matrices from an earlier job: name them */
+            s_worker_send(self, w, QR_WCMD_ASSIGN, &as.base, NULL, 0);
+            continue;
+        }
         size_t ab, bb, cb;
         qr_gemm_sizes(j->row.m, j->row.n, j->row.k, &ab, &bb, &cb);
         qr_payload_t p[2] = {{j->row.input, ab}, {j->row.input + ab, bb}};
@@ -1970,6 +2045,7 @@ static void s_dispatch(qr_broker_t *self)
             o->hold = j->input;
             j->input->refs++;
         }
+        s_has_put(w, j->input->id, ab + bb);
     }
 }
 

@@ -50,9 +50,10 @@ static void s_usage(const qr_opt_t *opts, size_t n)
 int main(int argc, char **argv)
 {
     char *broker = NULL, *name = NULL, *operator_name = NULL, *log_level = NULL, *gpu = NULL;
-    int64_t ask_price = 0, slots = 0, drain_ms = 0;
+    int64_t ask_price = 0, slots = 0, drain_ms = 0, input_cache_mb = 0;
 #ifdef QR_TEST_FAULTS
     int64_t corrupt_every = 0, delay_ms = 0;
+    bool forget_inputs = false;
 #endif
     const qr_opt_t opts[] = {
         {"broker", QR_OPT_STR, &broker, "tcp://127.0.0.1:5556", "broker's worker endpoint"},
@@ -62,6 +63,8 @@ int main(int argc, char **argv)
         {"slots", QR_OPT_INT, &slots, "0", "jobs run at once (0 = one per CPU core)"},
         {"drain-ms", QR_OPT_INT, &drain_ms, "30000",
          "on SIGTERM, how long running jobs may finish before they are handed back"},
+        {"input-cache-mb", QR_OPT_INT, &input_cache_mb, "256",
+         "inputs kept so the broker need not send them again (0 = none)"},
         {"log-level", QR_OPT_STR, &log_level, "info", "debug, info, warn or error"},
         {"gpu", QR_OPT_STR, &gpu, "auto", "auto: report CUDA GPUs if a driver is present; off"},
 #ifdef QR_TEST_FAULTS
@@ -69,6 +72,8 @@ int main(int argc, char **argv)
          "TEST BUILD: corrupt one element of every Nth result (0 = never)"},
         {"fault-delay-ms", QR_OPT_INT, &delay_ms, "0",
          "TEST BUILD: sleep this long inside every job, honouring cancel"},
+        {"fault-forget-inputs", QR_OPT_BOOL, &forget_inputs, "false",
+         "TEST BUILD: report an input cache but keep nothing in it"},
 #endif
     };
     const size_t nopts = sizeof opts / sizeof opts[0];
@@ -97,9 +102,10 @@ int main(int argc, char **argv)
     int level = qr_log_level_parse(log_level);
     bool gpu_on = strcmp(gpu, "auto") == 0;
     if (level < 0 || (!gpu_on && strcmp(gpu, "off") != 0) || ask_price < 0 || slots < 0 ||
-        slots > 4096 || drain_ms < 0) {
+        slots > 4096 || drain_ms < 0 || input_cache_mb < 0 ||
+        input_cache_mb > (1 << 20)) {
         fprintf(stderr, "quarry-worker: bad value for --log-level, --gpu, --ask-price, --slots "
-                        "or --drain-ms (see --help)\n");
+                        "--drain-ms or --input-cache-mb (see --help)\n");
         rc = 2;
         goto done;
     }
@@ -128,13 +134,16 @@ int main(int argc, char **argv)
     cfg.ask_price = (uint64_t)ask_price;
     cfg.slots = (int)slots;
     cfg.drain_ms = drain_ms;
+    cfg.input_cache_mb = input_cache_mb;
     cfg.gpu = gpu_on;
 #ifdef QR_TEST_FAULTS
     cfg.fault_corrupt_every = corrupt_every;
     cfg.fault_delay_ms = delay_ms;
-    if (corrupt_every || delay_ms)
-        qr_log(QR_LOG_WARN, "fault injection on", "corrupt_every=%lld delay_ms=%lld",
-               (long long)corrupt_every, (long long)delay_ms);
+    cfg.fault_forget_inputs = forget_inputs;
+    if (corrupt_every || delay_ms || forget_inputs)
+        qr_log(QR_LOG_WARN, "fault injection on",
+               "corrupt_every=%lld delay_ms=%lld forget_inputs=%d", (long long)corrupt_every,
+               (long long)delay_ms, forget_inputs);
 #endif
     ctx = zmq_ctx_new();
     if (!ctx)

@@ -40,6 +40,7 @@
 #include "err.h"
 #include "executor.h"
 #include "gemm.h"
+#include "hmap.h"
 #include "util.h"
 #include "wire.h"
 
@@ -61,6 +62,15 @@ typedef struct s_out {
     int code;            /* FAIL: qr_err_t */
     char message[128];   /* FAIL: why */
 } s_out_t;
+
+/* An input the broker may refer to by id instead of sending it again.  The
+ * frames are ZeroMQ references: a job gets copies that share the bytes. */
+typedef struct {
+    uint64_t id;  /* the broker's blob id */
+    zmq_msg_t a;  /* A */
+    zmq_msg_t b;  /* B */
+    size_t bytes; /* both sizes, as the broker counts them */
+} s_input_t;
 
 struct qr_worker_t {
     void *ctx;                  /* caller's ZeroMQ context */
@@ -87,6 +97,12 @@ struct qr_worker_t {
     int64_t drain_deadline;     /* when running jobs get cancelled */
     bool stop_closed;           /* stop_fd reached end of file: stop polling it */
     uint64_t results;           /* RESULTs produced, for the corruption fault */
+    /* Input cache, FIFO by arrival: the broker mirrors it exactly (same
+     * budget, same order, same byte counts) to know what it may omit. */
+    qr_hmap_t *inputs;          /* blob id -> s_input_t */
+    s_input_t **in_ring;        /* oldest first */
+    size_t in_head, in_n, in_cap;
+    size_t in_bytes;            /* bytes held */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -119,6 +135,74 @@ void qr_worker_cfg_defaults(qr_worker_cfg_t *cfg)
     cfg->liveness = 3;
     cfg->backoff_min_ms = 250;
     cfg->backoff_max_ms = 10000;
+    cfg->input_cache_mb = 256;
+}
+
+/* ---- input cache ------------------------------------------------------------ */
+
+static void s_input_free(s_input_t *in)
+{
+    zmq_msg_close(&in->a);
+    zmq_msg_close(&in->b);
+    free(in);
+}
+
+/* Keeps references to frames a and b under id, evicting the oldest entries
+ * past the budget.  An input larger than the budget is not kept. */
+static void s_input_put(qr_worker_t *self, uint64_t id, zmq_msg_t *a, zmq_msg_t *b)
+{
+    size_t cap = (size_t)self->cfg.input_cache_mb << 20;
+    size_t bytes = zmq_msg_size(a) + zmq_msg_size(b);
+    if (!self->inputs || bytes > cap || qr_hmap_get_u64(self->inputs, id))
+        return;
+#ifdef QR_TEST_FAULTS
+    if (self->cfg.fault_forget_inputs)
+        return; /* claims a cache in READY, keeps nothing: every named input misses */
+#endif
+    while (self->in_n && self->in_bytes + bytes > cap) {
+        s_input_t *old = self->in_ring[self->in_head];
+        self->in_head = (self->in_head + 1) % self->in_cap;
+        self->in_n--;
+        self->in_bytes -= old->bytes;
+        qr_hmap_del_u64(self->inputs, old->id);
+        s_input_free(old);
+    }
+    if (self->in_n == self->in_cap) {
+        size_t ncap = self->in_cap ? self->in_cap * 2 : 64;
+        s_input_t **nr = malloc(ncap * sizeof *nr);
+        if (!nr)
+            return;
+        for (size_t i = 0; i < self->in_n; i++)
+            nr[i] = self->in_ring[(self->in_head + i) % self->in_cap];
+        free(self->in_ring);
+        self->in_ring = nr;
+        self->in_cap = ncap;
+        self->in_head = 0;
+    }
+    s_input_t *in = calloc(1, sizeof *in);
+    if (!in)
+        return;
+    zmq_msg_init(&in->a);
+    zmq_msg_init(&in->b);
+    if (zmq_msg_copy(&in->a, a) < 0 || zmq_msg_copy(&in->b, b) < 0 ||
+        qr_hmap_put_u64(self->inputs, id, in) < 0) {
+        s_input_free(in);
+        return;
+    }
+    in->id = id;
+    in->bytes = bytes;
+    self->in_ring[(self->in_head + self->in_n) % self->in_cap] = in;
+    self->in_n++;
+    self->in_bytes += bytes;
+}
+
+static void s_input_clear(qr_worker_t *self)
+{
+    for (size_t i = 0; i < self->in_n; i++)
+        s_input_free(self->in_ring[(self->in_head + i) % self->in_cap]);
+    self->in_n = self->in_head = self->in_bytes = 0;
+    qr_hmap_destroy(&self->inputs);
+    self->inputs = qr_hmap_new();
 }
 
 qr_worker_t *qr_worker_new(void *ctx, const qr_worker_cfg_t *cfg)
@@ -128,6 +212,9 @@ qr_worker_t *qr_worker_new(void *ctx, const qr_worker_cfg_t *cfg)
         goto fail;
     self->ctx = ctx;
     self->cfg = *cfg;
+    self->inputs = qr_hmap_new();
+    if (!self->inputs)
+        goto fail;
     if (self->cfg.slots <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         self->cfg.slots = n > 0 ? (int)n : 1;
@@ -198,6 +285,10 @@ void qr_worker_destroy(qr_worker_t **self_p)
         self->outbox = o->next;
         s_outbox_free(o);
     }
+    for (size_t i = 0; i < self->in_n; i++)
+        s_input_free(self->in_ring[(self->in_head + i) % self->in_cap]);
+    free(self->in_ring);
+    qr_hmap_destroy(&self->inputs);
     qr_devices_destroy(&self->devices);
     free(self->broker);
     free(self->name);
@@ -296,6 +387,9 @@ static void s_send_ready(qr_worker_t *self)
     r.slots = (uint32_t)self->cfg.slots;
     r.n_running = n;
     r.running = running;
+    /* a new registration starts from an empty cache on both sides */
+    s_input_clear(self);
+    r.input_cache_mb = self->inputs ? (uint64_t)self->cfg.input_cache_mb : 0;
     int rc = qr_wire_send(self->dealer, NULL, 0, QR_PROTO_WORKER, QR_WCMD_READY, &r.base, NULL, 0);
     s_sent(self, rc);
     /* EAGAIN: the TCP link is not up yet (invariant 1); try again soon. */
@@ -511,6 +605,9 @@ static void s_reject(qr_worker_t *self, uint64_t job_id, int code, const char *m
 static void s_on_assign(qr_worker_t *self, qr_msg_t *msg)
 {
     char err[256];
+    zmq_msg_t ca, cb; /* references to a cached input, for this job */
+    zmq_msg_init(&ca);
+    zmq_msg_init(&cb);
     Quarry__Assign *a =
         (Quarry__Assign *)qr_msg_decode(msg, &quarry__assign__descriptor, err, sizeof err);
     if (!a) {
@@ -518,6 +615,8 @@ static void s_on_assign(qr_worker_t *self, qr_msg_t *msg)
         qr_log(QR_LOG_WARN, "bad assign", "reason=\"%s\"", err);
         s_sent(self, qr_wire_send_error(self->dealer, NULL, 0, QR_PROTO_WORKER, 0, 0, QR_EPROTO,
                                         err));
+        zmq_msg_close(&ca);
+        zmq_msg_close(&cb);
         return;
     }
     uint64_t id = a->job_id;
@@ -558,22 +657,44 @@ static void s_on_assign(qr_worker_t *self, qr_msg_t *msg)
         s_reject(self, id, QR_EINVAL, err);
         goto done;
     }
-    if (qr_msg_npayload(msg) != 2) {
-        snprintf(err, sizeof err, "expected 2 input frames (A, B), got %d", qr_msg_npayload(msg));
-        s_reject(self, id, QR_EINVAL, err);
-        goto done;
+    zmq_msg_t *fa, *fb;
+    if (qr_msg_npayload(msg) == 0 && a->input_blob) {
+        /* the broker knows we hold this input */
+        s_input_t *in = self->inputs ? qr_hmap_get_u64(self->inputs, a->input_blob) : NULL;
+        if (!in) {
+            snprintf(err, sizeof err, "input %llu is not in this worker's cache",
+                     (unsigned long long)a->input_blob);
+            s_reject(self, id, QR_ENOTFOUND, err);
+            goto done;
+        }
+        if (zmq_msg_copy(&ca, &in->a) < 0 || zmq_msg_copy(&cb, &in->b) < 0) {
+            s_reject(self, id, QR_ENOMEM, "out of memory for the inputs");
+            goto done;
+        }
+        fa = &ca;
+        fb = &cb;
+    } else {
+        if (qr_msg_npayload(msg) != 2) {
+            snprintf(err, sizeof err, "expected 2 input frames (A, B), got %d",
+                     qr_msg_npayload(msg));
+            s_reject(self, id, QR_EINVAL, err);
+            goto done;
+        }
+        int first = msg->first + 3;
+        fa = &msg->frames[first];
+        fb = &msg->frames[first + 1];
+        if (a->input_blob)
+            s_input_put(self, a->input_blob, fa, fb);
     }
-    qr_msg_payload(msg, 0, &alen);
-    qr_msg_payload(msg, 1, &blen);
+    alen = zmq_msg_size(fa);
+    blen = zmq_msg_size(fb);
     if (alen != a_bytes || blen != b_bytes) {
         snprintf(err, sizeof err, "input sizes A=%zu B=%zu, shape needs A=%zu B=%zu", alen, blen,
                  a_bytes, b_bytes);
         s_reject(self, id, QR_EINVAL, err);
         goto done;
     }
-    int first = msg->first + 3;
-    qr_exec_job_t *job = qr_exec_job_new(id, spec->m, spec->n, spec->k, &msg->frames[first],
-                                         &msg->frames[first + 1]);
+    qr_exec_job_t *job = qr_exec_job_new(id, spec->m, spec->n, spec->k, fa, fb);
     if (!job) {
         s_reject(self, id, QR_ENOMEM, "out of memory for the inputs");
         goto done;
@@ -585,6 +706,8 @@ static void s_on_assign(qr_worker_t *self, qr_msg_t *msg)
     qr_log(QR_LOG_DEBUG, "job assigned", "job=%llu m=%u n=%u k=%u attempt=%u",
            (unsigned long long)id, spec->m, spec->n, spec->k, a->attempt);
 done:
+    zmq_msg_close(&ca);
+    zmq_msg_close(&cb);
     protobuf_c_message_free_unpacked(&a->base, NULL);
 }
 

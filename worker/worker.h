@@ -28,15 +28,17 @@ typedef struct {
     int liveness;                /* heartbeats missed before reconnecting, same */
     int64_t backoff_min_ms;      /* first reconnect delay after silence */
     int64_t backoff_max_ms;      /* cap of the doubling delay */
+    int64_t input_cache_mb;      /* inputs kept by id so the broker can omit them */
     int64_t fault_corrupt_every; /* QR_TEST_FAULTS builds only: corrupt every Nth C */
     int64_t fault_delay_ms;      /* QR_TEST_FAULTS builds only: sleep in every job */
+    bool fault_forget_inputs;    /* QR_TEST_FAULTS builds only: keep no input it reports */
 } qr_worker_cfg_t;
 
 typedef struct qr_worker_t qr_worker_t;
 
 /* Defaults: tcp://127.0.0.1:5556, name from the host, operator "operator",
  * ask price 10, slots 0 (one per core), drain 30 s, GPUs on, heartbeat
- * 2500 ms, liveness 3, backoff 250 ms to 10 s, no faults. */
+ * 2500 ms, liveness 3, backoff 250 ms to 10 s, input cache 256 MiB, no faults. */
 void qr_worker_cfg_defaults(qr_worker_cfg_t *cfg);
 
 /* Creates a worker on the ZeroMQ context ctx, which must outlive it; copies

@@ -213,6 +213,42 @@ static void test_wrong_result_not_paid(void **state)
     h_db_drop("qr_it_cheat");
 }
 
+/* A worker that claims an input cache but lost what it held: each ASSIGN that
+ * only names its input comes back QR_ENOTFOUND, and the broker sends the job
+ * again with the matrices, without counting an attempt. */
+static void test_input_cache_miss(void **state)
+{
+    (void)state;
+    if (!QR_TEST_FAULTS_BUILD)
+        skip();
+    char db[512];
+    h_db_create("qr_it_miss", db, sizeof db);
+    pid_t b = h_broker("miss-broker", db, 57160, 57161, NULL);
+    pid_t w = h_worker("miss-w", 57161, "forgetful", "op", 1, 10, "--fault-forget-inputs", NULL);
+    quarry_client_t *c = h_client(57160, "hana");
+    assert_int_equal(quarry_deposit(c, "hana", 100000, NULL), QUARRY_OK);
+    s_wait_online(c, 1);
+    float a[16 * 16], bm[16 * 16];
+    unsigned seed = 21;
+    h_random(a, 256, &seed);
+    h_random(bm, 256, &seed);
+    quarry_job_opts_t o = s_opts(1000);
+    for (int i = 0; i < 5; i++) {
+        uint64_t id;
+        quarry_job_info_t info;
+        assert_int_equal(quarry_gemm_submit(c, 16, 16, 16, a, bm, &o, &id, NULL, NULL), QUARRY_OK);
+        assert_int_equal(quarry_job_wait(c, id, 30000, NULL, NULL, &info), QUARRY_OK);
+        assert_int_equal(info.attempts, 1);
+    }
+    /* the same matrices: every job after the first was first sent by name */
+    assert_true(h_sql(db, "SELECT count(*) FROM job_events WHERE detail LIKE '%%not in this worker%%'") >= 4);
+    h_check_books(db);
+    quarry_client_destroy(&c);
+    h_stop(w, SIGTERM, 10000);
+    assert_int_equal(h_stop(b, SIGTERM, 10000), 0);
+    h_db_drop("qr_it_miss");
+}
+
 /* Sends raw frames and returns the command of the reply (the Error's code
  * in *code when it is an Error); -1 when nothing came back. */
 static int s_raw(void *sock, int nframes, const void *const *f, const size_t *l, int *code, char *msg, size_t msglen)
@@ -404,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup(test_worker_killed_mid_job, s_each),
         cmocka_unit_test_setup(test_broker_killed_under_load, s_each),
         cmocka_unit_test_setup(test_wrong_result_not_paid, s_each),
+        cmocka_unit_test_setup(test_input_cache_miss, s_each),
         cmocka_unit_test_setup(test_bad_input, s_each),
         cmocka_unit_test_setup(test_database_stopped, s_each),
     };

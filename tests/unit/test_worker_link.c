@@ -225,6 +225,23 @@ static void s_assign(fx_t *f, uint64_t job, const char *kind, const s_mats_t *x,
     s_send(f, QR_WCMD_ASSIGN, &a.base, p, npay);
 }
 
+/* Sends ASSIGN naming input blob; with npay 0 the worker must use its copy. */
+static void s_assign_blob(fx_t *f, uint64_t job, const s_mats_t *x, uint64_t blob, int npay)
+{
+    Quarry__JobSpec spec = QUARRY__JOB_SPEC__INIT;
+    spec.kind = "ai.gemm";
+    spec.m = x->m;
+    spec.n = x->n;
+    spec.k = x->k;
+    Quarry__Assign a = QUARRY__ASSIGN__INIT;
+    a.job_id = job;
+    a.spec = &spec;
+    a.attempt = 1;
+    a.input_blob = blob;
+    qr_payload_t p[2] = {{x->A, (size_t)x->m * x->k * 4}, {x->B, (size_t)x->k * x->n * 4}};
+    s_send(f, QR_WCMD_ASSIGN, &a.base, p, npay);
+}
+
 static void s_cancel(fx_t *f, uint64_t job)
 {
     Quarry__Cancel c = QUARRY__CANCEL__INIT;
@@ -359,6 +376,39 @@ static void test_assign_result(void **state)
     }
     for (int i = 0; i < N; i++)
         s_mats_free(&x[i]);
+}
+
+/* An input sent once under a blob id is reused when a later ASSIGN names it
+ * without frames; an id the worker does not hold is answered QR_ENOTFOUND;
+ * READY reports the cache budget. */
+static void test_input_cache(void **state)
+{
+    fx_t *f = *state;
+    s_start(f);
+    qr_msg_t m;
+    s_expect(f, &m, QR_WCMD_READY, 5000);
+    char err[128];
+    Quarry__Ready *r =
+        (Quarry__Ready *)qr_msg_decode(&m, &quarry__ready__descriptor, err, sizeof err);
+    assert_non_null(r);
+    assert_int_equal(r->input_cache_mb, 256);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    qr_msg_close(&m);
+    s_ack(f, 2500, 3);
+    s_mats_t x = s_mats(24, 16, 8, 9);
+    s_assign_blob(f, 500, &x, 42, 2);
+    s_expect(f, &m, QR_WCMD_RESULT, 5000);
+    s_check_result(&m, &x, 500);
+    qr_msg_close(&m);
+    for (uint64_t job = 501; job < 504; job++) {
+        s_assign_blob(f, job, &x, 42, 0);
+        s_expect(f, &m, QR_WCMD_RESULT, 5000);
+        s_check_result(&m, &x, job);
+        qr_msg_close(&m);
+    }
+    s_assign_blob(f, 504, &x, 43, 0);
+    s_expect_fail(f, 504, QR_ENOTFOUND);
+    s_mats_free(&x);
 }
 
 static void test_malformed_assign(void **state)
@@ -703,6 +753,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ready_fields_and_retry, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_assign_result, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_input_cache, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_malformed_assign, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat, s_setup, s_teardown),
