@@ -52,9 +52,17 @@ for i in $(seq 1 50); do
 done
 
 echo "bench: jobs=$jobs window=$window dim=${dim}x${dim}x${dim} workers=2 slots=1 cores=$(nproc) durable=fsync+synchronous_commit"
+# First with every job's input different (nothing to deduplicate), then the
+# headline run: every job sends the same matrices, as a client running one
+# model over one batch does (stored once, sent to each worker once).
+uniq=$("$build/bench/core_bench" "tcp://127.0.0.1:$cport" bench "$jobs" "$window" "$dim" unique)
+echo "$uniq" | head -n 1
+echo "unique inputs: $(echo "$uniq" | tail -n 1)"
 out=$("$build/bench/core_bench" "tcp://127.0.0.1:$cport" bench "$jobs" "$window" "$dim")
-echo "$out" | head -n -1
+echo "$out" | head -n 1
 settled=$(psql "$db" -Atc "SELECT count(*) FROM settlements")
 ledger=$(psql "$db" -Atc "SELECT coalesce(sum(amount),0) FROM ledger_entries")
-echo "check: settled=$settled ledger_sum=$ledger"
-echo "$(echo "$out" | tail -n 1) jobs=$jobs dim=$dim window=$window settled=$settled ledger_sum=$ledger"
+integrity=$(psql "$db" -Atc "SELECT jobs_without_client + jobs_without_input + dangling_results + settlements_without_settled_job + entries_without_account FROM v_integrity")
+echo "check: settled=$settled (expected $((2 * jobs))) ledger_sum=$ledger integrity_problems=$integrity"
+u=$(echo "$uniq" | tail -n 1 | sed -n 's/.*jobs_per_s=\([0-9]*\).*/\1/p')
+echo "$(echo "$out" | tail -n 1) unique_jobs_per_s=$u jobs=$jobs dim=$dim window=$window settled=$settled ledger_sum=$ledger"

@@ -5,8 +5,14 @@
  * EVENT says settled (verified, paid, durable).  Prints jobs/s and the
  * submit-to-settled latency percentiles as key=value on the last line.
  *
- *   core_bench ENDPOINT ACCOUNT JOBS WINDOW DIM */
+ *   core_bench ENDPOINT ACCOUNT JOBS WINDOW DIM [unique]
+ *
+ * With "unique" every job's A differs (its first element is the job's index),
+ * so nothing can be deduplicated: each job's 2 x DIM^2 floats are stored and
+ * sent.  Without it every job sends the same matrices, as a client running one
+ * model over one batch does. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +35,11 @@ static int s_send(void *s, uint8_t cmd, const ProtobufCMessage *m, const qr_payl
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: core_bench ENDPOINT ACCOUNT JOBS WINDOW DIM\n");
+    if (argc != 6 && !(argc == 7 && strcmp(argv[6], "unique") == 0)) {
+        fprintf(stderr, "usage: core_bench ENDPOINT ACCOUNT JOBS WINDOW DIM [unique]\n");
         return 2;
     }
+    bool unique = argc == 7;
     const char *ep = argv[1], *acct = argv[2];
     long njobs = atol(argv[3]), window = atol(argv[4]);
     uint32_t dim = (uint32_t)atol(argv[5]);
@@ -77,6 +84,8 @@ int main(int argc, char **argv)
     while (done < njobs) {
         while (hello && inflight < window && submitted < njobs) {
             sub.req_id = (uint64_t)submitted + 1; /* request ids 1..N name the job's slot */
+            if (unique)
+                a[0] = (float)submitted;
             sent_us[submitted] = qr_clock_us();
             s_send(s, QR_CMD_SUBMIT, &sub.base, pay, 2);
             submitted++;
@@ -132,7 +141,8 @@ int main(int argc, char **argv)
     double secs = (double)(qr_clock_us() - t0) / 1e6;
     qsort(lat, (size_t)njobs, sizeof *lat, s_cmp);
     double p50 = (double)lat[njobs / 2] / 1000.0, p99 = (double)lat[(njobs * 99) / 100] / 1000.0;
-    printf("jobs=%ld dim=%u window=%ld seconds=%.3f errors=%ld\n", njobs, dim, window, secs, errors);
+    printf("jobs=%ld dim=%u window=%ld inputs=%s seconds=%.3f errors=%ld\n", njobs, dim, window,
+           unique ? "unique" : "shared", secs, errors);
     printf("jobs_per_s=%.0f p50_ms=%.2f p99_ms=%.2f\n", (double)njobs / secs, p50, p99);
     zmq_close(s);
     zmq_ctx_term(ctx);
