@@ -63,6 +63,7 @@ typedef struct {
     s_blob_t *result;       /* verified C until the turn's end, then the cache holds it */
     uint64_t result_blob;   /* blobs.id of the result; 0 = none */
     bool dirty;             /* changed this turn: tell watchers after commit */
+    bool retired;           /* final and queued for removal from memory */
 } s_job_t;
 
 struct s_worker {
@@ -96,7 +97,11 @@ typedef struct {
     uint8_t ident[S_IDENT_MAX];
     size_t idlen;
     s_account_t *acct; /* bound by HELLO */
+    int64_t seen;      /* monotonic ms of its last request */
 } s_client_t;
+
+/* How long an idle client session lasts before it must say HELLO again. */
+#define S_SESSION_IDLE_MS (15 * 60 * 1000)
 
 /* A reply or notice held back until the turn's commit succeeds. */
 typedef struct {
@@ -165,6 +170,9 @@ struct qr_broker {
     size_t cache_head, ncache, capcache;
     size_t cache_bytes;
     int64_t hb_check_at;
+    int64_t sweep_at;   /* next idle-session sweep */
+    s_job_t **final;    /* ring of final jobs, oldest first, for retirement */
+    size_t final_head, nfinal, capfinal;
 };
 
 /* ---- small helpers ---- */
@@ -717,6 +725,7 @@ static void s_state_clear(qr_broker_t *self)
     self->ndirty = 0;
     self->ndl = 0;
     self->ncache = self->cache_head = self->cache_bytes = 0;
+    self->nfinal = self->final_head = 0;
     memset(self->running, 0, sizeof self->running);
     self->mint = self->fees = NULL;
 }
@@ -1543,11 +1552,22 @@ static void s_on_jobref(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg, u
     protobuf_c_message_free_unpacked(&ref->base, NULL);
     s_job_t *j = s_client_job(self, c, id);
     if (!j) {
-        if (cmd != QR_CMD_CANCEL)
+        if (cmd != QR_CMD_CANCEL) {
             s_status_from_db(self, c, req, id, cmd);
-        else {
-            snprintf(why, sizeof why, "no job %" PRIu64 " for this account", id);
-            s_client_error(self, c->ident, c->idlen, req, id, QR_ENOTFOUND, why);
+            return;
+        }
+        /* only final jobs leave memory: nothing left to cancel */
+        qr_db_job_t row;
+        int rc = qr_db_get_job(self->db, id, &row, why, sizeof why);
+        if (rc == QR_OK && row.client_id == c->acct->id) {
+            snprintf(why, sizeof why, "job %" PRIu64 " is already %s", id,
+                     qr_job_state_name(row.state));
+            s_client_error(self, c->ident, c->idlen, req, id, QR_ESTATE, why);
+        } else {
+            if (rc != QR_EDB)
+                snprintf(why, sizeof why, "no job %" PRIu64 " for this account", id);
+            s_client_error(self, c->ident, c->idlen, req, id, rc == QR_EDB ? QR_EDB : QR_ENOTFOUND,
+                           why);
         }
         return;
     }
@@ -1905,6 +1925,7 @@ static void s_on_hello(qr_broker_t *self, const void *ident, size_t idlen, const
         c->idlen = idlen;
         memcpy(c->ident, ident, idlen);
     }
+    c->seen = qr_clock_ms();
     c->acct = s_account_get(self, h->account, QR_ACCT_CLIENT);
     if (!c->acct) {
         s_client_error(self, ident, idlen, h->req_id, 0, QR_ENOMEM, NULL);
@@ -1963,6 +1984,7 @@ static void s_client_message(qr_broker_t *self)
         qr_msg_close(&msg);
         return;
     }
+    c->seen = qr_clock_ms();
     switch (msg.cmd) {
     case QR_CMD_SUBMIT:
         s_on_submit(self, c, &msg);
@@ -2069,9 +2091,42 @@ static void s_hb_each(void *arg, void *v)
         s_worker_send(h->self, w, QR_WCMD_HEARTBEAT, NULL, NULL, 0);
 }
 
+typedef struct {
+    int64_t before;
+    s_client_t **idle;
+    size_t n, cap;
+} s_sweep_t;
+
+static void s_sweep_each(void *arg, void *v)
+{
+    s_sweep_t *sw = arg;
+    s_client_t *c = v;
+    if (c->seen < sw->before &&
+        s_grow((void **)&sw->idle, &sw->cap, sw->n + 1, sizeof(s_client_t *)) == 0)
+        sw->idle[sw->n++] = c;
+}
+
+/* Forgets client sessions idle for S_SESSION_IDLE_MS: every CLI call is a new
+ * connection, and a client that comes back is asked for HELLO again (the SDK
+ * does that by itself). */
+static void s_sweep_sessions(qr_broker_t *self, int64_t now)
+{
+    s_sweep_t sw = {now - S_SESSION_IDLE_MS, NULL, 0, 0};
+    qr_hmap_each(self->sessions, s_sweep_each, &sw);
+    for (size_t i = 0; i < sw.n; i++) {
+        qr_hmap_del(self->sessions, sw.idle[i]->ident, sw.idle[i]->idlen);
+        free(sw.idle[i]);
+    }
+    free(sw.idle);
+}
+
 static void s_timers(qr_broker_t *self)
 {
     int64_t now = qr_clock_ms();
+    if (now >= self->sweep_at) {
+        s_sweep_sessions(self, now);
+        self->sweep_at = now + 60000;
+    }
     if (now >= self->hb_check_at) {
         s_hb_t h = {self, now, NULL, 0, 0};
         qr_hmap_each(self->workers_by_id, s_hb_each, &h);
@@ -2186,15 +2241,48 @@ static void s_batch_events(qr_broker_t *self)
 
 /* After a batch is durable and sent: finished jobs hand their input and
  * result to the blob cache. */
+/* Forgets the oldest final job: later requests about it read PostgreSQL. */
+static void s_retire_oldest(qr_broker_t *self)
+{
+    s_job_t *j = self->final[self->final_head];
+    self->final_head = (self->final_head + 1) % self->capfinal;
+    self->nfinal--;
+    qr_hmap_del_u64(self->jobs, j->row.id);
+    if (j->row.idem_key[0]) {
+        char key[160];
+        int n = snprintf(key, sizeof key, "%" PRIu64 ":%s", j->row.client_id, j->row.idem_key);
+        if (qr_hmap_get(self->idem, key, (size_t)n) == j)
+            qr_hmap_del(self->idem, key, (size_t)n);
+    }
+    s_job_free(j);
+}
+
 static void s_gc(qr_broker_t *self, s_job_t **dirty, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         s_job_t *j = dirty[i];
-        if (qr_job_state_final(j->row.state)) {
-            s_cache_hold(self, &j->input);
-            j->row.input = NULL;
-            s_cache_hold(self, &j->result);
+        if (!qr_job_state_final(j->row.state) || j->retired)
+            continue;
+        s_cache_hold(self, &j->input);
+        j->row.input = NULL;
+        s_cache_hold(self, &j->result);
+        if (self->nfinal == self->capfinal) {
+            size_t ncap = self->capfinal ? self->capfinal * 2 : 1024;
+            s_job_t **nf = malloc(ncap * sizeof *nf);
+            if (!nf)
+                continue; /* stays in memory; retried when it changes again */
+            for (size_t k = 0; k < self->nfinal; k++)
+                nf[k] = self->final[(self->final_head + k) % self->capfinal];
+            free(self->final);
+            self->final = nf;
+            self->capfinal = ncap;
+            self->final_head = 0;
         }
+        self->final[(self->final_head + self->nfinal) % self->capfinal] = j;
+        self->nfinal++;
+        j->retired = true;
+        while (self->nfinal > (size_t)self->cfg.keep_final)
+            s_retire_oldest(self);
     }
 }
 
@@ -2422,12 +2510,13 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
         self->cfg.max_input_bytes < 1024 || self->cfg.fee_bps < 0 || self->cfg.fee_bps > 10000 ||
         self->cfg.prefetch < 0 || self->cfg.prefetch_units < 0 || self->cfg.batch_max < 1 || self->cfg.verify_rounds < 1 ||
         self->cfg.blob_cache_mb < 0 || self->cfg.default_unit_cap < 1 ||
-        self->cfg.min_reputation < 0 || self->cfg.min_reputation > 100) {
+        self->cfg.min_reputation < 0 || self->cfg.min_reputation > 100 ||
+        self->cfg.keep_final < 0) {
         snprintf(err, errlen,
                  "bad settings: need heartbeat-ms >= 10, liveness >= 1, max-attempts >= 1, "
                  "max-input-bytes >= 1024, fee-bps 0..10000, prefetch and prefetch-units >= 0, batch-max >= 1, "
                  "verify-rounds >= 1, blob-cache-mb >= 0, default-unit-cap >= 1, "
-                 "min-reputation 0..100");
+                 "min-reputation 0..100, keep-final-jobs >= 0");
         free(self);
         return NULL;
     }
@@ -2505,6 +2594,7 @@ void qr_broker_destroy(qr_broker_t **self_p)
     free(self->dirty);
     free(self->dl);
     free(self->cache);
+    free(self->final);
     if (self->clients)
         zmq_close(self->clients);
     if (self->workers)

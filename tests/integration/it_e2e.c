@@ -28,7 +28,9 @@ static int s_setup(void **state)
 {
     (void)state;
     h_db_create("qr_it_e2e", s_db, sizeof s_db);
-    s_broker = h_broker("e2e-broker", s_db, CPORT, WPORT, NULL);
+    /* keep few finished jobs in memory, so most requests below about
+     * finished jobs are answered from PostgreSQL */
+    s_broker = h_broker("e2e-broker", s_db, CPORT, WPORT, "--keep-final-jobs=50", NULL);
     s_w1 = h_worker("e2e-w1", WPORT, "w1", "op-a", 1, 100, NULL);
     s_w2 = h_worker("e2e-w2", WPORT, "w2", "op-b", 1, 120, NULL);
     s_alice = h_client(CPORT, "alice");
@@ -159,6 +161,13 @@ static void test_thousand_jobs(void **state)
     quarry_workers_free(&ws);
     assert_int_equal(done, NJOBS);
     assert_int_equal((int64_t)earned, paid - fees);
+    /* the first job left the broker's memory long ago: the database answers */
+    quarry_job_info_t first;
+    assert_int_equal(quarry_job_status(s_alice, ids[0], &first), QUARRY_OK);
+    assert_int_equal(first.state, QUARRY_JOB_SETTLED);
+    assert_int_equal(quarry_job_wait(s_alice, ids[0], 5000, NULL, NULL, &first), QUARRY_OK);
+    assert_int_equal(quarry_job_cancel(s_alice, ids[0], &first), QUARRY_ESTATE);
+    assert_non_null(strstr(quarry_client_last_error(s_alice), "already settled"));
     quarry_job_info_t *list = NULL;
     size_t n = 0;
     assert_int_equal(quarry_job_list(s_alice, "settled", 10, false, &list, &n), QUARRY_OK);
