@@ -14,6 +14,7 @@
 #include "gemm.h"
 #include "hmap.h"
 #include "jobstate.h"
+#include "ring.h"
 #include "scheduler.h"
 #include "util.h"
 #include "wire.h"
@@ -85,10 +86,8 @@ struct s_worker {
     int64_t earned; /* paid to its operator for its work (net of fees) */
     /* Mirror of the worker's input cache (same FIFO, budget and byte counts
      * as worker/worker.c), so ASSIGN can name an input instead of sending it. */
-    qr_hmap_t *has;          /* blob id -> non-NULL while it holds the input */
-    uint64_t *has_ids;       /* ring of ids, oldest first */
-    size_t *has_sizes;       /* their sizes */
-    size_t has_head, has_n, has_cap;
+    qr_hmap_t *has;          /* blob id -> its size + 1, while the worker holds it */
+    qr_ring_t has_order;     /* those ids (as pointers), oldest first */
     size_t has_bytes, has_budget; /* budget 0: the worker keeps nothing */
     bool dirty; /* reputation or jobs_done changed: write at commit */
 };
@@ -166,13 +165,11 @@ struct qr_broker {
     size_t ndirty, capdirty;
     s_deadline_t *dl; /* min-heap of deadlines */
     size_t ndl, capdl;
-    s_blob_t **cache; /* ring of blobs the cache holds a reference to, oldest first */
-    size_t cache_head, ncache, capcache;
+    qr_ring_t cache;  /* blobs the cache holds a reference to, oldest first */
     size_t cache_bytes;
     int64_t hb_check_at;
     int64_t sweep_at;   /* next idle-session sweep */
-    s_job_t **final;    /* ring of final jobs, oldest first, for retirement */
-    size_t final_head, nfinal, capfinal;
+    qr_ring_t final;    /* final jobs still in memory, oldest first */
 };
 
 /* ---- small helpers ---- */
@@ -622,21 +619,6 @@ static int s_job_track(qr_broker_t *self, s_job_t *j)
  * the end of a turn, after the flush, so no queued reply still borrows the
  * bytes of a blob it evicts. */
 
-static int s_grow_ring(qr_broker_t *self)
-{
-    size_t ncap = self->capcache ? self->capcache * 2 : 1024;
-    s_blob_t **n = malloc(ncap * sizeof *n);
-    if (!n)
-        return -1;
-    for (size_t i = 0; i < self->ncache; i++)
-        n[i] = self->cache[(self->cache_head + i) % self->capcache];
-    free(self->cache);
-    self->cache = n;
-    self->capcache = ncap;
-    self->cache_head = 0;
-    return 0;
-}
-
 static void s_cache_hold(qr_broker_t *self, s_blob_t **bp)
 {
     s_blob_t *b = *bp;
@@ -644,20 +626,15 @@ static void s_cache_hold(qr_broker_t *self, s_blob_t **bp)
     if (!b)
         return;
     size_t cap = (size_t)self->cfg.blob_cache_mb << 20;
-    while (self->ncache && self->cache_bytes + b->len > cap) {
-        s_blob_t *old = self->cache[self->cache_head];
-        self->cache_head = (self->cache_head + 1) % self->capcache;
-        self->ncache--;
+    while (self->cache.n && self->cache_bytes + b->len > cap) {
+        s_blob_t *old = qr_ring_pop(&self->cache);
         self->cache_bytes -= old->len;
         s_blob_put(self, &old);
     }
-    if (b->len > cap ||
-        (self->ncache == self->capcache && s_grow_ring(self) < 0)) {
+    if (b->len > cap || qr_ring_push(&self->cache, b) < 0) {
         s_blob_put(self, &b);
         return;
     }
-    self->cache[(self->cache_head + self->ncache) % self->capcache] = b;
-    self->ncache++;
     self->cache_bytes += b->len;
 }
 
@@ -688,8 +665,7 @@ static void s_free_worker_each(void *arg, void *v)
     (void)arg;
     s_worker_t *w = v;
     qr_hmap_destroy(&w->has);
-    free(w->has_ids);
-    free(w->has_sizes);
+    qr_ring_free(&w->has_order);
     free(w->jobs);
     free(w);
 }
@@ -724,8 +700,8 @@ static void s_state_clear(qr_broker_t *self)
     self->nout = 0;
     self->ndirty = 0;
     self->ndl = 0;
-    self->ncache = self->cache_head = self->cache_bytes = 0;
-    self->nfinal = self->final_head = 0;
+    self->cache.n = self->cache.head = self->cache_bytes = 0;
+    self->final.n = self->final.head = 0;
     memset(self->running, 0, sizeof self->running);
     self->mint = self->fees = NULL;
 }
@@ -850,7 +826,8 @@ static int s_state_load(qr_broker_t *self, char *err, size_t errlen)
 static void s_has_reset(s_worker_t *w, uint64_t budget_mb)
 {
     qr_hmap_destroy(&w->has);
-    w->has_head = w->has_n = w->has_bytes = 0;
+    w->has_order.n = w->has_order.head = 0;
+    w->has_bytes = 0;
     w->has_budget = budget_mb > (SIZE_MAX >> 21) ? SIZE_MAX >> 1 : (size_t)budget_mb << 20;
     if (w->has_budget)
         w->has = qr_hmap_new();
@@ -861,44 +838,25 @@ static bool s_has(const s_worker_t *w, uint64_t id)
     return w->has && qr_hmap_get_u64(w->has, id);
 }
 
+/* Forgets that the worker holds id (evicted, or it said it does not). */
+static void s_has_forget(s_worker_t *w, uint64_t id)
+{
+    uintptr_t v = w->has ? (uintptr_t)qr_hmap_del_u64(w->has, id) : 0;
+    if (v)
+        w->has_bytes -= v - 1;
+}
+
 /* Records that the worker now keeps input id, evicting as it does. */
 static void s_has_put(s_worker_t *w, uint64_t id, size_t bytes)
 {
     if (!w->has || bytes > w->has_budget || qr_hmap_get_u64(w->has, id))
         return;
-    while (w->has_n && w->has_bytes + bytes > w->has_budget) {
-        qr_hmap_del_u64(w->has, w->has_ids[w->has_head]);
-        w->has_bytes -= w->has_sizes[w->has_head];
-        w->has_head = (w->has_head + 1) % w->has_cap;
-        w->has_n--;
-    }
-    if (w->has_n == w->has_cap) {
-        size_t ncap = w->has_cap ? w->has_cap * 2 : 64;
-        uint64_t *ni = malloc(ncap * sizeof *ni);
-        size_t *ns = malloc(ncap * sizeof *ns);
-        if (!ni || !ns) {
-            free(ni);
-            free(ns);
-            return;
-        }
-        for (size_t i = 0; i < w->has_n; i++) {
-            ni[i] = w->has_ids[(w->has_head + i) % w->has_cap];
-            ns[i] = w->has_sizes[(w->has_head + i) % w->has_cap];
-        }
-        free(w->has_ids);
-        free(w->has_sizes);
-        w->has_ids = ni;
-        w->has_sizes = ns;
-        w->has_cap = ncap;
-        w->has_head = 0;
-    }
-    if (qr_hmap_put_u64(w->has, id, w) < 0)
+    while (w->has_order.n && w->has_bytes + bytes > w->has_budget)
+        s_has_forget(w, (uint64_t)(uintptr_t)qr_ring_pop(&w->has_order));
+    if (qr_ring_push(&w->has_order, (void *)(uintptr_t)id) < 0)
         return;
-    size_t at = (w->has_head + w->has_n) % w->has_cap;
-    w->has_ids[at] = id;
-    w->has_sizes[at] = bytes;
-    w->has_n++;
-    w->has_bytes += bytes;
+    if (qr_hmap_put_u64(w->has, id, (void *)(uintptr_t)(bytes + 1)) == 0)
+        w->has_bytes += bytes;
 }
 
 static void s_worker_lost(qr_broker_t *self, s_worker_t *w, const char *why, bool count)
@@ -1230,8 +1188,8 @@ static void s_on_fail(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
          * not the job's fault; bad input is caught at submit, so any other
          * failure counts as an attempt */
         bool missing = f->code == QR_ENOTFOUND && j->input;
-        if (missing && w->has)
-            qr_hmap_del_u64(w->has, j->input->id);
+        if (missing)
+            s_has_forget(w, j->input->id);
         s_requeue(self, j, f->code != QR_ECANCELLED && !missing, detail);
     }
     protobuf_c_message_free_unpacked(&f->base, NULL);
@@ -2244,9 +2202,7 @@ static void s_batch_events(qr_broker_t *self)
 /* Forgets the oldest final job: later requests about it read PostgreSQL. */
 static void s_retire_oldest(qr_broker_t *self)
 {
-    s_job_t *j = self->final[self->final_head];
-    self->final_head = (self->final_head + 1) % self->capfinal;
-    self->nfinal--;
+    s_job_t *j = qr_ring_pop(&self->final);
     qr_hmap_del_u64(self->jobs, j->row.id);
     if (j->row.idem_key[0]) {
         char key[160];
@@ -2266,22 +2222,10 @@ static void s_gc(qr_broker_t *self, s_job_t **dirty, size_t n)
         s_cache_hold(self, &j->input);
         j->row.input = NULL;
         s_cache_hold(self, &j->result);
-        if (self->nfinal == self->capfinal) {
-            size_t ncap = self->capfinal ? self->capfinal * 2 : 1024;
-            s_job_t **nf = malloc(ncap * sizeof *nf);
-            if (!nf)
-                continue; /* stays in memory; retried when it changes again */
-            for (size_t k = 0; k < self->nfinal; k++)
-                nf[k] = self->final[(self->final_head + k) % self->capfinal];
-            free(self->final);
-            self->final = nf;
-            self->capfinal = ncap;
-            self->final_head = 0;
-        }
-        self->final[(self->final_head + self->nfinal) % self->capfinal] = j;
-        self->nfinal++;
+        if (qr_ring_push(&self->final, j) < 0)
+            continue; /* out of memory: it simply stays in memory */
         j->retired = true;
-        while (self->nfinal > (size_t)self->cfg.keep_final)
+        while (self->final.n > (size_t)self->cfg.keep_final)
             s_retire_oldest(self);
     }
 }
@@ -2593,8 +2537,8 @@ void qr_broker_destroy(qr_broker_t **self_p)
     free(self->out);
     free(self->dirty);
     free(self->dl);
-    free(self->cache);
-    free(self->final);
+    qr_ring_free(&self->cache);
+    qr_ring_free(&self->final);
     if (self->clients)
         zmq_close(self->clients);
     if (self->workers)

@@ -41,6 +41,7 @@
 #include "executor.h"
 #include "gemm.h"
 #include "hmap.h"
+#include "ring.h"
 #include "util.h"
 #include "wire.h"
 
@@ -100,8 +101,7 @@ struct qr_worker_t {
     /* Input cache, FIFO by arrival: the broker mirrors it exactly (same
      * budget, same order, same byte counts) to know what it may omit. */
     qr_hmap_t *inputs;          /* blob id -> s_input_t */
-    s_input_t **in_ring;        /* oldest first */
-    size_t in_head, in_n, in_cap;
+    qr_ring_t in_order;         /* the same inputs, oldest first */
     size_t in_bytes;            /* bytes held */
 };
 
@@ -159,25 +159,11 @@ static void s_input_put(qr_worker_t *self, uint64_t id, zmq_msg_t *a, zmq_msg_t 
     if (self->cfg.fault_forget_inputs)
         return; /* claims a cache in READY, keeps nothing: every named input misses */
 #endif
-    while (self->in_n && self->in_bytes + bytes > cap) {
-        s_input_t *old = self->in_ring[self->in_head];
-        self->in_head = (self->in_head + 1) % self->in_cap;
-        self->in_n--;
+    while (self->in_order.n && self->in_bytes + bytes > cap) {
+        s_input_t *old = qr_ring_pop(&self->in_order);
         self->in_bytes -= old->bytes;
         qr_hmap_del_u64(self->inputs, old->id);
         s_input_free(old);
-    }
-    if (self->in_n == self->in_cap) {
-        size_t ncap = self->in_cap ? self->in_cap * 2 : 64;
-        s_input_t **nr = malloc(ncap * sizeof *nr);
-        if (!nr)
-            return;
-        for (size_t i = 0; i < self->in_n; i++)
-            nr[i] = self->in_ring[(self->in_head + i) % self->in_cap];
-        free(self->in_ring);
-        self->in_ring = nr;
-        self->in_cap = ncap;
-        self->in_head = 0;
     }
     s_input_t *in = calloc(1, sizeof *in);
     if (!in)
@@ -185,22 +171,25 @@ static void s_input_put(qr_worker_t *self, uint64_t id, zmq_msg_t *a, zmq_msg_t 
     zmq_msg_init(&in->a);
     zmq_msg_init(&in->b);
     if (zmq_msg_copy(&in->a, a) < 0 || zmq_msg_copy(&in->b, b) < 0 ||
-        qr_hmap_put_u64(self->inputs, id, in) < 0) {
+        qr_ring_push(&self->in_order, in) < 0) {
+        s_input_free(in);
+        return;
+    }
+    if (qr_hmap_put_u64(self->inputs, id, in) < 0) {
+        self->in_order.n--; /* undo the push: it was the newest */
         s_input_free(in);
         return;
     }
     in->id = id;
     in->bytes = bytes;
-    self->in_ring[(self->in_head + self->in_n) % self->in_cap] = in;
-    self->in_n++;
     self->in_bytes += bytes;
 }
 
 static void s_input_clear(qr_worker_t *self)
 {
-    for (size_t i = 0; i < self->in_n; i++)
-        s_input_free(self->in_ring[(self->in_head + i) % self->in_cap]);
-    self->in_n = self->in_head = self->in_bytes = 0;
+    for (s_input_t *in; (in = qr_ring_pop(&self->in_order));)
+        s_input_free(in);
+    self->in_bytes = 0;
     qr_hmap_destroy(&self->inputs);
     self->inputs = qr_hmap_new();
 }
@@ -285,9 +274,9 @@ void qr_worker_destroy(qr_worker_t **self_p)
         self->outbox = o->next;
         s_outbox_free(o);
     }
-    for (size_t i = 0; i < self->in_n; i++)
-        s_input_free(self->in_ring[(self->in_head + i) % self->in_cap]);
-    free(self->in_ring);
+    for (s_input_t *in; (in = qr_ring_pop(&self->in_order));)
+        s_input_free(in);
+    qr_ring_free(&self->in_order);
     qr_hmap_destroy(&self->inputs);
     qr_devices_destroy(&self->devices);
     free(self->broker);

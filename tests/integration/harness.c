@@ -230,6 +230,25 @@ void h_check_books(const char *db)
                                "FROM v_integrity"), 0);
 }
 
+static int s_online(quarry_client_t *c)
+{
+    quarry_worker_info_t *ws = NULL;
+    size_t n = 0;
+    int online = 0;
+    if (quarry_workers(c, &ws, &n) == QUARRY_OK)
+        for (size_t k = 0; k < n; k++)
+            online += strcmp(ws[k].state, "online") == 0;
+    quarry_workers_free(&ws);
+    return online;
+}
+
+void h_wait_online(quarry_client_t *c, int n)
+{
+    for (int i = 0; i < 150 && s_online(c) != n; i++)
+        h_sleep_ms(100);
+    assert_int_equal(s_online(c), n);
+}
+
 void h_random(float *p, size_t n, unsigned *seed)
 {
     for (size_t i = 0; i < n; i++)

@@ -48,6 +48,8 @@ quarry_client_t *h_client(int cport, const char *account);
  * transaction balances, no job is settled twice, balances match the ledger,
  * and v_integrity finds no dangling reference. */
 void h_check_books(const char *conninfo);
+/* Waits up to 15 s until exactly n workers are online; fails the test if not. */
+void h_wait_online(quarry_client_t *c, int n);
 /* Fills p with n uniform values in [-1, 1). */
 void h_random(float *p, size_t n, unsigned *seed);
 /* Sleeps ms milliseconds. */

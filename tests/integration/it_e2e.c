@@ -37,20 +37,7 @@ static int s_setup(void **state)
     quarry_balance_t b;
     assert_int_equal(quarry_deposit(s_alice, "alice", DEPOSIT, &b), QUARRY_OK);
     assert_int_equal(b.available, DEPOSIT);
-    /* both workers registered */
-    for (int i = 0; i < 100; i++) {
-        quarry_worker_info_t *ws = NULL;
-        size_t n = 0;
-        int online = 0;
-        if (quarry_workers(s_alice, &ws, &n) == QUARRY_OK)
-            for (size_t k = 0; k < n; k++)
-                online += strcmp(ws[k].state, "online") == 0;
-        quarry_workers_free(&ws);
-        if (online == 2)
-            return 0;
-        h_sleep_ms(100);
-    }
-    fail_msg("workers did not register");
+    h_wait_online(s_alice, 2);
     return 0;
 }
 

@@ -34,25 +34,6 @@ static quarry_job_opts_t s_opts(uint64_t max_price)
     return o;
 }
 
-static int s_online(quarry_client_t *c)
-{
-    quarry_worker_info_t *ws = NULL;
-    size_t n = 0;
-    int online = 0;
-    if (quarry_workers(c, &ws, &n) == QUARRY_OK)
-        for (size_t k = 0; k < n; k++)
-            online += strcmp(ws[k].state, "online") == 0;
-    quarry_workers_free(&ws);
-    return online;
-}
-
-static void s_wait_online(quarry_client_t *c, int want)
-{
-    for (int i = 0; i < 150 && s_online(c) != want; i++)
-        h_sleep_ms(100);
-    assert_int_equal(s_online(c), want);
-}
-
 /* A worker dies with -9 while it computes; the broker notices the missed
  * heartbeats and another worker finishes the job. */
 static void test_worker_killed_mid_job(void **state)
@@ -66,7 +47,7 @@ static void test_worker_killed_mid_job(void **state)
     pid_t slow = h_worker("wkill-slow", 57111, "slow", "op-a", 1, 10, "--fault-delay-ms=60000", NULL);
     quarry_client_t *c = h_client(57110, "carol");
     assert_int_equal(quarry_deposit(c, "carol", 100000, NULL), QUARRY_OK);
-    s_wait_online(c, 1);
+    h_wait_online(c, 1);
     float a[64 * 64], bm[64 * 64];
     unsigned seed = 5;
     h_random(a, 64 * 64, &seed);
@@ -104,7 +85,7 @@ static void test_broker_killed_under_load(void **state)
     pid_t w2 = h_worker("bkill-w2", 57121, "w2", "op-b", 1, 10, NULL);
     quarry_client_t *c = h_client(57120, "dave");
     assert_int_equal(quarry_deposit(c, "dave", 100000000, NULL), QUARRY_OK);
-    s_wait_online(c, 2);
+    h_wait_online(c, 2);
     enum { N = 600 };
     static uint64_t acked[N];
     int nacked = 0;
@@ -183,7 +164,7 @@ static void test_wrong_result_not_paid(void **state)
     pid_t good = h_worker("cheat-good", 57131, "honest", "op-honest", 1, 50, NULL);
     quarry_client_t *c = h_client(57130, "erin");
     assert_int_equal(quarry_deposit(c, "erin", 1000000, NULL), QUARRY_OK);
-    s_wait_online(c, 2);
+    h_wait_online(c, 2);
     float a[16 * 16], bm[16 * 16];
     unsigned seed = 11;
     h_random(a, 256, &seed);
@@ -227,7 +208,7 @@ static void test_input_cache_miss(void **state)
     pid_t w = h_worker("miss-w", 57161, "forgetful", "op", 1, 10, "--fault-forget-inputs", NULL);
     quarry_client_t *c = h_client(57160, "hana");
     assert_int_equal(quarry_deposit(c, "hana", 100000, NULL), QUARRY_OK);
-    s_wait_online(c, 1);
+    h_wait_online(c, 1);
     float a[16 * 16], bm[16 * 16];
     unsigned seed = 21;
     h_random(a, 256, &seed);
