@@ -1055,13 +1055,17 @@ static s_job_t *s_held_job(qr_broker_t *self, s_worker_t *w, uint64_t job_id)
         (j->row.state == QR_JOB_ASSIGNED || j->row.state == QR_JOB_RUNNING))
         return j;
     char msg[160];
-    snprintf(msg, sizeof msg, "job %" PRIu64 " is not assigned to this worker", job_id);
+    /* a job that ended meanwhile (cancelled, expired, taken back) raced the
+     * report; anything else is a report about someone else's job */
+    bool raced = j && j->row.worker_id == w->id;
+    snprintf(msg, sizeof msg, "job %" PRIu64 " is %s", job_id,
+             raced ? "no longer assigned to this worker" : "not assigned to this worker");
     Quarry__Error e = QUARRY__ERROR__INIT;
     e.job_id = job_id;
-    e.code = QR_EPERM;
+    e.code = raced ? QR_ESTATE : QR_EPERM;
     e.message = msg;
     s_worker_send(self, w, QR_CMD_ERROR, &e.base, NULL, 0);
-    qr_log(QR_LOG_WARN, "report for a job the worker does not hold",
+    qr_log(raced ? QR_LOG_DEBUG : QR_LOG_WARN, "report for a job the worker does not hold",
            "worker=%" PRIu64 " job=%" PRIu64, w->id, job_id);
     return NULL;
 }
@@ -2045,8 +2049,13 @@ static void s_hb_each(void *arg, void *v)
     if (h->now >= w->expiry) {
         if (s_grow((void **)&h->lost, &h->cap, h->nlost + 1, sizeof(s_worker_t *)) == 0)
             h->lost[h->nlost++] = w;
-    } else if (h->now >= w->hb_at)
-        s_worker_send(h->self, w, QR_WCMD_HEARTBEAT, NULL, NULL, 0);
+    } else if (h->now >= w->hb_at) {
+        /* a heartbeat states nothing, so it need not wait for a commit: a
+         * slow database must not make workers think the broker is gone */
+        qr_wire_send(h->self->workers, w->ident, w->idlen, QR_PROTO_WORKER, QR_WCMD_HEARTBEAT, NULL,
+                     NULL, 0);
+        w->hb_at = h->now + h->self->cfg.heartbeat_ms;
+    }
 }
 
 typedef struct {
