@@ -13,6 +13,7 @@
 #include "err.h"
 #include "gemm.h"
 #include "hmap.h"
+#include "httpd.h"
 #include "jobstate.h"
 #include "ring.h"
 #include "scheduler.h"
@@ -64,6 +65,7 @@ typedef struct {
     s_blob_t *result;       /* verified C until the turn's end, then the cache holds it */
     uint64_t result_blob;   /* blobs.id of the result; 0 = none */
     bool dirty;             /* changed this turn: tell watchers after commit */
+    int64_t queued_us;      /* monotonic us when it last entered the queue */
     bool retired;           /* final and queued for removal from memory */
 } s_job_t;
 
@@ -123,6 +125,39 @@ typedef struct {
     uint64_t id; /* job */
 } s_deadline_t;
 
+/* A Prometheus histogram in seconds with fixed buckets. */
+#define S_NBUCKETS 14
+static const double s_buckets[S_NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                             0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+typedef struct {
+    uint64_t count[S_NBUCKETS]; /* observations <= bucket (not cumulative here) */
+    uint64_t n;                 /* all observations */
+    double sum;                 /* their total, seconds */
+} s_hist_t;
+
+static void s_observe(s_hist_t *h, double seconds)
+{
+    for (int i = 0; i < S_NBUCKETS; i++)
+        if (seconds <= s_buckets[i]) {
+            h->count[i]++;
+            break;
+        }
+    h->n++;
+    h->sum += seconds;
+}
+
+/* Counters since start, exported on /metrics. */
+typedef struct {
+    uint64_t ended[QR_JOB_STATE_COUNT_]; /* jobs that reached each final state */
+    uint64_t submitted;                  /* jobs accepted */
+    uint64_t refused[QR_ERR_COUNT_];     /* client requests answered with an error, by code */
+    uint64_t verify_failures;            /* results that failed verification */
+    uint64_t paid, fees;                 /* base units settled: gross price, fee part */
+    uint64_t requeued;                   /* jobs sent back to the queue */
+    s_hist_t dispatch;                   /* queued -> assigned */
+    s_hist_t commit;                     /* batch handed over -> durable */
+} s_stats_t;
+
 struct qr_broker {
     qr_broker_cfg_t cfg;
     void *zctx;
@@ -140,6 +175,9 @@ struct qr_broker {
     pthread_t committer;
     bool committer_up;
     bool degraded;  /* database lost: answering QR_EDB until reload */
+    qr_httpd_t *httpd; /* /metrics and /healthz; NULL when off */
+    s_stats_t stats;
+    int64_t started_ms; /* wall clock at start */
     char degraded_why[256];
     int64_t retry_at;
 
@@ -245,6 +283,8 @@ static s_out_t *s_client_reply(qr_broker_t *self, const s_client_t *c, uint8_t c
 static void s_client_error(qr_broker_t *self, const void *ident, size_t idlen, uint64_t req_id,
                            uint64_t job_id, int code, const char *message)
 {
+    if (code > 0 && code < QR_ERR_COUNT_)
+        self->stats.refused[code]++;
     Quarry__Error e = QUARRY__ERROR__INIT;
     e.req_id = req_id;
     e.job_id = job_id;
@@ -520,6 +560,7 @@ static void s_finish_unpaid(qr_broker_t *self, s_job_t *j, int state, const char
     }
     qr_sched_dequeue(self->sched, &j->sj);
     s_release(self, j);
+    self->stats.ended[state]++;
     s_job_event(self, j, state, detail);
     s_job_commit_row(self, j);
     qr_log(QR_LOG_INFO, "job ended unpaid", "job=%" PRIu64 " state=%s detail=\"%s\"", j->row.id,
@@ -543,6 +584,8 @@ static void s_requeue(qr_broker_t *self, s_job_t *j, bool count, const char *det
     s_job_event(self, j, QR_JOB_QUEUED, detail);
     s_job_commit_row(self, j);
     j->progress = 0;
+    j->queued_us = qr_clock_us();
+    self->stats.requeued++;
     qr_sched_enqueue(self->sched, &j->sj);
 }
 
@@ -769,6 +812,7 @@ static void s_load_job(void *arg, qr_db_job_t *row)
         s_job_event(self, j, QR_JOB_QUEUED, "re-queued after broker restart");
         s_job_commit_row(self, j);
     }
+    j->queued_us = qr_clock_us();
     qr_sched_enqueue(self->sched, &j->sj);
 }
 
@@ -1090,6 +1134,9 @@ static void s_settle(qr_broker_t *self, s_job_t *j, s_worker_t *w, const void *c
     j->row.units = units;
     j->row.price = gross;
     j->row.fee = fee;
+    self->stats.ended[QR_JOB_SETTLED]++;
+    self->stats.paid += gross;
+    self->stats.fees += fee;
     if (j->row.state == QR_JOB_ASSIGNED)
         s_job_event(self, j, QR_JOB_RUNNING, NULL);
     s_job_event(self, j, QR_JOB_DONE, NULL);
@@ -1169,6 +1216,7 @@ static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
         s_worker_send(self, w, QR_CMD_ERROR, &e.base, NULL, 0);
         s_reputation(self, w, -10);
         qr_sched_avoid(&j->sj, w->id);
+        self->stats.verify_failures++;
         if (j->row.state == QR_JOB_ASSIGNED)
             s_job_event(self, j, QR_JOB_RUNNING, NULL);
         s_job_event(self, j, QR_JOB_DONE, detail);
@@ -1442,6 +1490,8 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
     qr_db_add_event(self->db, r->id, QR_JOB_QUEUED, 0, NULL, r->created_ms);
     s_move(self, ++self->next_txn, r->id, "reserve", c->acct, QR_BUCKET_AVAILABLE, c->acct,
            QR_BUCKET_RESERVED, (int64_t)r->max_price);
+    j->queued_us = qr_clock_us();
+    self->stats.submitted++;
     qr_sched_enqueue(self->sched, &j->sj);
     Quarry__SubmitAck ack = QUARRY__SUBMIT_ACK__INIT;
     ack.req_id = s->req_id;
@@ -1997,6 +2047,7 @@ static void s_dispatch(qr_broker_t *self)
         }
         w->jobs[w->njobs++] = j;
         j->worker = w;
+        s_observe(&self->stats.dispatch, (double)(qr_clock_us() - j->queued_us) / 1e6);
         j->row.worker_id = w->id;
         j->row.attempts++;
         self->running[sj->kind]++;
@@ -2153,9 +2204,11 @@ static void s_drop_outbox(qr_broker_t *self, s_out_t *outs, size_t n, bool tell)
 {
     for (size_t i = 0; i < n; i++) {
         s_out_t *o = &outs[i];
-        if (tell && o->sock == self->clients && o->req_id)
+        if (tell && o->sock == self->clients && o->req_id) {
             qr_wire_send_error(self->clients, o->ident, o->idlen, QR_PROTO_CLIENT, o->req_id, 0,
                                QR_EDB, "database unavailable; request not applied, try again");
+            self->stats.refused[QR_EDB]++;
+        }
         free(o->body);
         free(o->owned);
         s_blob_put(self, &o->hold);
@@ -2289,8 +2342,9 @@ static void s_commit_done(qr_broker_t *self)
     if (zmq_recv(self->pipe, &r, sizeof r, 0) < (int)sizeof r.rc)
         return;
     r.err[sizeof r.err - 1] = '\0';
-    qr_log(QR_LOG_DEBUG, "commit", "messages=%zu us=%lld", self->fly_nout,
-           (long long)(qr_clock_us() - self->fly_t0));
+    int64_t took = qr_clock_us() - self->fly_t0;
+    qr_log(QR_LOG_DEBUG, "commit", "messages=%zu us=%lld", self->fly_nout, (long long)took);
+    s_observe(&self->stats.commit, (double)took / 1e6);
     self->fly_db = NULL;
     if (r.rc != QR_OK) {
         s_fail_turn(self, r.err);
@@ -2344,6 +2398,91 @@ static void s_try_recover(qr_broker_t *self)
     qr_log(QR_LOG_INFO, "database is back; state reloaded", NULL);
 }
 
+/* ---- /metrics and /healthz ---- */
+
+static void s_hist_render(qr_text_t *t, const char *name, const char *help, const s_hist_t *h)
+{
+    qr_text_printf(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (int i = 0; i < S_NBUCKETS; i++) {
+        cum += h->count[i];
+        qr_text_printf(t, "%s_bucket{le=\"%g\"} %llu\n", name, s_buckets[i], (unsigned long long)cum);
+    }
+    qr_text_printf(t, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+                   (unsigned long long)h->n, name, h->sum, name, (unsigned long long)h->n);
+}
+
+static void s_metric(qr_text_t *t, const char *name, const char *type, const char *help)
+{
+    qr_text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static int s_render(void *arg, const char *path, qr_text_t *t)
+{
+    qr_broker_t *self = arg;
+    if (strcmp(path, "/healthz") == 0) {
+        if (self->degraded) {
+            qr_text_printf(t, "database unavailable: %s\n", self->degraded_why);
+            return 503;
+        }
+        qr_text_printf(t, "ok\n");
+        return 200;
+    }
+    if (strcmp(path, "/metrics") != 0) {
+        qr_text_printf(t, "not found; try /metrics or /healthz\n");
+        return 404;
+    }
+    const s_stats_t *st = &self->stats;
+    s_metric(t, "quarry_up", "gauge", "1 while the broker serves, 0 while its database is down");
+    qr_text_printf(t, "quarry_up %d\n", self->degraded ? 0 : 1);
+    s_metric(t, "quarry_start_time_seconds", "gauge", "wall-clock start time of the broker");
+    qr_text_printf(t, "quarry_start_time_seconds %.3f\n", (double)self->started_ms / 1000);
+    if (!self->degraded && self->sched) {
+        s_metric(t, "quarry_queue_depth", "gauge", "jobs waiting for a worker, per kind");
+        for (int k = 0; qr_sched_kind_name(k); k++)
+            qr_text_printf(t, "quarry_queue_depth{kind=\"%s\"} %zu\n", qr_sched_kind_name(k),
+                           qr_sched_queued(self->sched, k));
+        s_metric(t, "quarry_jobs_running", "gauge", "jobs assigned to or running on a worker, per kind");
+        for (int k = 0; qr_sched_kind_name(k); k++)
+            qr_text_printf(t, "quarry_jobs_running{kind=\"%s\"} %llu\n", qr_sched_kind_name(k),
+                           (unsigned long long)self->running[k]);
+        s_metric(t, "quarry_jobs_parked", "gauge", "jobs no connected worker can take (price, memory)");
+        qr_text_printf(t, "quarry_jobs_parked %zu\n", qr_sched_parked(self->sched));
+        s_util_t u = {0};
+        qr_hmap_each(self->workers_by_id, s_util_each, &u);
+        s_metric(t, "quarry_workers_connected", "gauge", "workers online");
+        qr_text_printf(t, "quarry_workers_connected %u\n", u.online);
+        s_metric(t, "quarry_worker_slots", "gauge", "job slots of the workers online, and how many are busy");
+        qr_text_printf(t, "quarry_worker_slots{use=\"total\"} %u\nquarry_worker_slots{use=\"busy\"} %u\n",
+                       u.slots, u.busy);
+    }
+    s_metric(t, "quarry_jobs_submitted_total", "counter", "jobs accepted since start");
+    qr_text_printf(t, "quarry_jobs_submitted_total %llu\n", (unsigned long long)st->submitted);
+    s_metric(t, "quarry_jobs_ended_total", "counter", "jobs that reached a final state since start");
+    for (int s2 = QR_JOB_SETTLED; s2 < QR_JOB_STATE_COUNT_; s2++)
+        if (s2 != QR_JOB_MIRRORED && s2 != QR_JOB_REJECTED)
+            qr_text_printf(t, "quarry_jobs_ended_total{state=\"%s\"} %llu\n", qr_job_state_name(s2),
+                           (unsigned long long)st->ended[s2]);
+    s_metric(t, "quarry_jobs_requeued_total", "counter", "jobs sent back to the queue (lost worker, failure, wrong result)");
+    qr_text_printf(t, "quarry_jobs_requeued_total %llu\n", (unsigned long long)st->requeued);
+    s_metric(t, "quarry_verification_failures_total", "counter", "results that failed verification (not paid)");
+    qr_text_printf(t, "quarry_verification_failures_total %llu\n", (unsigned long long)st->verify_failures);
+    s_metric(t, "quarry_settled_base_units_total", "counter", "settlement volume: price paid by clients, and the fee part");
+    qr_text_printf(t, "quarry_settled_base_units_total{part=\"price\"} %llu\n"
+                      "quarry_settled_base_units_total{part=\"fee\"} %llu\n",
+                   (unsigned long long)st->paid, (unsigned long long)st->fees);
+    s_metric(t, "quarry_requests_refused_total", "counter", "client requests answered with an error, by code");
+    for (int c = 1; c < QR_ERR_COUNT_; c++)
+        if (st->refused[c])
+            qr_text_printf(t, "quarry_requests_refused_total{code=\"%s\"} %llu\n", qr_errname(c),
+                           (unsigned long long)st->refused[c]);
+    s_hist_render(t, "quarry_dispatch_latency_seconds", "time from entering the queue to assignment",
+                  &st->dispatch);
+    s_hist_render(t, "quarry_db_commit_seconds", "time to make one batch durable (group commit)",
+                  &st->commit);
+    return 200;
+}
+
 /* Rows the current batch may hold while a commit is in flight before the
  * loop stops reading sockets and waits for it (back-pressure). */
 #define S_BACKLOG_ROWS 500000
@@ -2352,7 +2491,9 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
 {
     zmq_pollitem_t items[] = {{self->pipe, 0, ZMQ_POLLIN, 0},
                               {self->clients, 0, ZMQ_POLLIN, 0},
-                              {self->workers, 0, ZMQ_POLLIN, 0}};
+                              {self->workers, 0, ZMQ_POLLIN, 0},
+                              {NULL, self->httpd ? qr_httpd_fd(self->httpd) : -1, ZMQ_POLLIN, 0}};
+    int nitems = self->httpd ? 4 : 3;
     while (!*stop) {
         long timeout = self->degraded ? 200 : (long)(self->cfg.heartbeat_ms / 4);
         if (!self->degraded && self->ndl) {
@@ -2361,7 +2502,7 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
                 timeout = until < 0 ? 0 : (long)until;
         }
         bool full = self->fly_db && qr_db_pending(self->db) >= S_BACKLOG_ROWS;
-        if (zmq_poll(items, full ? 1 : 3, timeout) < 0) {
+        if (zmq_poll(items, full ? 1 : nitems, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             qr_log(QR_LOG_ERROR, "poll failed", "reason=\"%s\"", zmq_strerror(errno));
@@ -2369,6 +2510,8 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
         }
         if (items[0].revents & ZMQ_POLLIN)
             s_commit_done(self);
+        if (!full && nitems == 4 && (items[3].revents & ZMQ_POLLIN))
+            qr_httpd_serve(self->httpd, s_render, self);
         if (full)
             items[1].revents = items[2].revents = 0;
         if (self->degraded) {
@@ -2516,6 +2659,14 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
         goto fail;
     }
     self->committer_up = true;
+    if (cfg->metrics_addr && *cfg->metrics_addr) {
+        self->httpd = qr_httpd_new(cfg->metrics_addr, err, errlen);
+        if (!self->httpd)
+            goto fail;
+        qr_log(QR_LOG_INFO, "metrics listening", "addr=%s port=%d", cfg->metrics_addr,
+               qr_httpd_port(self->httpd));
+    }
+    self->started_ms = qr_wall_ms();
     qr_log(QR_LOG_INFO, "broker listening", "clients=%s workers=%s", cfg->client_endpoint,
            cfg->worker_endpoint);
     return self;
@@ -2536,6 +2687,7 @@ void qr_broker_destroy(qr_broker_t **self_p)
     }
     if (self->pipe)
         zmq_close(self->pipe);
+    qr_httpd_destroy(&self->httpd);
     /* outboxes first: their entries hold blobs the state owns */
     s_drop_outbox(self, self->fly_out, self->fly_nout, false);
     s_drop_outbox(self, self->out, self->nout, false);

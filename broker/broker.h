@@ -45,6 +45,7 @@ typedef struct {
     const char *client_endpoint; /* ROUTER bind for clients, e.g. tcp port 5555 */
     const char *worker_endpoint; /* ROUTER bind for workers, e.g. tcp port 5556 */
     const char *db;              /* libpq conninfo */
+    const char *metrics_addr;    /* HOST:PORT for /metrics and /healthz; NULL or "" = off */
     int64_t heartbeat_ms;        /* heartbeat interval sent to workers */
     int64_t liveness;            /* missed heartbeats before a worker is lost */
     int64_t max_attempts;        /* default attempts per job */

@@ -26,12 +26,14 @@ static void s_on_signal(int sig)
 
 int main(int argc, char **argv)
 {
-    char *client_ep = NULL, *worker_ep = NULL, *db = NULL, *level = NULL;
+    char *client_ep = NULL, *worker_ep = NULL, *db = NULL, *level = NULL, *metrics = NULL;
     int64_t hb, liveness, attempts, maxin, fee, prefetch, pfunits, batch, rounds, cache, unitcap, minrep, keepfinal;
     const qr_opt_t opts[] = {
         {"client-endpoint", QR_OPT_STR, &client_ep, "tcp://*:5555", "ZeroMQ endpoint clients connect to"},
         {"worker-endpoint", QR_OPT_STR, &worker_ep, "tcp://*:5556", "ZeroMQ endpoint workers connect to"},
         {"db", QR_OPT_STR, &db, "dbname=quarry", "PostgreSQL conninfo string or URI"},
+        {"metrics-addr", QR_OPT_STR, &metrics, "",
+         "HOST:PORT serving Prometheus /metrics and /healthz (empty = off), e.g. :9100"},
         {"heartbeat-ms", QR_OPT_INT, &hb, "2500", "heartbeat interval told to workers"},
         {"liveness", QR_OPT_INT, &liveness, "3", "missed heartbeats before a worker is lost"},
         {"max-attempts", QR_OPT_INT, &attempts, "3", "default attempts per job before it fails"},
@@ -94,6 +96,7 @@ int main(int argc, char **argv)
     }
     qr_broker_cfg_t cfg = {
         .client_endpoint = client_ep, .worker_endpoint = worker_ep, .db = db,
+        .metrics_addr = metrics,
         .heartbeat_ms = hb, .liveness = liveness, .max_attempts = attempts,
         .max_input_bytes = maxin, .fee_bps = fee, .prefetch = prefetch,
         .prefetch_units = pfunits, .batch_max = batch, .verify_rounds = rounds,

@@ -33,3 +33,22 @@ const char *qr_strerror(int code)
         return "unknown error";
     return s_text[code];
 }
+
+static const char *const s_names[QR_ERR_COUNT_] = {
+    [QR_OK] = "OK",           [QR_EINVAL] = "EINVAL",       [QR_EPROTO] = "EPROTO",
+    [QR_EKIND] = "EKIND",     [QR_ETOOBIG] = "ETOOBIG",     [QR_EFUNDS] = "EFUNDS",
+    [QR_ENOTFOUND] = "ENOTFOUND", [QR_EDB] = "EDB",         [QR_ESTATE] = "ESTATE",
+    [QR_ETIMEOUT] = "ETIMEOUT", [QR_ENOMEM] = "ENOMEM",     [QR_EIO] = "EIO",
+    [QR_EVERIFY] = "EVERIFY", [QR_ECANCELLED] = "ECANCELLED", [QR_EEXPIRED] = "EEXPIRED",
+    [QR_EFAILED] = "EFAILED", [QR_EPRICE] = "EPRICE",       [QR_ENOTREADY] = "ENOTREADY",
+    [QR_EPERM] = "EPERM",     [QR_ECOMPUTE] = "ECOMPUTE",   [QR_EUNAVAIL] = "EUNAVAIL",
+};
+
+const char *qr_errname(int code)
+{
+    if (code < 0)
+        code = -code;
+    if (code >= QR_ERR_COUNT_ || !s_names[code])
+        return "EUNKNOWN";
+    return s_names[code];
+}

@@ -34,5 +34,8 @@ typedef enum {
 
 /* Returns a static, human-readable description of code; never NULL. */
 const char *qr_strerror(int code);
+/* Returns the code's symbolic name ("EFUNDS"), for logs and metric labels;
+ * "EUNKNOWN" for a code outside the enum. */
+const char *qr_errname(int code);
 
 #endif

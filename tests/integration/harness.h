@@ -50,6 +50,12 @@ quarry_client_t *h_client(int cport, const char *account);
 void h_check_books(const char *conninfo);
 /* Waits up to 15 s until exactly n workers are online; fails the test if not. */
 void h_wait_online(quarry_client_t *c, int n);
+/* GET http://127.0.0.1:port/path; the body (NUL-terminated, cut to len)
+ * goes to buf.  Returns the HTTP status, or -1 when nothing answered. */
+int h_http_get(int port, const char *path, char *buf, size_t len);
+/* The value of a Prometheus sample line "name value" in text (name may carry
+ * labels, written exactly as exported); fails the test when absent. */
+double h_metric(const char *text, const char *name);
 /* Fills p with n uniform values in [-1, 1). */
 void h_random(float *p, size_t n, unsigned *seed);
 /* Sleeps ms milliseconds. */

@@ -30,7 +30,8 @@ static int s_setup(void **state)
     h_db_create("qr_it_e2e", s_db, sizeof s_db);
     /* keep few finished jobs in memory, so most requests below about
      * finished jobs are answered from PostgreSQL */
-    s_broker = h_broker("e2e-broker", s_db, CPORT, WPORT, "--keep-final-jobs=50", NULL);
+    s_broker = h_broker("e2e-broker", s_db, CPORT, WPORT, "--keep-final-jobs=50",
+                        "--metrics-addr=127.0.0.1:57102", NULL);
     s_w1 = h_worker("e2e-w1", WPORT, "w1", "op-a", 1, 100, NULL);
     s_w2 = h_worker("e2e-w2", WPORT, "w2", "op-b", 1, 120, NULL);
     s_alice = h_client(CPORT, "alice");
@@ -148,6 +149,21 @@ static void test_thousand_jobs(void **state)
     quarry_workers_free(&ws);
     assert_int_equal(done, NJOBS);
     assert_int_equal((int64_t)earned, paid - fees);
+    /* Prometheus metrics agree with the books */
+    static char m[1 << 16];
+    assert_int_equal(h_http_get(57102, "/metrics", m, sizeof m), 200);
+    assert_int_equal((int64_t)h_metric(m, "quarry_jobs_ended_total{state=\"settled\"}"), NJOBS);
+    assert_int_equal((int64_t)h_metric(m, "quarry_jobs_submitted_total"), NJOBS);
+    assert_int_equal((int64_t)h_metric(m, "quarry_settled_base_units_total{part=\"price\"}"), paid);
+    assert_int_equal((int64_t)h_metric(m, "quarry_settled_base_units_total{part=\"fee\"}"), fees);
+    assert_int_equal((int64_t)h_metric(m, "quarry_verification_failures_total"), 0);
+    assert_int_equal((int64_t)h_metric(m, "quarry_workers_connected"), 2);
+    assert_int_equal((int64_t)h_metric(m, "quarry_queue_depth{kind=\"ai.gemm\"}"), 0);
+    assert_int_equal((int64_t)h_metric(m, "quarry_dispatch_latency_seconds_count"), NJOBS);
+    assert_true(h_metric(m, "quarry_db_commit_seconds_count") >= 1);
+    assert_int_equal((int64_t)h_metric(m, "quarry_up"), 1);
+    assert_int_equal(h_http_get(57102, "/healthz", m, sizeof m), 200);
+    assert_int_equal(h_http_get(57102, "/nope", m, sizeof m), 404);
     /* the first job left the broker's memory long ago: the database answers */
     quarry_job_info_t first;
     assert_int_equal(quarry_job_status(s_alice, ids[0], &first), QUARRY_OK);

@@ -379,7 +379,7 @@ static void test_database_stopped(void **state)
     s_pg("stop", dir, 57159); /* a cluster left by an earlier failed run */
     s_pg("start", dir, 57159);
     snprintf(db, sizeof db, "host=%s port=57159 dbname=postgres user=postgres", dir);
-    pid_t b = h_broker("dbdown-broker", db, 57150, 57151, NULL);
+    pid_t b = h_broker("dbdown-broker", db, 57150, 57151, "--metrics-addr=127.0.0.1:57152", NULL);
     pid_t w = h_worker("dbdown-w", 57151, "w", "op", 1, 10, NULL);
     quarry_client_t *c = h_client(57150, "gina");
     assert_int_equal(quarry_deposit(c, "gina", 1000000, NULL), QUARRY_OK);
@@ -396,6 +396,13 @@ static void test_database_stopped(void **state)
     assert_non_null(strstr(quarry_client_last_error(c), "database"));
     assert_int_equal(quarry_gemm_submit(c, 2, 2, 2, a, e, &o, &id, NULL, NULL), QUARRY_EDB);
     assert_true(h_alive(b));
+    /* health and metrics say so */
+    static char m[1 << 16];
+    assert_int_equal(h_http_get(57152, "/healthz", m, sizeof m), 503);
+    assert_non_null(strstr(m, "database unavailable"));
+    assert_int_equal(h_http_get(57152, "/metrics", m, sizeof m), 200);
+    assert_int_equal((int64_t)h_metric(m, "quarry_up"), 0);
+    assert_true(h_metric(m, "quarry_requests_refused_total{code=\"EDB\"}") >= 2);
     s_pg("start", dir, 57159);
     rc = QUARRY_EDB;
     for (int i = 0; i < 100 && rc == QUARRY_EDB; i++) {
@@ -405,6 +412,7 @@ static void test_database_stopped(void **state)
     }
     assert_int_equal(rc, QUARRY_OK);
     assert_int_equal(quarry_job_wait(c, id, 30000, NULL, NULL, &info), QUARRY_OK);
+    assert_int_equal(h_http_get(57152, "/healthz", m, sizeof m), 200);
     assert_int_equal(quarry_job_status(c, before, &info), QUARRY_OK);
     assert_int_equal(info.state, QUARRY_JOB_SETTLED);
     h_check_books(db);

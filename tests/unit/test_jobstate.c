@@ -32,6 +32,11 @@ static void test_errors(void **state)
     }
     assert_string_equal(qr_strerror(-QR_EFUNDS), qr_strerror(QR_EFUNDS));
     assert_string_equal(qr_strerror(9999), "unknown error");
+    for (int c = 0; c < QR_ERR_COUNT_; c++)
+        assert_string_not_equal(qr_errname(c), "EUNKNOWN");
+    assert_string_equal(qr_errname(QR_EFUNDS), "EFUNDS");
+    assert_string_equal(qr_errname(-QR_EDB), "EDB");
+    assert_string_equal(qr_errname(12345), "EUNKNOWN");
     /* the wire depends on these numbers: append-only */
     assert_int_equal(QR_EDB, 7);
     assert_int_equal(QR_EUNAVAIL, 20);
