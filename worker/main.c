@@ -49,7 +49,8 @@ static void s_usage(const qr_opt_t *opts, size_t n)
 
 int main(int argc, char **argv)
 {
-    char *broker = NULL, *name = NULL, *operator_name = NULL, *log_level = NULL, *gpu = NULL;
+    char *broker = NULL, *name = NULL, *operator_name = NULL, *log_level = NULL, *gpu = NULL,
+         *metrics_addr = NULL;
     int64_t ask_price = 0, slots = 0, drain_ms = 0, input_cache_mb = 0;
 #ifdef QR_TEST_FAULTS
     int64_t corrupt_every = 0, delay_ms = 0;
@@ -63,6 +64,8 @@ int main(int argc, char **argv)
         {"slots", QR_OPT_INT, &slots, "0", "jobs run at once (0 = one per CPU core)"},
         {"drain-ms", QR_OPT_INT, &drain_ms, "30000",
          "on SIGTERM, how long running jobs may finish before they are handed back"},
+        {"metrics-addr", QR_OPT_STR, &metrics_addr, "",
+         "HOST:PORT serving Prometheus /metrics and /healthz (empty = off)"},
         {"input-cache-mb", QR_OPT_INT, &input_cache_mb, "256",
          "inputs kept so the broker need not send them again (0 = none)"},
         {"log-level", QR_OPT_STR, &log_level, "info", "debug, info, warn or error"},
@@ -135,6 +138,7 @@ int main(int argc, char **argv)
     cfg.slots = (int)slots;
     cfg.drain_ms = drain_ms;
     cfg.input_cache_mb = input_cache_mb;
+    cfg.metrics_addr = metrics_addr;
     cfg.gpu = gpu_on;
 #ifdef QR_TEST_FAULTS
     cfg.fault_corrupt_every = corrupt_every;

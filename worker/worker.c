@@ -41,6 +41,7 @@
 #include "executor.h"
 #include "gemm.h"
 #include "hmap.h"
+#include "httpd.h"
 #include "ring.h"
 #include "util.h"
 #include "wire.h"
@@ -103,7 +104,53 @@ struct qr_worker_t {
     qr_hmap_t *inputs;          /* blob id -> s_input_t */
     qr_ring_t in_order;         /* the same inputs, oldest first */
     size_t in_bytes;            /* bytes held */
+    qr_httpd_t *httpd;          /* /metrics and /healthz; NULL when off */
+    uint64_t failed;            /* jobs that failed here (not cancelled by the broker) */
+    uint64_t compute_us;        /* time spent computing jobs, all executors */
+    uint64_t input_hits;        /* ASSIGNs served from the input cache */
+    uint64_t input_misses;      /* ASSIGNs naming an input it did not hold */
 };
+
+/* Prometheus text for /metrics; /healthz is 200 while registered. */
+static int s_render(void *arg, const char *path, qr_text_t *t)
+{
+    qr_worker_t *self = arg;
+    if (strcmp(path, "/healthz") == 0) {
+        qr_text_printf(t, self->registered ? "ok\n" : "not registered with the broker\n");
+        return self->registered ? 200 : 503;
+    }
+    if (strcmp(path, "/metrics") != 0) {
+        qr_text_printf(t, "not found; try /metrics or /healthz\n");
+        return 404;
+    }
+    qr_text_printf(t,
+                   "# HELP quarry_worker_registered 1 while registered with the broker\n"
+                   "# TYPE quarry_worker_registered gauge\n"
+                   "quarry_worker_registered %d\n"
+                   "# HELP quarry_worker_jobs_total jobs this worker finished, by outcome\n"
+                   "# TYPE quarry_worker_jobs_total counter\n"
+                   "quarry_worker_jobs_total{outcome=\"done\"} %llu\n"
+                   "quarry_worker_jobs_total{outcome=\"failed\"} %llu\n"
+                   "# HELP quarry_worker_busy_seconds_total time spent computing, per device\n"
+                   "# TYPE quarry_worker_busy_seconds_total counter\n"
+                   "quarry_worker_busy_seconds_total{device=\"cpu0\"} %.6f\n"
+                   "# HELP quarry_worker_slots job slots (executor threads)\n"
+                   "# TYPE quarry_worker_slots gauge\n"
+                   "quarry_worker_slots %d\n"
+                   "# HELP quarry_worker_input_cache inputs kept for the broker to name\n"
+                   "# TYPE quarry_worker_input_cache gauge\n"
+                   "quarry_worker_input_cache{unit=\"entries\"} %zu\n"
+                   "quarry_worker_input_cache{unit=\"bytes\"} %zu\n"
+                   "# HELP quarry_worker_input_lookups_total ASSIGNs that named an input\n"
+                   "# TYPE quarry_worker_input_lookups_total counter\n"
+                   "quarry_worker_input_lookups_total{result=\"hit\"} %llu\n"
+                   "quarry_worker_input_lookups_total{result=\"miss\"} %llu\n",
+                   self->registered ? 1 : 0, (unsigned long long)self->results,
+                   (unsigned long long)self->failed, (double)self->compute_us / 1e6,
+                   self->cfg.slots, self->in_order.n, self->in_bytes,
+                   (unsigned long long)self->input_hits, (unsigned long long)self->input_misses);
+    return 200;
+}
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -204,6 +251,14 @@ qr_worker_t *qr_worker_new(void *ctx, const qr_worker_cfg_t *cfg)
     self->inputs = qr_hmap_new();
     if (!self->inputs)
         goto fail;
+    if (cfg->metrics_addr && *cfg->metrics_addr) {
+        char err[256];
+        self->httpd = qr_httpd_new(cfg->metrics_addr, err, sizeof err);
+        if (!self->httpd) {
+            qr_log(QR_LOG_ERROR, "cannot serve metrics", "err=\"%s\"", err);
+            goto fail;
+        }
+    }
     if (self->cfg.slots <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         self->cfg.slots = n > 0 ? (int)n : 1;
@@ -278,6 +333,7 @@ void qr_worker_destroy(qr_worker_t **self_p)
         s_input_free(in);
     qr_ring_free(&self->in_order);
     qr_hmap_destroy(&self->inputs);
+    qr_httpd_destroy(&self->httpd);
     qr_devices_destroy(&self->devices);
     free(self->broker);
     free(self->name);
@@ -546,6 +602,7 @@ static void s_on_done(qr_worker_t *self, qr_exec_event_t *ev)
         qr_exec_job_destroy(&job);
         return;
     }
+    self->compute_us += qr_exec_job_compute_us(job);
     if (status == QR_OK) {
         self->results++;
 #ifdef QR_TEST_FAULTS
@@ -560,6 +617,7 @@ static void s_on_done(qr_worker_t *self, qr_exec_event_t *ev)
     const char *why = status == QR_ECANCELLED ? "worker shutting down"
                       : status == QR_ENOMEM   ? "out of memory for the result"
                                               : "compute failed";
+    self->failed++;
     qr_log(QR_LOG_WARN, "job failed", "job=%llu code=%d reason=\"%s\"",
            (unsigned long long)ev->job_id, status, why);
     qr_exec_job_destroy(&job);
@@ -650,6 +708,10 @@ static void s_on_assign(qr_worker_t *self, qr_msg_t *msg)
     if (qr_msg_npayload(msg) == 0 && a->input_blob) {
         /* the broker knows we hold this input */
         s_input_t *in = self->inputs ? qr_hmap_get_u64(self->inputs, a->input_blob) : NULL;
+        if (in)
+            self->input_hits++;
+        else
+            self->input_misses++;
         if (!in) {
             snprintf(err, sizeof err, "input %llu is not in this worker's cache",
                      (unsigned long long)a->input_blob);
@@ -952,8 +1014,8 @@ int qr_worker_run(qr_worker_t *self, int stop_fd)
         s_timers(self, now);
         if (s_drained(self))
             break;
-        zmq_pollitem_t items[3];
-        int n = 0, i_exec = -1, i_dealer = -1, i_stop = -1;
+        zmq_pollitem_t items[4];
+        int n = 0, i_exec = -1, i_dealer = -1, i_stop = -1, i_http = -1;
         items[n] = (zmq_pollitem_t){.socket = qr_executor_socket(self->pool), .events = ZMQ_POLLIN};
         i_exec = n++;
         if (self->dealer) {
@@ -963,6 +1025,10 @@ int qr_worker_run(qr_worker_t *self, int stop_fd)
         if (stop_fd >= 0 && !self->stop_closed) {
             items[n] = (zmq_pollitem_t){.fd = stop_fd, .events = ZMQ_POLLIN};
             i_stop = n++;
+        }
+        if (self->httpd) {
+            items[n] = (zmq_pollitem_t){.fd = qr_httpd_fd(self->httpd), .events = ZMQ_POLLIN};
+            i_http = n++;
         }
         int rc = zmq_poll(items, n, (long)s_next_wake(self, qr_clock_ms()));
         if (rc < 0) {
@@ -982,6 +1048,8 @@ int qr_worker_run(qr_worker_t *self, int stop_fd)
         }
         if (i_dealer >= 0 && (items[i_dealer].revents & ZMQ_POLLIN))
             s_read_broker(self);
+        if (i_http >= 0 && (items[i_http].revents & ZMQ_POLLIN))
+            qr_httpd_serve(self->httpd, s_render, self);
     }
     s_goodbye(self);
     qr_log(QR_LOG_INFO, "worker stopped", "results=%llu", (unsigned long long)self->results);

@@ -29,6 +29,7 @@ typedef struct {
     int64_t backoff_min_ms;      /* first reconnect delay after silence */
     int64_t backoff_max_ms;      /* cap of the doubling delay */
     int64_t input_cache_mb;      /* inputs kept by id so the broker can omit them */
+    const char *metrics_addr;    /* HOST:PORT for /metrics and /healthz; NULL or "" = off */
     int64_t fault_corrupt_every; /* QR_TEST_FAULTS builds only: corrupt every Nth C */
     int64_t fault_delay_ms;      /* QR_TEST_FAULTS builds only: sleep in every job */
     bool fault_forget_inputs;    /* QR_TEST_FAULTS builds only: keep no input it reports */

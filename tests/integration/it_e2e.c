@@ -32,7 +32,7 @@ static int s_setup(void **state)
      * finished jobs are answered from PostgreSQL */
     s_broker = h_broker("e2e-broker", s_db, CPORT, WPORT, "--keep-final-jobs=50",
                         "--metrics-addr=127.0.0.1:57102", NULL);
-    s_w1 = h_worker("e2e-w1", WPORT, "w1", "op-a", 1, 100, NULL);
+    s_w1 = h_worker("e2e-w1", WPORT, "w1", "op-a", 1, 100, "--metrics-addr=127.0.0.1:57103", NULL);
     s_w2 = h_worker("e2e-w2", WPORT, "w2", "op-b", 1, 120, NULL);
     s_alice = h_client(CPORT, "alice");
     quarry_balance_t b;
@@ -137,20 +137,28 @@ static void test_thousand_jobs(void **state)
         assert_int_equal(d->operators[i].earned,
                          strcmp(d->operators[i].operator_, "op-a") == 0 ? opa.available : opb.available);
     quarry_dash_free(&d);
+    static char m[1 << 16];
     /* per worker: jobs done and earnings add up to the settlements */
     quarry_worker_info_t *ws = NULL;
     size_t nw = 0;
     assert_int_equal(quarry_workers(s_alice, &ws, &nw), QUARRY_OK);
-    uint64_t done = 0, earned = 0;
+    uint64_t done = 0, earned = 0, w1_done = 0;
     for (size_t i = 0; i < nw; i++) {
         done += ws[i].jobs_done;
         earned += ws[i].earned;
+        if (strcmp(ws[i].name, "w1") == 0)
+            w1_done = ws[i].jobs_done;
     }
+    /* and w1's own metrics agree with the broker */
+    assert_int_equal(h_http_get(57103, "/metrics", m, sizeof m), 200);
+    assert_int_equal((uint64_t)h_metric(m, "quarry_worker_jobs_total{outcome=\"done\"}"), w1_done);
+    assert_int_equal((int64_t)h_metric(m, "quarry_worker_registered"), 1);
+    assert_true(w1_done == 0 || h_metric(m, "quarry_worker_busy_seconds_total{device=\"cpu0\"}") > 0);
+    assert_int_equal(h_http_get(57103, "/healthz", m, sizeof m), 200);
     quarry_workers_free(&ws);
     assert_int_equal(done, NJOBS);
     assert_int_equal((int64_t)earned, paid - fees);
     /* Prometheus metrics agree with the books */
-    static char m[1 << 16];
     assert_int_equal(h_http_get(57102, "/metrics", m, sizeof m), 200);
     assert_int_equal((int64_t)h_metric(m, "quarry_jobs_ended_total{state=\"settled\"}"), NJOBS);
     assert_int_equal((int64_t)h_metric(m, "quarry_jobs_submitted_total"), NJOBS);
