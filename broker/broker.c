@@ -33,6 +33,9 @@ typedef struct {
     int kind;           /* qr_acct_kind_t */
     int64_t available;  /* base units */
     int64_t reserved;   /* base units */
+    uint64_t live;      /* its jobs not yet in a final state (queue quota) */
+    double tokens;      /* submit rate limit: token bucket */
+    int64_t refill_ms;  /* monotonic ms of the last refill */
 } s_account_t;
 
 typedef struct {
@@ -560,6 +563,9 @@ static void s_finish_unpaid(qr_broker_t *self, s_job_t *j, int state, const char
     }
     qr_sched_dequeue(self->sched, &j->sj);
     s_release(self, j);
+    s_account_t *owner = qr_hmap_get_u64(self->accounts, j->row.client_id);
+    if (owner && owner->live)
+        owner->live--;
     self->stats.ended[state]++;
     s_job_event(self, j, state, detail);
     s_job_commit_row(self, j);
@@ -813,6 +819,9 @@ static void s_load_job(void *arg, qr_db_job_t *row)
         s_job_commit_row(self, j);
     }
     j->queued_us = qr_clock_us();
+    s_account_t *owner = qr_hmap_get_u64(self->accounts, j->row.client_id);
+    if (owner)
+        owner->live++;
     qr_sched_enqueue(self->sched, &j->sj);
 }
 
@@ -1135,6 +1144,8 @@ static void s_settle(qr_broker_t *self, s_job_t *j, s_worker_t *w, const void *c
     j->row.price = gross;
     j->row.fee = fee;
     self->stats.ended[QR_JOB_SETTLED]++;
+    if (client->live)
+        client->live--;
     self->stats.paid += gross;
     self->stats.fees += fee;
     if (j->row.state == QR_JOB_ASSIGNED)
@@ -1439,6 +1450,36 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
             return;
         }
     }
+    if (self->cfg.client_quota && c->acct->live >= (uint64_t)self->cfg.client_quota) {
+        snprintf(why, sizeof why,
+                 "account %.64s already has %" PRIu64 " jobs queued or running, its quota; "
+                 "wait for some to finish",
+                 c->acct->name, c->acct->live);
+        s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_ELIMIT, why);
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+        return;
+    }
+    if (self->cfg.client_rate) {
+        /* token bucket: client_rate submits a second, bursts of as many */
+        int64_t now = qr_clock_ms();
+        double rate = (double)self->cfg.client_rate;
+        if (!c->acct->refill_ms)
+            c->acct->tokens = rate;
+        else
+            c->acct->tokens += rate * (double)(now - c->acct->refill_ms) / 1000.0;
+        if (c->acct->tokens > rate)
+            c->acct->tokens = rate;
+        c->acct->refill_ms = now;
+        if (c->acct->tokens < 1.0) {
+            snprintf(why, sizeof why,
+                     "account %.64s is over its rate limit of %" PRId64 " submits a second",
+                     c->acct->name, self->cfg.client_rate);
+            s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_ELIMIT, why);
+            protobuf_c_message_free_unpacked(&s->base, NULL);
+            return;
+        }
+        c->acct->tokens -= 1.0;
+    }
     if (c->acct->available < (int64_t)sp->max_price) {
         snprintf(why, sizeof why,
                  "balance %" PRId64 " is short of the job's max_price %" PRIu64
@@ -1492,6 +1533,7 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
            QR_BUCKET_RESERVED, (int64_t)r->max_price);
     j->queued_us = qr_clock_us();
     self->stats.submitted++;
+    c->acct->live++;
     qr_sched_enqueue(self->sched, &j->sj);
     Quarry__SubmitAck ack = QUARRY__SUBMIT_ACK__INIT;
     ack.req_id = s->req_id;
@@ -2607,12 +2649,12 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
         self->cfg.prefetch < 0 || self->cfg.prefetch_units < 0 || self->cfg.batch_max < 1 || self->cfg.verify_rounds < 1 ||
         self->cfg.blob_cache_mb < 0 || self->cfg.default_unit_cap < 1 ||
         self->cfg.min_reputation < 0 || self->cfg.min_reputation > 100 ||
-        self->cfg.keep_final < 0) {
+        self->cfg.keep_final < 0 || self->cfg.client_rate < 0 || self->cfg.client_quota < 0) {
         snprintf(err, errlen,
                  "bad settings: need heartbeat-ms >= 10, liveness >= 1, max-attempts >= 1, "
                  "max-input-bytes >= 1024, fee-bps 0..10000, prefetch and prefetch-units >= 0, batch-max >= 1, "
                  "verify-rounds >= 1, blob-cache-mb >= 0, default-unit-cap >= 1, "
-                 "min-reputation 0..100, keep-final-jobs >= 0");
+                 "min-reputation 0..100, keep-final-jobs, client-rate and client-quota >= 0");
         free(self);
         return NULL;
     }

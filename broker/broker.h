@@ -58,6 +58,8 @@ typedef struct {
     int64_t blob_cache_mb;       /* finished jobs' inputs and results kept in memory */
     int64_t default_unit_cap;    /* cap per work unit for a job that names no max_price */
     int64_t min_reputation;      /* a worker below it gets no work */
+    int64_t client_rate;         /* submits a second per account (burst as many); 0 = no limit */
+    int64_t client_quota;        /* jobs queued or running per account; 0 = no limit */
     int64_t keep_final;          /* finished jobs kept in memory; older ones are read from PostgreSQL */
 } qr_broker_cfg_t;
 

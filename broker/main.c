@@ -27,7 +27,8 @@ static void s_on_signal(int sig)
 int main(int argc, char **argv)
 {
     char *client_ep = NULL, *worker_ep = NULL, *db = NULL, *level = NULL, *metrics = NULL;
-    int64_t hb, liveness, attempts, maxin, fee, prefetch, pfunits, batch, rounds, cache, unitcap, minrep, keepfinal;
+    int64_t hb, liveness, attempts, maxin, fee, prefetch, pfunits, batch, rounds, cache, unitcap, minrep, keepfinal,
+        crate, cquota;
     const qr_opt_t opts[] = {
         {"client-endpoint", QR_OPT_STR, &client_ep, "tcp://*:5555", "ZeroMQ endpoint clients connect to"},
         {"worker-endpoint", QR_OPT_STR, &worker_ep, "tcp://*:5556", "ZeroMQ endpoint workers connect to"},
@@ -47,6 +48,10 @@ int main(int argc, char **argv)
         {"blob-cache-mb", QR_OPT_INT, &cache, "256", "finished jobs' inputs and results kept in memory (dedupe, RESULT)"},
         {"default-unit-cap", QR_OPT_INT, &unitcap, "1000", "max price per work unit for jobs that set none"},
         {"min-reputation", QR_OPT_INT, &minrep, "50", "workers below this reputation (0-100) get no work"},
+        {"client-rate", QR_OPT_INT, &crate, "0",
+         "submits a second each account may make, in bursts of as many (0 = no limit)"},
+        {"client-quota", QR_OPT_INT, &cquota, "1000000",
+         "jobs each account may have queued or running at once (0 = no limit)"},
         {"keep-final-jobs", QR_OPT_INT, &keepfinal, "100000",
          "finished jobs kept in memory; requests about older ones read PostgreSQL"},
         {"log-level", QR_OPT_STR, &level, "info", "debug, info, warn or error"},
@@ -101,7 +106,7 @@ int main(int argc, char **argv)
         .max_input_bytes = maxin, .fee_bps = fee, .prefetch = prefetch,
         .prefetch_units = pfunits, .batch_max = batch, .verify_rounds = rounds,
         .blob_cache_mb = cache, .default_unit_cap = unitcap, .min_reputation = minrep,
-        .keep_final = keepfinal,
+        .keep_final = keepfinal, .client_rate = crate, .client_quota = cquota,
     };
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -23,6 +23,7 @@ static const char *const s_text[QR_ERR_COUNT_] = {
     [QR_EPERM] = "permission denied",
     [QR_ECOMPUTE] = "compute failed on the worker",
     [QR_EUNAVAIL] = "broker unavailable",
+    [QR_ELIMIT] = "rate limit or quota exceeded",
 };
 
 const char *qr_strerror(int code)
@@ -42,6 +43,7 @@ static const char *const s_names[QR_ERR_COUNT_] = {
     [QR_EVERIFY] = "EVERIFY", [QR_ECANCELLED] = "ECANCELLED", [QR_EEXPIRED] = "EEXPIRED",
     [QR_EFAILED] = "EFAILED", [QR_EPRICE] = "EPRICE",       [QR_ENOTREADY] = "ENOTREADY",
     [QR_EPERM] = "EPERM",     [QR_ECOMPUTE] = "ECOMPUTE",   [QR_EUNAVAIL] = "EUNAVAIL",
+    [QR_ELIMIT] = "ELIMIT",
 };
 
 const char *qr_errname(int code)

@@ -29,6 +29,7 @@ typedef enum {
     QR_EPERM = 18,        /* not allowed for this caller */
     QR_ECOMPUTE = 19,     /* compute failed on the worker */
     QR_EUNAVAIL = 20,     /* broker not reachable */
+    QR_ELIMIT = 21,       /* rate limit or quota exceeded */
     QR_ERR_COUNT_         /* keep last; not a code */
 } qr_err_t;
 

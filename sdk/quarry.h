@@ -76,6 +76,7 @@ typedef enum {
     QUARRY_EPERM = 18,      /* not allowed for this caller */
     QUARRY_ECOMPUTE = 19,   /* compute failed on the worker */
     QUARRY_EUNAVAIL = 20,   /* broker not reachable or did not answer */
+    QUARRY_ELIMIT = 21,     /* refused: the account's rate limit or job quota */
 } quarry_err_t;
 
 /* Returns a static, human-readable description of code (negative codes are

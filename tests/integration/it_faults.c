@@ -230,6 +230,53 @@ static void test_input_cache_miss(void **state)
     h_db_drop("qr_it_miss");
 }
 
+/* Per-account limits: a queue quota and a submit rate, each refused with
+ * QUARRY_ELIMIT and a message, per account, counted in the metrics. */
+static void test_limits(void **state)
+{
+    (void)state;
+    char db[512];
+    h_db_create("qr_it_limits", db, sizeof db);
+    /* no worker: jobs stay queued */
+    pid_t b = h_broker("limits-broker", db, 57170, 57171, "--client-quota=2", "--client-rate=3",
+                       "--metrics-addr=127.0.0.1:57172", NULL);
+    quarry_client_t *ann = h_client(57170, "ann"), *bob = h_client(57170, "bob");
+    assert_int_equal(quarry_deposit(ann, "ann", 100000, NULL), QUARRY_OK);
+    assert_int_equal(quarry_deposit(ann, "bob", 100000, NULL), QUARRY_OK);
+    float a[1] = {1}, e[1] = {2};
+    quarry_job_opts_t o = s_opts(100);
+    uint64_t ids[3];
+    assert_int_equal(quarry_gemm_submit(ann, 1, 1, 1, a, e, &o, &ids[0], NULL, NULL), QUARRY_OK);
+    assert_int_equal(quarry_gemm_submit(ann, 1, 1, 1, a, e, &o, &ids[1], NULL, NULL), QUARRY_OK);
+    assert_int_equal(quarry_gemm_submit(ann, 1, 1, 1, a, e, &o, &ids[2], NULL, NULL), QUARRY_ELIMIT);
+    assert_non_null(strstr(quarry_client_last_error(ann), "quota"));
+    /* another account is not held back by ann's quota */
+    assert_int_equal(quarry_gemm_submit(bob, 1, 1, 1, a, e, &o, &ids[2], NULL, NULL), QUARRY_OK);
+    /* a finished job frees its place */
+    quarry_job_info_t info;
+    assert_int_equal(quarry_job_cancel(ann, ids[0], &info), QUARRY_OK);
+    assert_int_equal(quarry_gemm_submit(ann, 1, 1, 1, a, e, &o, &ids[0], NULL, NULL), QUARRY_OK);
+    /* the rate: bob has used 1 of his 3; under the quota thanks to cancels,
+     * two more pass and the next is refused until the bucket refills */
+    assert_int_equal(quarry_job_cancel(bob, ids[2], &info), QUARRY_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(quarry_gemm_submit(bob, 1, 1, 1, a, e, &o, &ids[2], NULL, NULL), QUARRY_OK);
+        assert_int_equal(quarry_job_cancel(bob, ids[2], &info), QUARRY_OK);
+    }
+    assert_int_equal(quarry_gemm_submit(bob, 1, 1, 1, a, e, &o, &ids[2], NULL, NULL), QUARRY_ELIMIT);
+    assert_non_null(strstr(quarry_client_last_error(bob), "rate limit"));
+    h_sleep_ms(1100); /* 3 tokens a second */
+    assert_int_equal(quarry_gemm_submit(bob, 1, 1, 1, a, e, &o, &ids[2], NULL, NULL), QUARRY_OK);
+    static char m[1 << 16];
+    assert_int_equal(h_http_get(57172, "/metrics", m, sizeof m), 200);
+    assert_int_equal((int64_t)h_metric(m, "quarry_requests_refused_total{code=\"ELIMIT\"}"), 2);
+    h_check_books(db);
+    quarry_client_destroy(&ann);
+    quarry_client_destroy(&bob);
+    assert_int_equal(h_stop(b, SIGTERM, 10000), 0);
+    h_db_drop("qr_it_limits");
+}
+
 /* Sends raw frames and returns the command of the reply (the Error's code
  * in *code when it is an Error); -1 when nothing came back. */
 static int s_raw(void *sock, int nframes, const void *const *f, const size_t *l, int *code, char *msg, size_t msglen)
@@ -430,6 +477,7 @@ int main(void)
         cmocka_unit_test_setup(test_broker_killed_under_load, s_each),
         cmocka_unit_test_setup(test_wrong_result_not_paid, s_each),
         cmocka_unit_test_setup(test_input_cache_miss, s_each),
+        cmocka_unit_test_setup(test_limits, s_each),
         cmocka_unit_test_setup(test_bad_input, s_each),
         cmocka_unit_test_setup(test_database_stopped, s_each),
     };

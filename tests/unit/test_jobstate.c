@@ -40,6 +40,7 @@ static void test_errors(void **state)
     /* the wire depends on these numbers: append-only */
     assert_int_equal(QR_EDB, 7);
     assert_int_equal(QR_EUNAVAIL, 20);
+    assert_int_equal(QR_ELIMIT, 21);
 }
 
 int main(void)
