@@ -2628,10 +2628,19 @@ static void *s_bind(void *zctx, const char *endpoint, int64_t maxmsg, char *err,
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (zmq_bind(s, endpoint) < 0) {
-        snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
-        zmq_close(s);
-        return NULL;
+    /* a comma-separated list binds each, e.g. tcp for remote peers plus
+     * ipc for the ones on this host */
+    char eps[1024];
+    snprintf(eps, sizeof eps, "%s", endpoint);
+    char *save = NULL;
+    for (char *ep = strtok_r(eps, ",", &save); ep; ep = strtok_r(NULL, ",", &save)) {
+        while (*ep == ' ')
+            ep++;
+        if (zmq_bind(s, ep) < 0) {
+            snprintf(err, errlen, "cannot bind %.200s: %s", ep, zmq_strerror(errno));
+            zmq_close(s);
+            return NULL;
+        }
     }
     return s;
 }

@@ -30,8 +30,8 @@ int main(int argc, char **argv)
     int64_t hb, liveness, attempts, maxin, fee, prefetch, pfunits, batch, rounds, cache, unitcap, minrep, keepfinal,
         crate, cquota;
     const qr_opt_t opts[] = {
-        {"client-endpoint", QR_OPT_STR, &client_ep, "tcp://*:5555", "ZeroMQ endpoint clients connect to"},
-        {"worker-endpoint", QR_OPT_STR, &worker_ep, "tcp://*:5556", "ZeroMQ endpoint workers connect to"},
+        {"client-endpoint", QR_OPT_STR, &client_ep, "tcp://*:5555", "ZeroMQ endpoint(s) clients connect to, comma-separated"},
+        {"worker-endpoint", QR_OPT_STR, &worker_ep, "tcp://*:5556", "ZeroMQ endpoint(s) workers connect to, comma-separated"},
         {"db", QR_OPT_STR, &db, "dbname=quarry", "PostgreSQL conninfo string or URI"},
         {"metrics-addr", QR_OPT_STR, &metrics, "",
          "HOST:PORT serving Prometheus /metrics and /healthz (empty = off), e.g. :9100"},
