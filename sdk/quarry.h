@@ -124,8 +124,8 @@ typedef struct {
     uint32_t attempts;        /* runs started so far */
     uint64_t worker_id;       /* worker holding or last holding it, 0 = none */
     uint64_t max_price;       /* cap reserved at submit, base units */
-    uint64_t price;           /* paid to the operator once settled */
-    uint64_t fee;             /* broker fee once settled */
+    uint64_t price;           /* paid by the client once settled (<= max_price) */
+    uint64_t fee;             /* the broker's share of price; the operator got price - fee */
     uint64_t units;           /* work units billed */
     int64_t created_ms;       /* wall clock, ms since the Unix epoch */
     int64_t updated_ms;       /* wall clock of the last change */
