@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1385,6 +1386,22 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
         snprintf(why, whylen,
                  "ai.gemm needs 2 input frames of %zu and %zu bytes, got %d frames (%zu, %zu)", ab,
                  bb, qr_msg_npayload(msg), la, lb);
+        return QR_EINVAL;
+    }
+    const void *pa = qr_msg_payload(msg, 0, &la), *pb = qr_msg_payload(msg, 1, &lb);
+    float probe;
+    bool aligned = ((uintptr_t)pa % sizeof probe) == 0 && ((uintptr_t)pb % sizeof probe) == 0;
+    bool finite = true;
+    if (aligned)
+        finite = qr_floats_finite(pa, la / sizeof probe) && qr_floats_finite(pb, lb / sizeof probe);
+    else
+        for (size_t i = 0; finite && i < la + lb; i += sizeof probe) {
+            memcpy(&probe, i < la ? (const uint8_t *)pa + i : (const uint8_t *)pb + (i - la),
+                   sizeof probe);
+            finite = isfinite(probe);
+        }
+    if (!finite) {
+        snprintf(why, whylen, "ai.gemm inputs must be finite: A or B holds inf or NaN");
         return QR_EINVAL;
     }
     if (sp->max_price > INT64_MAX / 4) {

@@ -5,6 +5,14 @@
 #include <math.h>
 #include <stdlib.h>
 
+bool qr_floats_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return false;
+    return true;
+}
+
 uint64_t qr_gemm_units(uint32_t m, uint32_t n, uint32_t k)
 {
     uint64_t madds = (uint64_t)m * n * k;
@@ -103,6 +111,10 @@ static int s_verify_fp32(const float *A, const float *B, const float *C, uint32_
                          uint32_t k, int rounds, s_rng_t *rng, double *worst)
 {
     size_t am = (size_t)m * k, bm = (size_t)k * n, cm = (size_t)m * n;
+    /* B r must not underflow: A would magnify the lost bits past the bound */
+    for (size_t i = 0; i < bm; i++)
+        if (B[i] != 0.0f && fabsf(B[i]) < 0x1p-101f)
+            return -1;
     float *buf = malloc(sizeof(float) * (am + bm + cm + 2 * (size_t)n + 2 * (size_t)k + 4 * (size_t)m));
     if (!buf)
         return -1;
@@ -155,6 +167,13 @@ static int s_verify_fp32(const float *A, const float *B, const float *C, uint32_
 int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,
                    uint32_t k, int rounds, uint64_t seed, double *worst)
 {
+    /* inf or NaN in a result is never right; it would also make the bound
+     * infinite and let any row pass */
+    if (!qr_floats_finite(C, (size_t)m * n)) {
+        if (worst)
+            *worst = INFINITY;
+        return 1;
+    }
     double *r = malloc(sizeof(double) * ((size_t)n * 2 + (size_t)k * 2));
     if (!r)
         return -1;
@@ -186,7 +205,7 @@ int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, u
             s_dot2(A + (size_t)i * k, br, babs, k, &x, &bound);
             s_dot2(C + (size_t)i * n, r, rabs, n, &y, &cb);
             double dev = fabs(y - x), lim = tol * (bound + cb) + 1e-30;
-            if (!(dev <= lim)) /* also catches NaN */
+            if (!(dev <= lim) || !isfinite(lim)) /* NaN, and an infinite bound proves nothing */
                 bad = 1;
             double ratio = dev / lim;
             if (ratio > w || ratio != ratio)

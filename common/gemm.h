@@ -7,6 +7,7 @@
 #ifndef QR_GEMM_H
 #define QR_GEMM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,8 +38,12 @@ void qr_gemm_rows(const float *A, const float *B, float *C, uint32_t m, uint32_t
  * fails; a change larger than the bound escapes one round only when the
  * random weight at that column is smaller than bound / change.  *worst (may
  * be NULL) receives the largest ratio of deviation to bound seen (<= 1
- * passes).  Returns 0 when C passes, 1 when it does not, -1 when out of
- * memory. */
+ * passes).  A C holding inf or NaN never passes, nor does a row whose bound
+ * is not finite (the broker refuses non-finite inputs at submit).  Returns 0
+ * when C passes, 1 when it does not, -1 when out of memory. */
+
+/* True when all n floats are finite (no inf, no NaN). */
+bool qr_floats_finite(const float *x, size_t n);
 int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,
                    uint32_t k, int rounds, uint64_t seed, double *worst);
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -376,6 +377,12 @@ static void test_bad_input(void **state)
     assert_int_equal(s_raw(s, 5, f7, l7, &code, msg, sizeof msg), QR_CMD_ERROR);
     assert_int_equal(code, QR_EINVAL);
     assert_non_null(strstr(msg, "input frames"));
+    /* inputs holding NaN are refused at submit (they would prove nothing) */
+    float nan_in[4] = {1, NAN, 3, 4}, ones[4] = {1, 1, 1, 1};
+    quarry_job_opts_t on = s_opts(1000);
+    uint64_t nid;
+    assert_int_equal(quarry_gemm_submit(c, 2, 2, 2, nan_in, ones, &on, &nid, NULL, NULL), QUARRY_EINVAL);
+    assert_non_null(strstr(quarry_client_last_error(c), "finite"));
     /* oversize input, through the SDK: 128x128x128 is 128 KiB over a 64 KiB limit */
     float *big = calloc(128 * 128, sizeof *big);
     quarry_job_opts_t o = s_opts(1000);

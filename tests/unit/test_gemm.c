@@ -84,6 +84,42 @@ static void test_catches_fault(void **state)
     free(C);
 }
 
+/* Found by tests/fuzz: one inf per row made the bound infinite and let a
+ * garbage result pass.  A non-finite C never passes now. */
+static void test_infinite_result_rejected(void **state)
+{
+    (void)state;
+    uint32_t m = 64, n = 64, k = 64;
+    float *A = malloc(m * k * sizeof *A), *B = malloc(k * n * sizeof *B), *C = malloc(m * n * sizeof *C);
+    for (size_t i = 0; i < m * k; i++)
+        A[i] = B[i] = 1.0f;
+    for (size_t i = 0; i < m * n; i++)
+        C[i] = 12345.0f;
+    assert_int_equal(qr_gemm_verify(A, B, C, m, n, k, 2, 5, NULL), 1);
+    for (uint32_t i = 0; i < m; i++)
+        C[(size_t)i * n] = INFINITY;
+    double worst = 0;
+    assert_int_equal(qr_gemm_verify(A, B, C, m, n, k, 2, 5, &worst), 1);
+    assert_true(worst > 1.0);
+    assert_true(qr_floats_finite(A, m * k));
+    assert_false(qr_floats_finite(C, m * n));
+    free(A);
+    free(B);
+    free(C);
+}
+
+/* Also from the fuzzer: tiny (denormal) B times huge A lost precision in the
+ * fp32 path and failed an honest result; such inputs now take the fp64 path. */
+static void test_denormal_inputs_honest_pass(void **state)
+{
+    (void)state;
+    float A[2] = {-2.1e38f, 6e-33f}, B[1] = {6.6e-43f}, C[2];
+    qr_gemm_rows(A, B, C, 2, 1, 1, 0, 2);
+    double worst = -1;
+    assert_int_equal(qr_gemm_verify(A, B, C, 2, 1, 1, 2, 9, &worst), 0);
+    assert_true(worst <= 1.0);
+}
+
 /* Inputs over 2^24 elements take the fp64 path: honest passes, a fault fails. */
 static void test_fp64_path(void **state)
 {
@@ -126,6 +162,8 @@ int main(void)
         cmocka_unit_test(test_product),
         cmocka_unit_test(test_catches_fault),
         cmocka_unit_test(test_fp64_path),
+        cmocka_unit_test(test_infinite_result_rejected),
+        cmocka_unit_test(test_denormal_inputs_honest_pass),
         cmocka_unit_test(test_sizes_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
