@@ -374,15 +374,25 @@ static uint64_t s_content_hash(const void *a, size_t la, const void *b, size_t l
     return s_hash(b, lb, s_hash(a, la, 0));
 }
 
+/* The blob already holding a then b, or NULL. */
+static s_blob_t *s_blob_find(qr_broker_t *self, const void *a, size_t la, const void *b,
+                             size_t lb)
+{
+    s_blob_key_t key = {s_content_hash(a, la, b, lb), la + lb};
+    s_blob_t *bl = qr_hmap_get(self->blob_by_content, &key, sizeof key);
+    if (bl && memcmp(bl->data, a, la) == 0 && memcmp(bl->data + la, b, lb) == 0)
+        return bl;
+    return NULL;
+}
+
 static s_blob_t *s_blob_get(qr_broker_t *self, const void *a, size_t la, const void *b, size_t lb)
 {
-    uint64_t hash = s_content_hash(a, la, b, lb);
-    s_blob_key_t key = {hash, la + lb};
-    s_blob_t *bl = qr_hmap_get(self->blob_by_content, &key, sizeof key);
-    if (bl && memcmp(bl->data, a, la) == 0 && memcmp(bl->data + la, b, lb) == 0) {
+    s_blob_t *bl = s_blob_find(self, a, la, b, lb);
+    if (bl) {
         bl->refs++;
         return bl;
     }
+    uint64_t hash = s_content_hash(a, la, b, lb);
     uint8_t *data = malloc(la + lb ? la + lb : 1);
     if (!data)
         return NULL;
@@ -1355,6 +1365,21 @@ static s_job_t *s_client_job(qr_broker_t *self, const s_client_t *c, uint64_t id
     return j && j->row.client_id == c->acct->id ? j : NULL;
 }
 
+/* True when the two fp32 input frames hold no inf or NaN. */
+static bool s_inputs_finite(const void *pa, size_t la, const void *pb, size_t lb)
+{
+    float probe;
+    if (((uintptr_t)pa % sizeof probe) == 0 && ((uintptr_t)pb % sizeof probe) == 0)
+        return qr_floats_finite(pa, la / sizeof probe) && qr_floats_finite(pb, lb / sizeof probe);
+    for (size_t i = 0; i < la + lb; i += sizeof probe) {
+        memcpy(&probe, i < la ? (const uint8_t *)pa + i : (const uint8_t *)pb + (i - la),
+               sizeof probe);
+        if (!isfinite(probe))
+            return false;
+    }
+    return true;
+}
+
 static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const qr_msg_t *msg,
                              char *why, size_t whylen)
 {
@@ -1386,22 +1411,6 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
         snprintf(why, whylen,
                  "ai.gemm needs 2 input frames of %zu and %zu bytes, got %d frames (%zu, %zu)", ab,
                  bb, qr_msg_npayload(msg), la, lb);
-        return QR_EINVAL;
-    }
-    const void *pa = qr_msg_payload(msg, 0, &la), *pb = qr_msg_payload(msg, 1, &lb);
-    float probe;
-    bool aligned = ((uintptr_t)pa % sizeof probe) == 0 && ((uintptr_t)pb % sizeof probe) == 0;
-    bool finite = true;
-    if (aligned)
-        finite = qr_floats_finite(pa, la / sizeof probe) && qr_floats_finite(pb, lb / sizeof probe);
-    else
-        for (size_t i = 0; finite && i < la + lb; i += sizeof probe) {
-            memcpy(&probe, i < la ? (const uint8_t *)pa + i : (const uint8_t *)pb + (i - la),
-                   sizeof probe);
-            finite = isfinite(probe);
-        }
-    if (!finite) {
-        snprintf(why, whylen, "ai.gemm inputs must be finite: A or B holds inf or NaN");
         return QR_EINVAL;
     }
     if (sp->max_price > INT64_MAX / 4) {
@@ -1506,9 +1515,16 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
         protobuf_c_message_free_unpacked(&s->base, NULL);
         return;
     }
-    s_job_t *j = calloc(1, sizeof *j);
     size_t la, lb;
     const void *a = qr_msg_payload(msg, 0, &la), *b = qr_msg_payload(msg, 1, &lb);
+    if (!s_blob_find(self, a, la, b, lb) && !s_inputs_finite(a, la, b, lb)) {
+        /* checked once per distinct input: a stored blob passed already */
+        s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_EINVAL,
+                       "ai.gemm inputs must be finite: A or B holds inf or NaN");
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+        return;
+    }
+    s_job_t *j = calloc(1, sizeof *j);
     if (j)
         j->input = s_blob_get(self, a, la, b, lb);
     if (!j || !j->input) {

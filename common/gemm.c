@@ -2,15 +2,16 @@
 #include "gemm.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
 bool qr_floats_finite(const float *x, size_t n)
 {
+    int bad = 0; /* branch-free so it vectorises: NaN fails the compare too */
     for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i]))
-            return false;
-    return true;
+        bad |= !(fabsf(x[i]) <= FLT_MAX);
+    return !bad;
 }
 
 uint64_t qr_gemm_units(uint32_t m, uint32_t n, uint32_t k)
@@ -111,10 +112,6 @@ static int s_verify_fp32(const float *A, const float *B, const float *C, uint32_
                          uint32_t k, int rounds, s_rng_t *rng, double *worst)
 {
     size_t am = (size_t)m * k, bm = (size_t)k * n, cm = (size_t)m * n;
-    /* B r must not underflow: A would magnify the lost bits past the bound */
-    for (size_t i = 0; i < bm; i++)
-        if (B[i] != 0.0f && fabsf(B[i]) < 0x1p-101f)
-            return -1;
     float *buf = malloc(sizeof(float) * (am + bm + cm + 2 * (size_t)n + 2 * (size_t)k + 4 * (size_t)m));
     if (!buf)
         return -1;
@@ -122,10 +119,25 @@ static int s_verify_fp32(const float *A, const float *B, const float *C, uint32_
           *bra = br + k, *x = bra + k, *xa = x + m, *y = xa + m, *ya = y + m;
     for (size_t i = 0; i < am; i++)
         aA[i] = fabsf(A[i]);
-    for (size_t i = 0; i < bm; i++)
+    /* The checks ride along the copies (branch-free, so they vectorise):
+     * B r must not underflow, or A would magnify the lost bits past the
+     * bound; and a C holding inf or NaN is never right (it would also make
+     * the bound infinite and let any row pass). */
+    int tiny = 0, nonfinite = 0;
+    for (size_t i = 0; i < bm; i++) {
         aB[i] = fabsf(B[i]);
-    for (size_t i = 0; i < cm; i++)
+        tiny |= (aB[i] < 0x1p-101f) & (aB[i] != 0.0f);
+    }
+    for (size_t i = 0; i < cm; i++) {
         aC[i] = fabsf(C[i]);
+        nonfinite |= !(aC[i] <= FLT_MAX);
+    }
+    if (nonfinite || tiny) {
+        free(buf);
+        if (nonfinite && worst)
+            *worst = INFINITY;
+        return nonfinite ? 1 : -1;
+    }
     const double tol = 3.0 * ((double)k + (double)n + 2.0) * ldexp(1.0, -24) * 1.01;
     double w = 0.0;
     int verdict = 0;
@@ -167,13 +179,6 @@ static int s_verify_fp32(const float *A, const float *B, const float *C, uint32_
 int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,
                    uint32_t k, int rounds, uint64_t seed, double *worst)
 {
-    /* inf or NaN in a result is never right; it would also make the bound
-     * infinite and let any row pass */
-    if (!qr_floats_finite(C, (size_t)m * n)) {
-        if (worst)
-            *worst = INFINITY;
-        return 1;
-    }
     double *r = malloc(sizeof(double) * ((size_t)n * 2 + (size_t)k * 2));
     if (!r)
         return -1;
@@ -187,6 +192,13 @@ int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, u
             free(r);
             return v;
         }
+    }
+    /* fp64 path: inf or NaN in a result is never right (see s_verify_fp32) */
+    if (!qr_floats_finite(C, (size_t)m * n)) {
+        free(r);
+        if (worst)
+            *worst = INFINITY;
+        return 1;
     }
     const double tol = 2.0 * (double)k * ldexp(1.0, -24);
     double w = 0.0;
