@@ -37,6 +37,7 @@ enum {
     QR_CMD_BALANCE = 0x09, /* BalanceReq -> BalanceReply */
     QR_CMD_DEPOSIT = 0x0A, /* DepositReq -> BalanceReply (admin credit) */
     QR_CMD_DASH = 0x0B,    /* Empty -> DashReply */
+    QR_CMD_ADMIN_KEY = 0x0C, /* AdminKey -> Empty (admin key only) */
     QR_CMD_EVENT = 0x40,   /* broker -> client: Event */
     QR_CMD_ERROR = 0x7F,   /* either way: Error */
     QR_CMD_REPLY = 0x80,   /* OR-ed into a request's command for its reply */
