@@ -34,7 +34,7 @@ trap cleanup EXIT
 db="host=$tmp/pg port=$pgport dbname=postgres user=postgres"
 
 "$build/broker/quarry-broker" --db="$db" --client-endpoint="tcp://127.0.0.1:$cport" \
-  --worker-endpoint="tcp://127.0.0.1:$wport" --log-level=warn ${BROKER_ARGS:-} 2>"${BROKER_LOG:-$tmp/broker.log}" &
+  --worker-endpoint="tcp://127.0.0.1:$wport" --insecure --log-level=warn ${BROKER_ARGS:-} 2>"${BROKER_LOG:-$tmp/broker.log}" &
 pids+=($!)
 for w in 1 2; do
   "$build/worker/quarry-worker" --broker="tcp://127.0.0.1:$wport" --name="bench-w$w" \

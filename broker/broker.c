@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "err.h"
@@ -16,6 +17,7 @@
 #include "hmap.h"
 #include "httpd.h"
 #include "jobstate.h"
+#include "keys.h"
 #include "ring.h"
 #include "scheduler.h"
 #include "util.h"
@@ -37,7 +39,19 @@ typedef struct {
     uint64_t live;      /* its jobs not yet in a final state (queue quota) */
     double tokens;      /* submit rate limit: token bucket */
     int64_t refill_ms;  /* monotonic ms of the last refill */
+    bool has_key;       /* a CURVE key is bound to it */
 } s_account_t;
+
+/* Key roles (curve_keys.role). */
+enum { S_ROLE_CLIENT = 0, S_ROLE_OPERATOR, S_ROLE_ADMIN };
+static const char *const s_roles[] = {"client", "operator", "admin"};
+
+/* A CURVE public key bound to an account. */
+typedef struct {
+    char key[QR_KEY_Z85_LEN + 1]; /* Z85 */
+    s_account_t *acct;            /* the account it acts as */
+    int role;                     /* S_ROLE_* */
+} s_key_t;
 
 typedef struct {
     uint8_t ident[S_IDENT_MAX]; /* ROUTER identity of the watching client */
@@ -90,6 +104,7 @@ struct s_worker {
     uint32_t gpus;
     uint64_t jobs_done;
     int64_t earned; /* paid to its operator for its work (net of fees) */
+    char key[QR_KEY_Z85_LEN + 1]; /* CURVE key it registered with ("" insecure) */
     /* Mirror of the worker's input cache (same FIFO, budget and byte counts
      * as worker/worker.c), so ASSIGN can name an input instead of sending it. */
     qr_hmap_t *has;          /* blob id -> its size + 1, while the worker holds it */
@@ -103,6 +118,7 @@ typedef struct {
     size_t idlen;
     s_account_t *acct; /* bound by HELLO */
     int64_t seen;      /* monotonic ms of its last request */
+    bool admin;        /* may run admin commands (always in --insecure mode) */
 } s_client_t;
 
 /* How long an idle client session lasts before it must say HELLO again. */
@@ -158,6 +174,8 @@ typedef struct {
     uint64_t verify_failures;            /* results that failed verification */
     uint64_t paid, fees;                 /* base units settled: gross price, fee part */
     uint64_t requeued;                   /* jobs sent back to the queue */
+    uint64_t auth_refused[2];            /* handshakes refused: clients, workers */
+    uint64_t foreign_reports;            /* worker reports about jobs it does not hold */
     s_hist_t dispatch;                   /* queued -> assigned */
     s_hist_t commit;                     /* batch handed over -> durable */
 } s_stats_t;
@@ -180,6 +198,11 @@ struct qr_broker {
     bool committer_up;
     bool degraded;  /* database lost: answering QR_EDB until reload */
     qr_httpd_t *httpd; /* /metrics and /healthz; NULL when off */
+    void *zap;         /* ZAP handler (REP) authenticating CURVE peers; NULL insecure */
+    qr_hmap_t *keys;   /* Z85 public key -> s_key_t, from curve_keys */
+    char (*boot_admins)[QR_KEY_Z85_LEN + 1]; /* --admin-keys */
+    size_t nboot_admins;
+    int64_t insecure_warn_at; /* next reminder that the broker runs in plain text */
     s_stats_t stats;
     int64_t started_ms; /* wall clock at start */
     char degraded_why[256];
@@ -742,6 +765,9 @@ static void s_state_clear(qr_broker_t *self)
         qr_hmap_each(self->sessions, s_free_each, NULL);
     if (self->blobs)
         qr_hmap_each(self->blobs, s_free_blob_each, NULL);
+    if (self->keys)
+        qr_hmap_each(self->keys, s_free_each, NULL);
+    qr_hmap_destroy(&self->keys);
     qr_hmap_destroy(&self->blobs);
     qr_hmap_destroy(&self->blob_by_content);
     qr_hmap_destroy(&self->jobs);
@@ -769,6 +795,35 @@ static void s_state_clear(qr_broker_t *self)
 static void s_load_account(void *arg, const qr_db_account_t *a)
 {
     s_account_add(arg, a->id, a->name, a->kind, a->available, a->reserved);
+}
+
+/* Binds key to acct in memory; NULL on OOM. */
+static s_key_t *s_key_bind(qr_broker_t *self, const char *key, s_account_t *acct, int role)
+{
+    s_key_t *k = qr_hmap_get(self->keys, key, strlen(key));
+    if (!k) {
+        k = calloc(1, sizeof *k);
+        if (!k)
+            return NULL;
+        snprintf(k->key, sizeof k->key, "%s", key);
+        if (qr_hmap_put(self->keys, k->key, strlen(k->key), k) < 0) {
+            free(k);
+            return NULL;
+        }
+    }
+    k->acct = acct;
+    k->role = role;
+    acct->has_key = true;
+    return k;
+}
+
+static void s_load_key(void *arg, const char *key, uint64_t account_id, const char *role)
+{
+    qr_broker_t *self = arg;
+    s_account_t *a = qr_hmap_get_u64(self->accounts, account_id);
+    int r = strcmp(role, "admin") == 0 ? S_ROLE_ADMIN : strcmp(role, "operator") == 0 ? S_ROLE_OPERATOR : S_ROLE_CLIENT;
+    if (a)
+        s_key_bind(self, key, a, r);
 }
 
 static void s_load_worker(void *arg, const qr_db_worker_t *dw)
@@ -850,10 +905,11 @@ static int s_state_load(qr_broker_t *self, char *err, size_t errlen)
     self->idem = qr_hmap_new();
     self->blobs = qr_hmap_new();
     self->blob_by_content = qr_hmap_new();
+    self->keys = qr_hmap_new();
     self->sched = qr_sched_new();
     if (!self->jobs || !self->accounts || !self->acct_by_name || !self->workers_by_id ||
         !self->workers_by_name || !self->workers_by_ident || !self->sessions || !self->idem || !self->blobs ||
-        !self->blob_by_content ||
+        !self->blob_by_content || !self->keys ||
         !self->sched) {
         snprintf(err, errlen, "out of memory");
         return QR_ENOMEM;
@@ -862,6 +918,8 @@ static int s_state_load(qr_broker_t *self, char *err, size_t errlen)
                            &self->next_txn, &self->next_blob, err, errlen);
     if (rc == QR_OK)
         rc = qr_db_load_accounts(self->db, s_load_account, self, err, errlen);
+    if (rc == QR_OK)
+        rc = qr_db_load_keys(self->db, s_load_key, self, err, errlen);
     if (rc == QR_OK)
         rc = qr_db_load_workers(self->db, s_load_worker, self, err, errlen);
     if (rc != QR_OK)
@@ -883,6 +941,14 @@ static int s_state_load(qr_broker_t *self, char *err, size_t errlen)
                qr_hmap_size(self->jobs), qr_hmap_size(self->accounts),
                qr_hmap_size(self->workers_by_id));
     return rc;
+}
+
+/* The CURVE public key the peer authenticated with (the ZAP handler's user
+ * id), or NULL in --insecure mode. */
+static const char *s_user_id(qr_msg_t *msg)
+{
+    const char *uid = zmq_msg_gets(&msg->frames[msg->first], "User-Id");
+    return uid && qr_keys_valid_z85(uid) ? uid : NULL;
 }
 
 /* ---- workers ---- */
@@ -976,7 +1042,8 @@ static void s_reputation(qr_broker_t *self, s_worker_t *w, int32_t delta)
         qr_sched_update_worker(self->sched, &w->sw);
 }
 
-static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const qr_msg_t *msg)
+static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const qr_msg_t *msg,
+                       const char *uid)
 {
     char err[256];
     Quarry__Ready *r =
@@ -1000,6 +1067,22 @@ static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const
         bad = "READY: slots must be 1-4096";
     else if (!kinds)
         bad = "READY: no runtime this broker knows (ai.gemm)";
+    char kwhy[192] = "";
+    if (!bad && !self->cfg.insecure) {
+        /* the key decides whom the work pays, and who may use the name */
+        s_key_t *k = uid ? qr_hmap_get(self->keys, uid, strlen(uid)) : NULL;
+        s_worker_t *named = qr_hmap_get(self->workers_by_name, r->name, strlen(r->name));
+        if (k && k->role == S_ROLE_CLIENT)
+            bad = "READY: this key is a client's, not an operator's";
+        else if (k && strcmp(k->acct->name, r->operator_) != 0) {
+            snprintf(kwhy, sizeof kwhy, "READY: this key belongs to operator %.64s",
+                     k->acct->name);
+            bad = kwhy;
+        } else if (!k && !self->cfg.open_registration)
+            bad = "READY: this key is not registered";
+        else if (named && named->key[0] && uid && strcmp(named->key, uid) != 0)
+            bad = "READY: this worker name is registered with another key";
+    }
     if (bad) {
         qr_log(QR_LOG_WARN, "worker refused", "reason=\"%s\"", bad);
         s_disconnect_peer(self, ident, idlen, bad);
@@ -1012,6 +1095,9 @@ static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const
         protobuf_c_message_free_unpacked(&r->base, NULL);
         return;
     }
+    if (!self->cfg.insecure && uid && !qr_hmap_get(self->keys, uid, strlen(uid)) &&
+        s_key_bind(self, uid, op, S_ROLE_OPERATOR))
+        qr_db_set_key(self->db, uid, op->id, "operator"); /* open registration */
     if (!w) {
         w = calloc(1, sizeof *w);
         if (!w) {
@@ -1039,6 +1125,7 @@ static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const
         }
     }
     w->op = op;
+    snprintf(w->key, sizeof w->key, "%s", uid ? uid : "");
     s_has_reset(w, r->input_cache_mb); /* it starts from an empty cache too */
     w->idlen = idlen > S_IDENT_MAX ? S_IDENT_MAX : idlen;
     memcpy(w->ident, ident, w->idlen);
@@ -1131,6 +1218,12 @@ static s_job_t *s_held_job(qr_broker_t *self, s_worker_t *w, uint64_t job_id)
     s_worker_send(self, w, QR_CMD_ERROR, &e.base, NULL, 0);
     qr_log(raced ? QR_LOG_DEBUG : QR_LOG_WARN, "report for a job the worker does not hold",
            "worker=%" PRIu64 " job=%" PRIu64, w->id, job_id);
+    if (!raced) {
+        /* reports about other workers' jobs count against the reporter: a
+         * flood of them takes it below min-reputation and out of matching */
+        self->stats.foreign_reports++;
+        s_reputation(self, w, -5);
+    }
     return NULL;
 }
 
@@ -1306,7 +1399,7 @@ static void s_worker_message(qr_broker_t *self)
     }
     s_worker_t *w = qr_hmap_get(self->workers_by_ident, ident, idlen);
     if (msg.cmd == QR_WCMD_READY) {
-        s_on_ready(self, ident, idlen, &msg);
+        s_on_ready(self, ident, idlen, &msg, s_user_id(&msg));
         qr_msg_close(&msg);
         return;
     }
@@ -1758,6 +1851,12 @@ static void s_on_list(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
         s_client_error(self, c->ident, c->idlen, 0, 0, QR_EPROTO, why);
         return;
     }
+    if (q->all_accounts && !c->admin) {
+        s_client_error(self, c->ident, c->idlen, q->req_id, 0, QR_EPERM,
+                       "listing every account's jobs needs an admin key");
+        protobuf_c_message_free_unpacked(&q->base, NULL);
+        return;
+    }
     if (q->state && *q->state && qr_job_state_parse(q->state) < 0) {
         snprintf(why, sizeof why, "unknown state '%.32s'", q->state);
         s_client_error(self, c->ident, c->idlen, q->req_id, 0, QR_EINVAL, why);
@@ -1875,6 +1974,12 @@ static void s_on_balance(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg, 
     }
     if (!name || !*name)
         name = c->acct->name;
+    if (!deposit && !c->admin && strcmp(name, c->acct->name) != 0) {
+        s_client_error(self, c->ident, c->idlen, req, 0, QR_EPERM,
+                       "another account's balance needs an admin key");
+        protobuf_c_message_free_unpacked(m, NULL);
+        return;
+    }
     s_account_t *a = qr_hmap_get(self->acct_by_name, name, strlen(name));
     if (deposit) {
         if (amount == 0 || amount > (uint64_t)INT64_MAX / 4) {
@@ -1985,7 +2090,124 @@ static void s_on_dash(qr_broker_t *self, s_client_t *c, uint64_t req)
     free(o.names);
 }
 
-static void s_on_hello(qr_broker_t *self, const void *ident, size_t idlen, const qr_msg_t *msg)
+static bool s_boot_admin(const qr_broker_t *self, const char *key)
+{
+    for (size_t i = 0; key && i < self->nboot_admins; i++)
+        if (strcmp(self->boot_admins[i], key) == 0)
+            return true;
+    return false;
+}
+
+/* Which account a HELLO may act as.  In secure mode the key decides: a bound
+ * key acts as its account; a bootstrap admin key as the account it names; an
+ * unknown key (open registration only) claims the named account if no other
+ * key holds it.  Returns the account or NULL with an error code in *code and
+ * a reason in why. */
+static s_account_t *s_hello_account(qr_broker_t *self, const char *uid, const char *name,
+                                    bool *admin, int *code, char *why, size_t whylen)
+{
+    *admin = self->cfg.insecure;
+    if (self->cfg.insecure)
+        return s_account_get(self, name, QR_ACCT_CLIENT);
+    s_key_t *k = uid ? qr_hmap_get(self->keys, uid, strlen(uid)) : NULL;
+    if (k) {
+        if (strcmp(name, k->acct->name) != 0) {
+            snprintf(why, whylen, "this key belongs to account %.64s, not %.64s", k->acct->name,
+                     name);
+            *code = QR_EPERM;
+            return NULL;
+        }
+        *admin = k->role == S_ROLE_ADMIN || s_boot_admin(self, uid);
+        return k->acct;
+    }
+    if (s_boot_admin(self, uid)) {
+        *admin = true;
+        return s_account_get(self, name, QR_ACCT_CLIENT);
+    }
+    if (uid && self->cfg.open_registration) {
+        s_account_t *a = qr_hmap_get(self->acct_by_name, name, strlen(name));
+        if (a && a->has_key) {
+            snprintf(why, whylen, "account %.64s is bound to another key", name);
+            *code = QR_EPERM;
+            return NULL;
+        }
+        a = a ? a : s_account_get(self, name, QR_ACCT_CLIENT);
+        if (a && s_key_bind(self, uid, a, S_ROLE_CLIENT))
+            qr_db_set_key(self->db, uid, a->id, "client");
+        return a;
+    }
+    snprintf(why, whylen, "this key is not registered");
+    *code = QR_EPERM;
+    return NULL;
+}
+
+/* ADMIN_KEY: bind or remove a CURVE key (the caller is an admin). */
+static void s_on_admin_key(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
+{
+    char why[256];
+    Quarry__AdminKey *q =
+        (Quarry__AdminKey *)qr_msg_decode(msg, &quarry__admin_key__descriptor, why, sizeof why);
+    if (!q) {
+        s_client_error(self, c->ident, c->idlen, 0, 0, QR_EPROTO, why);
+        return;
+    }
+    int role = -1;
+    const char *op = q->op ? q->op : "";
+    if (strcmp(op, "add-client") == 0)
+        role = S_ROLE_CLIENT;
+    else if (strcmp(op, "add-operator") == 0)
+        role = S_ROLE_OPERATOR;
+    else if (strcmp(op, "add-admin") == 0)
+        role = S_ROLE_ADMIN;
+    int code = QR_OK;
+    if (!qr_keys_valid_z85(q->key)) {
+        code = QR_EINVAL;
+        snprintf(why, sizeof why, "the key must be 40 characters of Z85 (a .pub file's content)");
+    } else if (strcmp(op, "remove") == 0) {
+        s_key_t *k = qr_hmap_del(self->keys, q->key, strlen(q->key));
+        if (!k) {
+            code = QR_ENOTFOUND;
+            snprintf(why, sizeof why, "no such key");
+        } else {
+            qr_db_set_key(self->db, q->key, k->acct->id, NULL);
+            qr_log(QR_LOG_INFO, "key removed", "account=%s role=%s", k->acct->name,
+                   s_roles[k->role]);
+            free(k);
+        }
+    } else if (role < 0) {
+        code = QR_EINVAL;
+        snprintf(why, sizeof why, "op must be add-client, add-operator, add-admin or remove");
+    } else if (!s_name_ok(q->account) || strncmp(q->account, "system:", 7) == 0) {
+        code = QR_EINVAL;
+        snprintf(why, sizeof why, "account name must be 1-127 printable characters, not system:*");
+    } else {
+        s_key_t *k = qr_hmap_get(self->keys, q->key, strlen(q->key));
+        s_account_t *a = s_account_get(self, q->account,
+                                       role == S_ROLE_OPERATOR ? QR_ACCT_OPERATOR : QR_ACCT_CLIENT);
+        if (k && k->acct != a) {
+            code = QR_ESTATE;
+            snprintf(why, sizeof why, "the key is bound to account %.64s; remove it first",
+                     k->acct->name);
+        } else if (!a || !s_key_bind(self, q->key, a, role)) {
+            code = QR_ENOMEM;
+            snprintf(why, sizeof why, "%s", qr_strerror(QR_ENOMEM));
+        } else {
+            qr_db_set_key(self->db, q->key, a->id, s_roles[role]);
+            qr_log(QR_LOG_INFO, "key bound", "account=%s role=%s", a->name, s_roles[role]);
+        }
+    }
+    if (code != QR_OK)
+        s_client_error(self, c->ident, c->idlen, q->req_id, 0, code, why);
+    else {
+        Quarry__Empty e = QUARRY__EMPTY__INIT;
+        e.req_id = q->req_id;
+        s_client_reply(self, c, QR_CMD_ADMIN_KEY | QR_CMD_REPLY, &e.base, q->req_id, NULL, 0,
+                       NULL);
+    }
+    protobuf_c_message_free_unpacked(&q->base, NULL);
+}
+
+static void s_on_hello(qr_broker_t *self, const void *ident, size_t idlen, qr_msg_t *msg)
 {
     char why[256];
     Quarry__Hello *h =
@@ -2013,9 +2235,11 @@ static void s_on_hello(qr_broker_t *self, const void *ident, size_t idlen, const
         memcpy(c->ident, ident, idlen);
     }
     c->seen = qr_clock_ms();
-    c->acct = s_account_get(self, h->account, QR_ACCT_CLIENT);
+    int code = QR_ENOMEM;
+    why[0] = '\0';
+    c->acct = s_hello_account(self, s_user_id(msg), h->account, &c->admin, &code, why, sizeof why);
     if (!c->acct) {
-        s_client_error(self, ident, idlen, h->req_id, 0, QR_ENOMEM, NULL);
+        s_client_error(self, ident, idlen, h->req_id, 0, code, why[0] ? why : NULL);
     } else {
         Quarry__HelloAck ack = QUARRY__HELLO_ACK__INIT;
         ack.req_id = h->req_id;
@@ -2092,10 +2316,20 @@ static void s_client_message(qr_broker_t *self)
         s_on_balance(self, c, &msg, false);
         break;
     case QR_CMD_DEPOSIT:
-        s_on_balance(self, c, &msg, true);
-        break;
     case QR_CMD_DASH:
-        s_on_dash(self, c, s_req_id(&msg));
+    case QR_CMD_ADMIN_KEY:
+        if (!c->admin) {
+            snprintf(err, sizeof err, "%s needs an admin key",
+                     msg.cmd == QR_CMD_DEPOSIT ? "deposit"
+                     : msg.cmd == QR_CMD_DASH  ? "the dashboard"
+                                               : "key administration");
+            s_client_error(self, ident, idlen, s_req_id(&msg), 0, QR_EPERM, err);
+        } else if (msg.cmd == QR_CMD_DEPOSIT)
+            s_on_balance(self, c, &msg, true);
+        else if (msg.cmd == QR_CMD_DASH)
+            s_on_dash(self, c, s_req_id(&msg));
+        else
+            s_on_admin_key(self, c, &msg);
         break;
     default:
         snprintf(err, sizeof err, "unknown command 0x%02x", msg.cmd);
@@ -2473,6 +2707,67 @@ static void s_try_recover(qr_broker_t *self)
     qr_log(QR_LOG_INFO, "database is back; state reloaded", NULL);
 }
 
+/* ---- ZAP: who may complete a CURVE handshake ---- */
+
+/* Answers one ZAP request (RFC 27) from libzmq: a client key is admitted when
+ * it is bound to any account (or is a bootstrap admin key), a worker key when
+ * bound as an operator's or admin's; with open registration any key is.  The
+ * user id handed back is the key itself, which messages then carry as
+ * "User-Id" (s_user_id). */
+static void s_zap(qr_broker_t *self)
+{
+    zmq_msg_t f[8];
+    int n = 0, more = 1;
+    while (more && n < 8) {
+        zmq_msg_init(&f[n]);
+        if (zmq_msg_recv(&f[n], self->zap, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&f[n]);
+            break;
+        }
+        more = zmq_msg_more(&f[n]);
+        n++;
+    }
+    while (more) { /* more frames than any ZAP request has: drain them */
+        zmq_msg_t x;
+        zmq_msg_init(&x);
+        if (zmq_msg_recv(&x, self->zap, 0) < 0)
+            more = 0;
+        else
+            more = zmq_msg_more(&x);
+        zmq_msg_close(&x);
+    }
+    if (n == 0)
+        return;
+    const char *status = "400", *text = "malformed ZAP request";
+    char uid[QR_KEY_Z85_LEN + 1] = "";
+    if (n >= 7 && zmq_msg_size(&f[5]) == 5 && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
+        zmq_msg_size(&f[6]) == 32) {
+        zmq_z85_encode(uid, zmq_msg_data(&f[6]), 32);
+        bool workers = zmq_msg_size(&f[2]) == 7 && memcmp(zmq_msg_data(&f[2]), "workers", 7) == 0;
+        s_key_t *k = self->keys ? qr_hmap_get(self->keys, uid, strlen(uid)) : NULL;
+        bool ok = self->cfg.open_registration ||
+                  (workers ? k && k->role != S_ROLE_CLIENT : k || s_boot_admin(self, uid));
+        if (ok) {
+            status = "200";
+            text = "OK";
+        } else {
+            text = "key not registered";
+            self->stats.auth_refused[workers]++;
+            /* the public key is no secret: log it so an admin can register it */
+            qr_log(QR_LOG_WARN, "handshake refused: key not registered", "domain=%s key=%s",
+                   workers ? "workers" : "clients", uid);
+        }
+    }
+    const void *parts[6] = {"1.0", n > 1 ? zmq_msg_data(&f[1]) : "", status, text,
+                            status[0] == '2' ? uid : "", ""};
+    size_t lens[6] = {3, n > 1 ? zmq_msg_size(&f[1]) : 0, 3, strlen(text),
+                      status[0] == '2' ? strlen(uid) : 0, 0};
+    for (int i = 0; i < 6; i++)
+        zmq_send(self->zap, parts[i], lens[i], i < 5 ? ZMQ_SNDMORE : 0);
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&f[i]);
+}
+
 /* ---- /metrics and /healthz ---- */
 
 static void s_hist_render(qr_text_t *t, const char *name, const char *help, const s_hist_t *h)
@@ -2551,6 +2846,12 @@ static int s_render(void *arg, const char *path, qr_text_t *t)
         if (st->refused[c])
             qr_text_printf(t, "quarry_requests_refused_total{code=\"%s\"} %llu\n", qr_errname(c),
                            (unsigned long long)st->refused[c]);
+    s_metric(t, "quarry_foreign_reports_total", "counter", "worker reports about jobs the worker does not hold");
+    qr_text_printf(t, "quarry_foreign_reports_total %llu\n", (unsigned long long)st->foreign_reports);
+    s_metric(t, "quarry_handshakes_refused_total", "counter", "CURVE handshakes refused (key not registered)");
+    qr_text_printf(t, "quarry_handshakes_refused_total{domain=\"clients\"} %llu\n"
+                      "quarry_handshakes_refused_total{domain=\"workers\"} %llu\n",
+                   (unsigned long long)st->auth_refused[0], (unsigned long long)st->auth_refused[1]);
     s_hist_render(t, "quarry_dispatch_latency_seconds", "time from entering the queue to assignment",
                   &st->dispatch);
     s_hist_render(t, "quarry_db_commit_seconds", "time to make one batch durable (group commit)",
@@ -2567,8 +2868,13 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
     zmq_pollitem_t items[] = {{self->pipe, 0, ZMQ_POLLIN, 0},
                               {self->clients, 0, ZMQ_POLLIN, 0},
                               {self->workers, 0, ZMQ_POLLIN, 0},
-                              {NULL, self->httpd ? qr_httpd_fd(self->httpd) : -1, ZMQ_POLLIN, 0}};
-    int nitems = self->httpd ? 4 : 3;
+                              {NULL, self->httpd ? qr_httpd_fd(self->httpd) : -1, ZMQ_POLLIN, 0},
+                              {self->zap, -1, self->zap ? ZMQ_POLLIN : 0, 0}};
+    /* the ZAP socket is polled even when it has nothing to do (no events):
+     * keeping the array fixed keeps the indexes fixed */
+    int nitems = 5;
+    if (!self->httpd)
+        items[3].events = 0;
     while (!*stop) {
         long timeout = self->degraded ? 200 : (long)(self->cfg.heartbeat_ms / 4);
         if (!self->degraded && self->ndl) {
@@ -2577,7 +2883,19 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
                 timeout = until < 0 ? 0 : (long)until;
         }
         bool full = self->fly_db && qr_db_pending(self->db) >= S_BACKLOG_ROWS;
-        if (zmq_poll(items, full ? 1 : nitems, timeout) < 0) {
+        if (self->cfg.insecure && qr_clock_ms() >= self->insecure_warn_at) {
+            qr_log(QR_LOG_WARN, "INSECURE MODE: no encryption, no authentication; anyone who "
+                                "can reach the endpoints can deposit, submit and report results",
+                   NULL);
+            self->insecure_warn_at = qr_clock_ms() + 60000;
+        }
+        if (full) /* only the committer and handshakes until the backlog drains */
+            items[1].events = items[2].events = items[3].events = 0;
+        else {
+            items[1].events = items[2].events = ZMQ_POLLIN;
+            items[3].events = self->httpd ? ZMQ_POLLIN : 0;
+        }
+        if (zmq_poll(items, nitems, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             qr_log(QR_LOG_ERROR, "poll failed", "reason=\"%s\"", zmq_strerror(errno));
@@ -2585,7 +2903,15 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
         }
         if (items[0].revents & ZMQ_POLLIN)
             s_commit_done(self);
-        if (!full && nitems == 4 && (items[3].revents & ZMQ_POLLIN))
+        if (self->zap && (items[4].revents & ZMQ_POLLIN))
+            for (int i = 0; i < 64; i++) {
+                int ev = 0;
+                size_t sz = sizeof ev;
+                if (zmq_getsockopt(self->zap, ZMQ_EVENTS, &ev, &sz) < 0 || !(ev & ZMQ_POLLIN))
+                    break;
+                s_zap(self);
+            }
+        if (!full && self->httpd && (items[3].revents & ZMQ_POLLIN))
             qr_httpd_serve(self->httpd, s_render, self);
         if (full)
             items[1].revents = items[2].revents = 0;
@@ -2649,12 +2975,25 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
 
 /* ---- construction ---- */
 
-static void *s_bind(void *zctx, const char *endpoint, int64_t maxmsg, char *err, size_t errlen)
+/* A ROUTER bound to endpoint; a CURVE server with secret key sec and ZAP
+ * domain when sec is given. */
+static void *s_bind(void *zctx, const char *endpoint, int64_t maxmsg, const char *sec,
+                    const char *domain, char *err, size_t errlen)
 {
     void *s = zmq_socket(zctx, ZMQ_ROUTER);
     if (!s) {
         snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
         return NULL;
+    }
+    if (sec) {
+        int one = 1;
+        if (zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) < 0 ||
+            zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec, QR_KEY_Z85_LEN + 1) < 0 ||
+            zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) < 0) {
+            snprintf(err, errlen, "cannot enable CURVE: %s", zmq_strerror(errno));
+            zmq_close(s);
+            return NULL;
+        }
     }
     int linger = 0, hwm = 100000;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
@@ -2676,6 +3015,54 @@ static void *s_bind(void *zctx, const char *endpoint, int64_t maxmsg, char *err,
         }
     }
     return s;
+}
+
+/* Loads the server key pair PREFIX.key/.pub, creating it on first start. */
+static int s_server_key(const char *prefix, char *pub, char *sec, char *err, size_t errlen)
+{
+    if (!prefix || !*prefix) {
+        snprintf(err, errlen, "no --curve-key: give the broker a key pair prefix (created on "
+                              "first start), or run it with --insecure for local development");
+        return -1;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s.key", prefix);
+    if (access(path, F_OK) != 0) {
+        if (qr_keys_generate(pub, sec) < 0) {
+            snprintf(err, errlen, "this libzmq has no CURVE support");
+            return -1;
+        }
+        if (qr_keys_write(prefix, pub, sec, err, errlen) < 0)
+            return -1;
+        qr_log(QR_LOG_INFO, "server key pair created", "secret=%s public_key=%s", path, pub);
+        return 0;
+    }
+    return qr_keys_load_secret(path, pub, sec, err, errlen);
+}
+
+/* --admin-keys: comma-separated public keys (Z85 text or .pub files). */
+static int s_boot_admins_load(qr_broker_t *self, const char *list, char *err, size_t errlen)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", list ? list : "");
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        if (!*t)
+            continue;
+        char (*na)[QR_KEY_Z85_LEN + 1] =
+            realloc(self->boot_admins, (self->nboot_admins + 1) * sizeof *na);
+        if (!na) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        self->boot_admins = na;
+        if (qr_keys_load_public(t, self->boot_admins[self->nboot_admins], err, errlen) < 0)
+            return -1;
+        self->nboot_admins++;
+    }
+    return 0;
 }
 
 qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
@@ -2722,10 +3109,33 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
      * clear QR_ETOOBIG instead of a silent disconnect; far bigger ones are
      * cut off by ZeroMQ before they cost memory */
     int64_t maxmsg = cfg->max_input_bytes * 2 + 65536;
-    self->clients = s_bind(self->zctx, cfg->client_endpoint, maxmsg, err, errlen);
+    char sec[QR_KEY_Z85_LEN + 1] = "", pub[QR_KEY_Z85_LEN + 1] = "";
+    if (cfg->insecure) {
+        qr_log(QR_LOG_WARN, "INSECURE MODE (--insecure): no encryption and no authentication on "
+                            "any endpoint; never expose this broker to a network",
+               NULL);
+    } else {
+        if (s_server_key(cfg->curve_key, pub, sec, err, errlen) < 0 ||
+            s_boot_admins_load(self, cfg->admin_keys, err, errlen) < 0)
+            goto fail;
+        /* the handler must exist before the first handshake */
+        self->zap = zmq_socket(self->zctx, ZMQ_REP);
+        if (!self->zap || zmq_bind(self->zap, "inproc://zeromq.zap.01") < 0) {
+            snprintf(err, errlen, "cannot start the ZAP handler: %s", zmq_strerror(errno));
+            goto fail;
+        }
+        int zl = 0;
+        zmq_setsockopt(self->zap, ZMQ_LINGER, &zl, sizeof zl);
+        qr_log(QR_LOG_INFO, "CURVE on every endpoint", "server_key=%s admins=%zu open_registration=%d",
+               pub, self->nboot_admins, cfg->open_registration);
+    }
+    self->clients = s_bind(self->zctx, cfg->client_endpoint, maxmsg, cfg->insecure ? NULL : sec,
+                           "clients", err, errlen);
     if (!self->clients)
         goto fail;
-    self->workers = s_bind(self->zctx, cfg->worker_endpoint, maxmsg, err, errlen);
+    self->workers = s_bind(self->zctx, cfg->worker_endpoint, maxmsg, cfg->insecure ? NULL : sec,
+                           "workers", err, errlen);
+    memset(sec, 0, sizeof sec);
     if (!self->workers)
         goto fail;
     /* the committer thread writes batches while the loop builds the next */
@@ -2772,6 +3182,9 @@ void qr_broker_destroy(qr_broker_t **self_p)
     if (self->pipe)
         zmq_close(self->pipe);
     qr_httpd_destroy(&self->httpd);
+    if (self->zap)
+        zmq_close(self->zap);
+    free(self->boot_admins);
     /* outboxes first: their entries hold blobs the state owns */
     s_drop_outbox(self, self->fly_out, self->fly_nout, false);
     s_drop_outbox(self, self->out, self->nout, false);

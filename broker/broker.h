@@ -38,6 +38,7 @@
 #define QR_BROKER_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,10 @@ typedef struct {
     const char *worker_endpoint; /* ROUTER bind for workers, e.g. tcp port 5556 */
     const char *db;              /* libpq conninfo */
     const char *metrics_addr;    /* HOST:PORT for /metrics and /healthz; NULL or "" = off */
+    bool insecure;               /* plain text, no authentication (development only) */
+    const char *curve_key;       /* PREFIX of the server key pair (PREFIX.key, PREFIX.pub) */
+    const char *admin_keys;      /* comma-separated admin public keys (Z85 or files) */
+    bool open_registration;      /* admit any key and bind it on first use (test networks) */
     int64_t heartbeat_ms;        /* heartbeat interval sent to workers */
     int64_t liveness;            /* missed heartbeats before a worker is lost */
     int64_t max_attempts;        /* default attempts per job */

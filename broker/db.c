@@ -154,6 +154,12 @@ struct qr_db {
     s_jobupd_t *upd;          /* pending job updates */
     size_t n_upd, cap_upd;
     s_worker_t *workers;      /* pending worker upserts */
+    struct s_keyop {
+        char key[41];
+        uint64_t account_id;
+        char role[12]; /* "" = remove */
+    } *keyops;                /* pending key bindings, in order */
+    size_t n_keyops, cap_keyops;
     size_t n_workers, cap_workers;
     s_wstate_t *wstate;       /* pending worker state changes */
     size_t n_wstate, cap_wstate;
@@ -511,6 +517,7 @@ static void s_clear(qr_db_t *self)
         free(self->workers[i].runtimes);
     }
     self->n_entries = self->n_upd = self->n_workers = self->n_wstate = 0;
+    self->n_keyops = 0;
     self->seq = 0;
     self->oom = false;
 }
@@ -526,6 +533,7 @@ void qr_db_destroy(qr_db_t **self_p)
     free(self->entries);
     free(self->upd);
     free(self->workers);
+    free(self->keyops);
     free(self->wstate);
     if (self->conn)
         PQfinish(self->conn);
@@ -1197,7 +1205,7 @@ void qr_db_discard(qr_db_t *self)
 
 size_t qr_db_pending(const qr_db_t *self)
 {
-    size_t n = self->n_upd + self->n_workers + self->n_wstate;
+    size_t n = self->n_upd + self->n_workers + self->n_wstate + self->n_keyops;
     for (int t = 0; t < S_NCOPY; t++)
         n += self->copy[t].rows;
     return n;
@@ -1302,6 +1310,64 @@ static int s_send_copy(qr_db_t *self, int t, char *err, size_t errlen)
         rc = QR_EDB;
     }
     return rc;
+}
+
+void qr_db_set_key(qr_db_t *self, const char *key, uint64_t account_id, const char *role)
+{
+    if (!s_grow((void **)&self->keyops, &self->cap_keyops, self->n_keyops + 1,
+                sizeof *self->keyops)) {
+        self->oom = true;
+        return;
+    }
+    struct s_keyop *k = &self->keyops[self->n_keyops++];
+    snprintf(k->key, sizeof k->key, "%s", key);
+    k->account_id = account_id;
+    snprintf(k->role, sizeof k->role, "%s", role ? role : "");
+}
+
+static int s_apply_keyops(qr_db_t *self, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < self->n_keyops; i++) {
+        const struct s_keyop *k = &self->keyops[i];
+        char acct[24];
+        snprintf(acct, sizeof acct, "%llu", (unsigned long long)k->account_id);
+        const char *params[3] = {k->key, acct, k->role};
+        int rc = k->role[0]
+                     ? s_cmd(self,
+                             "INSERT INTO curve_keys (key, account_id, role) VALUES ($1, $2, $3)"
+                             " ON CONFLICT (key) DO UPDATE SET account_id = excluded.account_id,"
+                             " role = excluded.role",
+                             3, params, NULL, err, errlen)
+                     : s_cmd(self, "DELETE FROM curve_keys WHERE key = $1", 1, params, NULL, err,
+                             errlen);
+        if (rc != QR_OK)
+            return rc;
+    }
+    return QR_OK;
+}
+
+typedef struct {
+    void (*fn)(void *arg, const char *key, uint64_t account_id, const char *role);
+    void *arg;
+} s_key_ctx_t;
+
+static bool s_key_row(void *ctx, const PGresult *res, int r)
+{
+    s_key_ctx_t *c = ctx;
+    char key[64], role[16];
+    s_get_text(res, r, 0, key, sizeof key);
+    s_get_text(res, r, 2, role, sizeof role);
+    c->fn(c->arg, key, (uint64_t)s_get_i64(res, r, 1), role);
+    return true;
+}
+
+int qr_db_load_keys(qr_db_t *self,
+                    void (*fn)(void *arg, const char *key, uint64_t account_id, const char *role),
+                    void *arg, char *err, size_t errlen)
+{
+    s_key_ctx_t ctx = {fn, arg};
+    return s_stream(self, "SELECT key, account_id, role FROM curve_keys ORDER BY key", 0, NULL,
+                    s_key_row, &ctx, err, errlen);
 }
 
 static int s_upsert_workers(qr_db_t *self, char *err, size_t errlen)
@@ -1504,6 +1570,8 @@ int qr_db_commit(qr_db_t *self, char *err, size_t errlen)
     if (self->copy[S_BLOBS].rows && s_send_copy(self, S_BLOBS, err, errlen) != QR_OK)
         goto fail;
     if (s_upsert_workers(self, err, errlen) != QR_OK)
+        goto fail;
+    if (s_apply_keyops(self, err, errlen) != QR_OK)
         goto fail;
     if (self->copy[S_JOBS].rows && s_send_copy(self, S_JOBS, err, errlen) != QR_OK)
         goto fail;

@@ -175,6 +175,15 @@ void qr_db_add_result(qr_db_t *self, uint64_t job_id, uint64_t blob_id);
 
 /* Drops every queued row without writing anything. */
 void qr_db_discard(qr_db_t *self);
+/* Binds a CURVE public key (Z85) to an account with a role ("client",
+ * "operator", "admin"), replacing an earlier binding of the same key; with
+ * role NULL, removes the key. */
+void qr_db_set_key(qr_db_t *self, const char *key, uint64_t account_id, const char *role);
+/* Calls fn once per bound key.  Returns QR_OK or QR_EDB. */
+int qr_db_load_keys(qr_db_t *self,
+                    void (*fn)(void *arg, const char *key, uint64_t account_id, const char *role),
+                    void *arg, char *err, size_t errlen);
+
 /* Rows queued and not yet committed. */
 size_t qr_db_pending(const qr_db_t *self);
 /* Writes every queued row in one transaction and clears the queue, whether it

@@ -26,13 +26,23 @@ static void s_on_signal(int sig)
 
 int main(int argc, char **argv)
 {
-    char *client_ep = NULL, *worker_ep = NULL, *db = NULL, *level = NULL, *metrics = NULL;
+    char *client_ep = NULL, *worker_ep = NULL, *db = NULL, *level = NULL, *metrics = NULL,
+         *curve_key = NULL, *admin_keys = NULL;
+    bool insecure = false, open_reg = false;
     int64_t hb, liveness, attempts, maxin, fee, prefetch, pfunits, batch, rounds, cache, unitcap, minrep, keepfinal,
         crate, cquota;
     const qr_opt_t opts[] = {
         {"client-endpoint", QR_OPT_STR, &client_ep, "tcp://*:5555", "ZeroMQ endpoint(s) clients connect to, comma-separated"},
         {"worker-endpoint", QR_OPT_STR, &worker_ep, "tcp://*:5556", "ZeroMQ endpoint(s) workers connect to, comma-separated"},
         {"db", QR_OPT_STR, &db, "dbname=quarry", "PostgreSQL conninfo string or URI"},
+        {"curve-key", QR_OPT_STR, &curve_key, "",
+         "PREFIX of the broker's CURVE key pair (PREFIX.key, PREFIX.pub; created on first start)"},
+        {"admin-keys", QR_OPT_STR, &admin_keys, "",
+         "comma-separated admin public keys (Z85 text or .pub files) that may bind other keys"},
+        {"open-registration", QR_OPT_BOOL, &open_reg, "false",
+         "admit any CURVE key and bind it to the account it first names (test networks)"},
+        {"insecure", QR_OPT_BOOL, &insecure, "false",
+         "plain text, no authentication, anyone may deposit (local development only)"},
         {"metrics-addr", QR_OPT_STR, &metrics, "",
          "HOST:PORT serving Prometheus /metrics and /healthz (empty = off), e.g. :9100"},
         {"heartbeat-ms", QR_OPT_INT, &hb, "2500", "heartbeat interval told to workers"},
@@ -101,7 +111,8 @@ int main(int argc, char **argv)
     }
     qr_broker_cfg_t cfg = {
         .client_endpoint = client_ep, .worker_endpoint = worker_ep, .db = db,
-        .metrics_addr = metrics,
+        .metrics_addr = metrics, .insecure = insecure, .curve_key = curve_key,
+        .admin_keys = admin_keys, .open_registration = open_reg,
         .heartbeat_ms = hb, .liveness = liveness, .max_attempts = attempts,
         .max_input_bytes = maxin, .fee_bps = fee, .prefetch = prefetch,
         .prefetch_units = pfunits, .batch_max = batch, .verify_rounds = rounds,

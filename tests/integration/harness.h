@@ -36,7 +36,7 @@ void h_kill_all(void);
 bool h_alive(pid_t pid);
 
 /* Starts a broker on 127.0.0.1 client port cport and worker port wport
- * (heartbeat 200 ms, liveness 3), with up to 8 extra NULL-terminated args. */
+ * (heartbeat 200 ms, liveness 3, --insecure), with extra NULL-terminated args. */
 pid_t h_broker(const char *log, const char *db, int cport, int wport, ...);
 /* Starts a worker with name, operator, slots, ask, then extra args (NULL-terminated). */
 pid_t h_worker(const char *log, int wport, const char *name, const char *op, int slots, int ask,

@@ -38,7 +38,7 @@ conn=$(echo "$QUARRY_TEST_PG" | sed "s/dbname=[^ ]*/dbname=$db/")
 
 "$broker_bin" --db="$conn" --client-endpoint="tcp://127.0.0.1:$cport" \
   --worker-endpoint="tcp://127.0.0.1:$wport" --metrics-addr="127.0.0.1:$bport" \
-  --heartbeat-ms=200 2>"$tmp/broker.log" &
+  --heartbeat-ms=200 --insecure 2>"$tmp/broker.log" &
 pids+=($!)
 "$worker_bin" --broker="tcp://127.0.0.1:$wport" --name=prom-w --operator=op --slots=1 \
   --metrics-addr="127.0.0.1:$wmport" 2>"$tmp/worker.log" &
