@@ -36,6 +36,8 @@ typedef struct {
     const char *account;  /* account name */
     bool json;            /* JSON output */
     int64_t timeout_ms;   /* per-request timeout */
+    const char *server_key; /* broker public key (Z85 or file); NULL = plain text */
+    const char *key;      /* own secret key file; NULL = throwaway pair */
     /* command flags */
     const char *state;    /* jobs --state */
     uint64_t limit;       /* jobs --limit */
@@ -73,6 +75,10 @@ static const flag_t s_global[] = {
     F("account", F_STR, account, "NAME", "account to act as [$QUARRY_ACCOUNT, default]"),
     F("json", F_BOOL, json, NULL, "print JSON instead of tables"),
     F("timeout-ms", F_I64, timeout_ms, "MS", "per-request timeout [$QUARRY_TIMEOUT_MS, 5000]"),
+    F("server-key", F_STR, server_key, "KEY",
+      "broker public key, Z85 text or .pub file [$QUARRY_SERVER_KEY; unset = plain text]"),
+    F("key", F_STR, key, "FILE",
+      "own secret key file PREFIX.key [$QUARRY_KEY; unset = throwaway key]"),
 };
 #define NGLOBAL (sizeof s_global / sizeof s_global[0])
 
@@ -120,6 +126,7 @@ typedef struct {
     check_fn check; /* may be NULL */
     cmd_fn fn;
     const char *help;
+    bool offline; /* runs without a broker connection (fn gets c = NULL) */
 } command_t;
 
 /* ---- output helpers --------------------------------------------------------- */
@@ -952,9 +959,126 @@ static int cmd_dash(cli_t *cli, quarry_client_t *c, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* keygen PREFIX: no broker involved. */
+static int check_keygen(cli_t *cli, int argc, char **argv)
+{
+    (void)cli;
+    (void)argc;
+    if (!argv[0][0]) {
+        s_err("keygen: PREFIX must not be empty");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_keygen(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    (void)c;
+    (void)argc;
+    char path[4096];
+    snprintf(path, sizeof path, "%s.key", argv[0]);
+    if (access(path, F_OK) == 0) {
+        s_err("%s exists; not overwriting a secret key", path);
+        return EXIT_LOCAL;
+    }
+    char pub[41];
+    quarry_err_t rc = quarry_keygen(argv[0], pub);
+    if (rc == QUARRY_EIO) {
+        s_err("cannot write %s.key / %s.pub: %s", argv[0], argv[0], strerror(errno));
+        return EXIT_LOCAL;
+    }
+    if (rc) {
+        s_err("cannot generate a key pair: %s (does this libzmq support CURVE?)",
+              quarry_strerror(rc));
+        return EXIT_LOCAL;
+    }
+    if (cli->json) {
+        fputs("{\"public_key\":", stdout);
+        s_json_str(pub);
+        fputs(",\"secret_file\":", stdout);
+        s_json_str(path);
+        printf(",\"public_file\":");
+        snprintf(path, sizeof path, "%s.pub", argv[0]);
+        s_json_str(path);
+        fputs("}\n", stdout);
+    } else {
+        printf("%s\n", pub);
+    }
+    return EXIT_OK;
+}
+
+/* True when s is 40 characters of the Z85 alphabet (a CurveZMQ key). */
+static bool s_z85_key(const char *s)
+{
+    static const char z85[] =
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    if (strlen(s) != 40)
+        return false;
+    for (; *s; s++)
+        if (!strchr(z85, *s))
+            return false;
+    return true;
+}
+
+/* admin OP KEY [ACCOUNT]: checked before connecting. */
+static int check_admin(cli_t *cli, int argc, char **argv)
+{
+    (void)cli;
+    const char *op = argv[0];
+    bool remove_op = !strcmp(op, "remove");
+    if (strcmp(op, "add-client") && strcmp(op, "add-operator") && strcmp(op, "add-admin") &&
+        !remove_op) {
+        s_err("admin: unknown operation '%s' (add-client, add-operator, add-admin, remove)", op);
+        return EXIT_USAGE;
+    }
+    if (argc < 2 || (!remove_op && argc < 3) || (remove_op && argc > 2)) {
+        s_err("usage: quarry admin %s", remove_op ? "remove KEY" : "add-client|add-operator|add-admin KEY ACCOUNT");
+        return EXIT_USAGE;
+    }
+    if (!remove_op && !argv[2][0]) {
+        s_err("admin: ACCOUNT must not be empty");
+        return EXIT_USAGE;
+    }
+    /* KEY: 40 characters of Z85 text, or a file whose first line is */
+    char line[128];
+    snprintf(line, sizeof line, "%s", argv[1]);
+    if (!s_z85_key(line)) {
+        FILE *f = fopen(argv[1], "r");
+        if (!f) {
+            s_err("admin: KEY '%s' is neither a 40-character Z85 key nor a readable file",
+                  argv[1]);
+            return EXIT_USAGE;
+        }
+        if (!fgets(line, sizeof line, f))
+            line[0] = '\0';
+        fclose(f);
+        line[strcspn(line, " \t\r\n")] = '\0';
+        if (!s_z85_key(line)) {
+            s_err("admin: %s does not hold a 40-character Z85 public key", argv[1]);
+            return EXIT_USAGE;
+        }
+    }
+    return EXIT_OK;
+}
+
+static int cmd_admin(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    quarry_err_t rc = quarry_admin_key(c, argv[0], argv[1], argc > 2 ? argv[2] : NULL);
+    if (rc)
+        return s_fail(c, rc);
+    if (cli->json) {
+        fputs("{\"ok\":true,\"op\":", stdout);
+        s_json_str(argv[0]);
+        fputs("}\n", stdout);
+    } else {
+        printf("%s: done\n", argv[0]);
+    }
+    return EXIT_OK;
+}
+
 #define CMD(name, args, lo, hi, flags, check, fn, help)                                           \
-    {name, args, lo, hi, flags, sizeof flags / sizeof flags[0], check, fn, help}
-#define CMD0(name, args, lo, hi, check, fn, help) {name, args, lo, hi, NULL, 0, check, fn, help}
+    {name, args, lo, hi, flags, sizeof flags / sizeof flags[0], check, fn, help, false}
+#define CMD0(name, args, lo, hi, check, fn, help) {name, args, lo, hi, NULL, 0, check, fn, help, false}
 
 static const command_t s_commands[] = {
     CMD("submit", "", 0, 0, s_submit_flags, check_submit, cmd_submit,
@@ -971,6 +1095,11 @@ static const command_t s_commands[] = {
          "credit an account (admin)"),
     CMD0("dash", "", 0, 0, NULL, cmd_dash,
          "queues, workers, utilisation, jobs/s, latency, earnings, ledger sum"),
+    {.name = "keygen", .args = "PREFIX", .min_args = 1, .max_args = 1, .check = check_keygen,
+     .fn = cmd_keygen, .offline = true,
+     .help = "make a key pair PREFIX.key (secret, 0600) + PREFIX.pub; prints the public key"},
+    CMD0("admin", "OP KEY [ACCOUNT]", 2, 3, check_admin, cmd_admin,
+         "register a key (admin): add-client|add-operator|add-admin KEY ACCOUNT, remove KEY"),
 };
 #define NCOMMANDS (sizeof s_commands / sizeof s_commands[0])
 
@@ -1011,7 +1140,12 @@ static void s_usage(FILE *out)
             "  3  broker unavailable, no answer in time, or wait --timeout-ms passed\n"
             "  4  the broker refused the request (funds, not found, permission, bad input,\n"
             "     result not ready); its message is printed as 'quarry: <message>'\n"
-            "  5  local error: cannot read or write a file, out of memory\n");
+            "  5  local error: cannot read or write a file (keygen: PREFIX.key exists),\n"
+            "     out of memory\n"
+            "\nSecurity: a broker not in --insecure mode admits only CurveZMQ clients whose\n"
+            "key an admin registered; give --server-key and --key.  With an unknown key the\n"
+            "broker does not answer at all: exit 3, 'broker unreachable, or your key is not\n"
+            "admitted'.\n");
 }
 
 /* ---- main -------------------------------------------------------------------- */
@@ -1027,6 +1161,8 @@ int main(int argc, char **argv)
     if (!cli.account || !*cli.account)
         cli.account = "default";
     cli.timeout_ms = QUARRY_DEFAULT_TIMEOUT_MS;
+    cli.server_key = getenv("QUARRY_SERVER_KEY");
+    cli.key = getenv("QUARRY_KEY");
     const char *tenv = getenv("QUARRY_TIMEOUT_MS");
     if (tenv && *tenv && s_parse_i64("QUARRY_TIMEOUT_MS", tenv, &cli.timeout_ms) < 0)
         return EXIT_USAGE;
@@ -1120,17 +1256,37 @@ int main(int argc, char **argv)
         }
     }
 
+    if (cmd->offline) {
+        int ex = cmd->fn(&cli, NULL, npos, pos);
+        fflush(stdout);
+        return ex;
+    }
+
     quarry_client_t *c = NULL;
-    quarry_err_t rc = quarry_client_new(cli.broker, cli.account, cli.timeout_ms, &c);
+    char why[512] = "";
+    quarry_client_opts_t o;
+    quarry_client_opts_init(&o);
+    o.endpoint = cli.broker;
+    o.account = cli.account;
+    o.timeout_ms = cli.timeout_ms;
+    o.server_key = cli.server_key;
+    o.key_file = cli.key;
+    o.err_buf = why;
+    o.err_len = sizeof why;
+    quarry_err_t rc = quarry_client_new_opts(&o, &c);
     if (rc) {
         free(cli.A);
         free(cli.B);
+        bool secure = cli.server_key && *cli.server_key;
         if (rc == QUARRY_EUNAVAIL)
-            s_err("broker at %s did not answer within %" PRId64 " ms", cli.broker,
-                  cli.timeout_ms);
+            s_err("broker at %s did not answer within %" PRId64 " ms%s", cli.broker,
+                  cli.timeout_ms,
+                  secure ? " (broker unreachable, or your key is not admitted)" : "");
+        else if (rc == QUARRY_EINVAL && why[0])
+            s_err("%s", why);
         else
             s_err("cannot connect to %s as %s: %s", cli.broker, cli.account,
-                  quarry_strerror(rc));
+                  why[0] ? why : quarry_strerror(rc));
         return rc == QUARRY_EINVAL ? EXIT_USAGE : s_exit_for(rc);
     }
     int ex = cmd->fn(&cli, c, npos, pos);

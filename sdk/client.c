@@ -36,6 +36,7 @@
 
 #include "err.h"
 #include "jobstate.h"
+#include "keys.h"
 #include "wire.h"
 
 #define S_WATCH_RENEW_MS 5000
@@ -52,6 +53,10 @@ struct quarry_client {
     uint64_t next_req;    /* req_id counter */
     uint64_t account_id;  /* from HelloAck */
     bool hello_done;      /* HELLO answered on the current socket */
+    bool curve;           /* CurveZMQ: the keys below go on every new socket */
+    char server_pub[QR_KEY_Z85_LEN + 1]; /* broker public key (Z85) */
+    char pub[QR_KEY_Z85_LEN + 1];        /* own public key */
+    char sec[QR_KEY_Z85_LEN + 1];        /* own secret key: never in a message */
     char err[512];        /* last error text, "" after success */
 };
 
@@ -136,6 +141,14 @@ static quarry_err_t s_sock_open(quarry_client_t *c)
     int zero = 0, one = 1;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    /* every socket made after a timeout gets the same keys (invariant 2) */
+    if (c->curve && (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->server_pub, QR_KEY_Z85_LEN) != 0 ||
+                     zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->pub, QR_KEY_Z85_LEN) != 0 ||
+                     zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->sec, QR_KEY_Z85_LEN) != 0)) {
+        int e = errno;
+        s_sock_close(c);
+        return s_fail(c, QUARRY_EINVAL, "cannot set the CURVE keys: %s", zmq_strerror(e));
+    }
     if (zmq_connect(c->sock, c->endpoint) != 0) {
         int e = errno;
         s_sock_close(c);
@@ -372,26 +385,72 @@ void quarry_free(void *p)
 
 /* ---- client --------------------------------------------------------------- */
 
-quarry_err_t quarry_client_new(const char *endpoint, const char *account, int64_t timeout_ms,
-                               quarry_client_t **client_p)
+void quarry_client_opts_init(quarry_client_opts_t *opts)
 {
-    if (!client_p)
+    if (opts)
+        memset(opts, 0, sizeof *opts);
+}
+
+/* Loads the keys of o into c (c->curve set when server_key is given).
+ * QUARRY_EINVAL with the reason in c->err; never names a secret key. */
+static quarry_err_t s_load_keys(quarry_client_t *c, const quarry_client_opts_t *o)
+{
+    bool have_server = o->server_key && *o->server_key;
+    bool have_key = o->key_file && *o->key_file;
+    if (!have_server) {
+        if (have_key)
+            return s_fail(c, QUARRY_EINVAL,
+                          "a client key file needs the broker's public key (server_key) too");
+        return QUARRY_OK;
+    }
+    if (!zmq_has("curve"))
+        return s_fail(c, QUARRY_EINVAL, "this libzmq has no CURVE security");
+    char why[384];
+    if (qr_keys_load_public(o->server_key, c->server_pub, why, sizeof why) != 0)
+        return s_fail(c, QUARRY_EINVAL, "broker public key: %s", why);
+    if (have_key) {
+        if (qr_keys_load_secret(o->key_file, c->pub, c->sec, why, sizeof why) != 0)
+            return s_fail(c, QUARRY_EINVAL, "client key: %s", why);
+    } else if (qr_keys_generate(c->pub, c->sec) != 0) {
+        return s_fail(c, QUARRY_EINVAL, "cannot generate a CURVE key pair");
+    }
+    c->curve = true;
+    return QUARRY_OK;
+}
+
+quarry_err_t quarry_client_new_opts(const quarry_client_opts_t *opts, quarry_client_t **client_p)
+{
+    quarry_client_opts_t def;
+    quarry_client_opts_init(&def);
+    const quarry_client_opts_t *o = opts ? opts : &def;
+    if (o->err_buf && o->err_len)
+        o->err_buf[0] = '\0';
+    if (!client_p) {
+        if (o->err_buf && o->err_len)
+            snprintf(o->err_buf, o->err_len, "client_p must not be NULL");
         return QUARRY_EINVAL;
+    }
     *client_p = NULL;
-    if (!endpoint || !*endpoint)
-        endpoint = QUARRY_DEFAULT_ENDPOINT;
-    if (!account || !*account)
-        account = "default";
+    const char *endpoint = o->endpoint && *o->endpoint ? o->endpoint : QUARRY_DEFAULT_ENDPOINT;
+    const char *account = o->account && *o->account ? o->account : "default";
     quarry_client_t *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        if (o->err_buf && o->err_len)
+            snprintf(o->err_buf, o->err_len, "out of memory");
         return QUARRY_ENOMEM;
-    c->timeout_ms = timeout_ms > 0 ? timeout_ms : QUARRY_DEFAULT_TIMEOUT_MS;
+    }
+    c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : QUARRY_DEFAULT_TIMEOUT_MS;
+    quarry_err_t rc = s_load_keys(c, o); /* before any socket exists */
+    if (rc != QUARRY_OK)
+        goto fail;
     c->endpoint = strdup(endpoint);
     c->account = strdup(account);
     c->ctx = zmq_ctx_new();
-    quarry_err_t rc = QUARRY_ENOMEM;
-    if (!c->endpoint || !c->account || !c->ctx)
+    rc = QUARRY_ENOMEM;
+    if (!c->endpoint || !c->account || !c->ctx) {
+        s_fail(c, rc, "out of memory");
         goto fail;
+    }
     rc = s_hello(c);
     if (rc != QUARRY_OK)
         goto fail;
@@ -399,8 +458,23 @@ quarry_err_t quarry_client_new(const char *endpoint, const char *account, int64_
     *client_p = c;
     return QUARRY_OK;
 fail:
+    if (o->err_buf && o->err_len)
+        snprintf(o->err_buf, o->err_len, "%s", c->err[0] ? c->err : quarry_strerror(rc));
     quarry_client_destroy(&c);
     return rc;
+}
+
+quarry_err_t quarry_client_new(const char *endpoint, const char *account, int64_t timeout_ms,
+                               quarry_client_t **client_p)
+{
+    quarry_client_opts_t o;
+    quarry_client_opts_init(&o);
+    o.endpoint = endpoint;
+    o.account = account;
+    o.timeout_ms = timeout_ms;
+    o.server_key = getenv("QUARRY_SERVER_KEY");
+    o.key_file = getenv("QUARRY_KEY");
+    return quarry_client_new_opts(&o, client_p);
 }
 
 void quarry_client_destroy(quarry_client_t **client_p)
@@ -414,6 +488,10 @@ void quarry_client_destroy(quarry_client_t **client_p)
         zmq_ctx_term(c->ctx);
     free(c->endpoint);
     free(c->account);
+    /* the secret key must not linger in freed memory */
+    volatile char *v = c->sec;
+    for (size_t i = 0; i < sizeof c->sec; i++)
+        v[i] = 0;
     free(c);
     *client_p = NULL;
 }
@@ -843,6 +921,59 @@ quarry_err_t quarry_deposit(quarry_client_t *c, const char *account, uint64_t am
     }
     qr_msg_close(&msg);
     return rc;
+}
+
+quarry_err_t quarry_admin_key(quarry_client_t *c, const char *op, const char *key,
+                              const char *account)
+{
+    if (!c)
+        return QUARRY_EINVAL;
+    static const char *const ops[] = {"add-client", "add-operator", "add-admin", "remove"};
+    bool known = false;
+    for (size_t i = 0; op && i < sizeof ops / sizeof ops[0]; i++)
+        known = known || !strcmp(op, ops[i]);
+    if (!known)
+        return s_fail(c, QUARRY_EINVAL,
+                      "unknown key operation '%s' (add-client, add-operator, add-admin, remove)",
+                      op ? op : "(null)");
+    bool is_remove = !strcmp(op, "remove");
+    if (!is_remove && (!account || !*account))
+        return s_fail(c, QUARRY_EINVAL, "%s needs an account", op);
+    char pub[QR_KEY_Z85_LEN + 1], why[384];
+    if (!key || !*key)
+        return s_fail(c, QUARRY_EINVAL, "%s needs a public key", op);
+    if (qr_keys_load_public(key, pub, why, sizeof why) != 0)
+        return s_fail(c, QUARRY_EINVAL, "%s", why);
+    Quarry__AdminKey q = QUARRY__ADMIN_KEY__INIT;
+    q.op = (char *)op;
+    q.key = pub;
+    q.account = (char *)(account ? account : "");
+    qr_msg_t msg;
+    ProtobufCMessage *r;
+    quarry_err_t rc = s_request(c, QR_CMD_ADMIN_KEY, &q.base, &q.req_id, NULL, 0,
+                                &quarry__empty__descriptor, &msg, &r, "ADMIN_KEY");
+    if (rc == QUARRY_OK)
+        protobuf_c_message_free_unpacked(r, NULL);
+    qr_msg_close(&msg);
+    return rc;
+}
+
+quarry_err_t quarry_keygen(const char *prefix, char pub[41])
+{
+    if (!prefix || !*prefix)
+        return QUARRY_EINVAL;
+    char p[QR_KEY_Z85_LEN + 1], sec[QR_KEY_Z85_LEN + 1], why[256];
+    if (!zmq_has("curve") || qr_keys_generate(p, sec) != 0)
+        return QUARRY_EINVAL;
+    int rc = qr_keys_write(prefix, p, sec, why, sizeof why);
+    volatile char *v = sec;
+    for (size_t i = 0; i < sizeof sec; i++)
+        v[i] = 0;
+    if (rc != 0)
+        return QUARRY_EIO;
+    if (pub)
+        memcpy(pub, p, sizeof p);
+    return QUARRY_OK;
 }
 
 quarry_err_t quarry_dash(quarry_client_t *c, quarry_dash_t **dash_p)

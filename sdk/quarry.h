@@ -216,6 +216,52 @@ typedef struct quarry_client quarry_client_t;
  * broker's code when it refuses the account.  On error *client_p is NULL. */
 quarry_err_t quarry_client_new(const char *endpoint, const char *account, int64_t timeout_ms,
                                quarry_client_t **client_p);
+/* (quarry_client_new reads the environment for security: QUARRY_SERVER_KEY
+ * and QUARRY_KEY, when set and not empty, act as quarry_client_opts_t's
+ * server_key and key_file; unset = plain text.  Bad key settings give
+ * QUARRY_EINVAL.  Use quarry_client_new_opts to see the reason.) */
+
+/* Connection options for quarry_client_new_opts.  Initialise with
+ * quarry_client_opts_init, then set what you need.  Strings are copied (key
+ * material is read at once), not kept.
+ *
+ * Security: a broker not run with --insecure speaks CurveZMQ only.  Set
+ * server_key to the broker's public key and key_file to this client's secret
+ * key (see quarry_keygen); the broker admits only keys registered for an
+ * account (quarry_admin_key), or any key in its --open-registration mode.
+ * With a key the broker does not admit (or a wrong server_key) the handshake
+ * fails silently: calls end in QUARRY_EUNAVAIL after the timeout, which
+ * therefore means "broker unreachable, or your key is not admitted". */
+typedef struct {
+    const char *endpoint; /* NULL = QUARRY_DEFAULT_ENDPOINT */
+    const char *account;  /* NULL or "" = "default" */
+    int64_t timeout_ms;   /* <= 0 = QUARRY_DEFAULT_TIMEOUT_MS */
+    const char *server_key; /* broker public key: 40-character Z85 text, or the
+                               path of a file holding it (BROKER.pub); NULL or
+                               "" = plain text (a broker in --insecure mode) */
+    const char *key_file;   /* this client's secret key file (PREFIX.key, mode
+                               0600; its public key is derived from it); NULL
+                               or "" with server_key set = a throwaway key pair
+                               made for this client (admitted only by a broker
+                               in --open-registration mode) */
+    char *err_buf;          /* optional: receives why quarry_client_new_opts
+                               failed (there is no handle then); NULL = none */
+    size_t err_len;         /* size of err_buf */
+} quarry_client_opts_t;
+
+/* Sets *opts to the defaults: all NULL / 0, i.e. the default endpoint and
+ * account, the default timeout, no security.  opts NULL is ignored. */
+void quarry_client_opts_init(quarry_client_opts_t *opts);
+
+/* Creates a client as quarry_client_new does, with the options in *opts
+ * (NULL = defaults; the environment is NOT read).  Key problems (server_key
+ * neither valid Z85 text nor a readable file holding it; key_file missing,
+ * unreadable, malformed or readable by group/others; key_file without
+ * server_key; a libzmq without CURVE) return QUARRY_EINVAL without touching
+ * the network, with the reason in opts->err_buf when given.  Other failures
+ * as quarry_client_new; the reason goes to err_buf as well.  Secret keys are
+ * never written into a message.  On error *client_p is NULL. */
+quarry_err_t quarry_client_new_opts(const quarry_client_opts_t *opts, quarry_client_t **client_p);
 
 /* Closes the connection and frees the client, then sets *client_p to NULL.
  * Accepts NULL and a pointer to NULL; idempotent.  Never blocks (linger 0):
@@ -318,6 +364,24 @@ quarry_err_t quarry_balance(quarry_client_t *client, const char *account, quarry
  * empty account or amount 0; QUARRY_EPERM when this client is no admin. */
 quarry_err_t quarry_deposit(quarry_client_t *client, const char *account, uint64_t amount,
                             quarry_balance_t *out);
+
+/* Registers or removes a client key at the broker (admin operation; the
+ * broker answers only to an admin key).  op is "add-client", "add-operator",
+ * "add-admin" (bind key to account with that role) or "remove" (account may
+ * be NULL).  key is a public key: 40-character Z85 text or the path of a
+ * file holding it (PREFIX.pub).  Returns QUARRY_OK; QUARRY_EINVAL for an
+ * unknown op, a bad key or a missing account (without touching the network);
+ * QUARRY_EPERM when this client is no admin; ... */
+quarry_err_t quarry_admin_key(quarry_client_t *client, const char *op, const char *key,
+                              const char *account);
+
+/* Generates a CurveZMQ key pair and writes PREFIX.key (the secret key, mode
+ * 0600) and PREFIX.pub (the public key), each one line of Z85 text.  Refuses
+ * to overwrite an existing PREFIX.key.  pub (may be NULL) receives the public
+ * key, NUL-terminated.  Returns QUARRY_OK; QUARRY_EINVAL for a NULL or empty
+ * prefix or a libzmq without CURVE; QUARRY_EIO when a file cannot be created
+ * (PREFIX.key exists, no such folder, ...).  Thread-safe. */
+quarry_err_t quarry_keygen(const char *prefix, char pub[41]);
 
 /* Reads the admin dashboard.  *dash_p: caller owns, free with
  * quarry_dash_free; NULL on error. */

@@ -50,7 +50,7 @@ static void s_usage(const qr_opt_t *opts, size_t n)
 int main(int argc, char **argv)
 {
     char *broker = NULL, *name = NULL, *operator_name = NULL, *log_level = NULL, *gpu = NULL,
-         *metrics_addr = NULL;
+         *metrics_addr = NULL, *server_key = NULL, *key_file = NULL;
     int64_t ask_price = 0, slots = 0, drain_ms = 0, input_cache_mb = 0;
 #ifdef QR_TEST_FAULTS
     int64_t corrupt_every = 0, delay_ms = 0;
@@ -68,6 +68,11 @@ int main(int argc, char **argv)
          "HOST:PORT serving Prometheus /metrics and /healthz (empty = off)"},
         {"input-cache-mb", QR_OPT_INT, &input_cache_mb, "256",
          "inputs kept so the broker need not send them again (0 = none)"},
+        {"server-key", QR_OPT_STR, &server_key, "",
+         "broker public key, Z85 text or its .pub file (empty = plain text, --insecure broker)"},
+        {"key", QR_OPT_STR, &key_file, "",
+         "this worker's secret key file PREFIX.key, mode 0600 (empty with --server-key = "
+         "throwaway key)"},
         {"log-level", QR_OPT_STR, &log_level, "info", "debug, info, warn or error"},
         {"gpu", QR_OPT_STR, &gpu, "auto", "auto: report CUDA GPUs if a driver is present; off"},
 #ifdef QR_TEST_FAULTS
@@ -140,6 +145,13 @@ int main(int argc, char **argv)
     cfg.input_cache_mb = input_cache_mb;
     cfg.metrics_addr = metrics_addr;
     cfg.gpu = gpu_on;
+    cfg.server_key = server_key;
+    cfg.key_file = key_file;
+    if (qr_worker_check_keys(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "quarry-worker: %s\n", err);
+        rc = 2;
+        goto done;
+    }
 #ifdef QR_TEST_FAULTS
     cfg.fault_corrupt_every = corrupt_every;
     cfg.fault_delay_ms = delay_ms;

@@ -42,6 +42,7 @@
 #include "gemm.h"
 #include "hmap.h"
 #include "httpd.h"
+#include "keys.h"
 #include "ring.h"
 #include "util.h"
 #include "wire.h"
@@ -109,6 +110,10 @@ struct qr_worker_t {
     uint64_t compute_us;        /* time spent computing jobs, all executors */
     uint64_t input_hits;        /* ASSIGNs served from the input cache */
     uint64_t input_misses;      /* ASSIGNs naming an input it did not hold */
+    bool curve;                 /* CurveZMQ: the keys below go on every DEALER */
+    char server_pub[QR_KEY_Z85_LEN + 1]; /* broker public key */
+    char pub[QR_KEY_Z85_LEN + 1];        /* own public key */
+    char sec[QR_KEY_Z85_LEN + 1];        /* own secret key: never logged */
 };
 
 /* Prometheus text for /metrics; /healthz is 200 while registered. */
@@ -241,6 +246,54 @@ static void s_input_clear(qr_worker_t *self)
     self->inputs = qr_hmap_new();
 }
 
+/* Loads cfg's keys into the three buffers; *curve says whether any are in
+ * use.  0, or -1 with the reason in err. */
+static int s_load_keys(const qr_worker_cfg_t *cfg, bool *curve, char *server_pub, char *pub,
+                       char *sec, char *err, size_t errlen)
+{
+    bool have_server = cfg->server_key && *cfg->server_key;
+    bool have_key = cfg->key_file && *cfg->key_file;
+    *curve = false;
+    if (!have_server) {
+        if (have_key) {
+            snprintf(err, errlen, "--key needs --server-key (the broker's public key) too");
+            return -1;
+        }
+        return 0;
+    }
+    if (!zmq_has("curve")) {
+        snprintf(err, errlen, "this libzmq has no CURVE security");
+        return -1;
+    }
+    char why[384];
+    if (qr_keys_load_public(cfg->server_key, server_pub, why, sizeof why) < 0) {
+        snprintf(err, errlen, "--server-key: %s", why);
+        return -1;
+    }
+    if (have_key) {
+        if (qr_keys_load_secret(cfg->key_file, pub, sec, why, sizeof why) < 0) {
+            snprintf(err, errlen, "--key: %s", why);
+            return -1;
+        }
+    } else if (qr_keys_generate(pub, sec) < 0) {
+        snprintf(err, errlen, "cannot generate a CURVE key pair");
+        return -1;
+    }
+    *curve = true;
+    return 0;
+}
+
+int qr_worker_check_keys(const qr_worker_cfg_t *cfg, char *err, size_t errlen)
+{
+    bool curve;
+    char server_pub[QR_KEY_Z85_LEN + 1], pub[QR_KEY_Z85_LEN + 1], sec[QR_KEY_Z85_LEN + 1];
+    int rc = s_load_keys(cfg, &curve, server_pub, pub, sec, err, errlen);
+    volatile char *v = sec;
+    for (size_t i = 0; i < sizeof sec; i++)
+        v[i] = 0;
+    return rc;
+}
+
 qr_worker_t *qr_worker_new(void *ctx, const qr_worker_cfg_t *cfg)
 {
     qr_worker_t *self = calloc(1, sizeof *self);
@@ -251,6 +304,18 @@ qr_worker_t *qr_worker_new(void *ctx, const qr_worker_cfg_t *cfg)
     self->inputs = qr_hmap_new();
     if (!self->inputs)
         goto fail;
+    char kerr[512];
+    if (s_load_keys(cfg, &self->curve, self->server_pub, self->pub, self->sec, kerr,
+                    sizeof kerr) < 0) {
+        qr_log(QR_LOG_ERROR, "bad CURVE keys", "err=\"%s\"", kerr);
+        goto fail;
+    }
+    /* the copies in cfg need not outlive this call */
+    self->cfg.server_key = NULL;
+    self->cfg.key_file = NULL;
+    if (self->curve && !(cfg->key_file && *cfg->key_file))
+        qr_log(QR_LOG_WARN, "no --key: using a throwaway key pair",
+               "pub=%s", self->pub);
     if (cfg->metrics_addr && *cfg->metrics_addr) {
         char err[256];
         self->httpd = qr_httpd_new(cfg->metrics_addr, err, sizeof err);
@@ -338,6 +403,9 @@ void qr_worker_destroy(qr_worker_t **self_p)
     free(self->broker);
     free(self->name);
     free(self->operator_name);
+    volatile char *v = self->sec; /* no secret left in freed memory */
+    for (size_t i = 0; i < sizeof self->sec; i++)
+        v[i] = 0;
     free(self);
     *self_p = NULL;
 }
@@ -364,6 +432,16 @@ static int s_connect(qr_worker_t *self)
     zmq_setsockopt(d, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(d, ZMQ_IMMEDIATE, &one, sizeof one);  /* invariant 1 */
     zmq_setsockopt(d, ZMQ_SNDTIMEO, &zero, sizeof zero); /* invariant 1 */
+    /* every DEALER, the first and each one after a reconnect, gets the keys */
+    if (self->curve &&
+        (zmq_setsockopt(d, ZMQ_CURVE_SERVERKEY, self->server_pub, QR_KEY_Z85_LEN) < 0 ||
+         zmq_setsockopt(d, ZMQ_CURVE_PUBLICKEY, self->pub, QR_KEY_Z85_LEN) < 0 ||
+         zmq_setsockopt(d, ZMQ_CURVE_SECRETKEY, self->sec, QR_KEY_Z85_LEN) < 0)) {
+        int e = errno;
+        zmq_close(d);
+        errno = e;
+        return -1;
+    }
     if (zmq_connect(d, self->broker) < 0) {
         int e = errno;
         zmq_close(d);

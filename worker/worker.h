@@ -13,6 +13,7 @@
 #define QR_WORKER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Settings; qr_worker_cfg_defaults fills every field. */
@@ -30,6 +31,11 @@ typedef struct {
     int64_t backoff_max_ms;      /* cap of the doubling delay */
     int64_t input_cache_mb;      /* inputs kept by id so the broker can omit them */
     const char *metrics_addr;    /* HOST:PORT for /metrics and /healthz; NULL or "" = off */
+    const char *server_key;      /* broker public key, Z85 text or a file holding it;
+                                    NULL or "" = plain text (broker in --insecure mode) */
+    const char *key_file;        /* own secret key file (PREFIX.key, mode 0600); NULL or ""
+                                    with server_key set = a throwaway key pair (admitted
+                                    only by a broker in --open-registration mode) */
     int64_t fault_corrupt_every; /* QR_TEST_FAULTS builds only: corrupt every Nth C */
     int64_t fault_delay_ms;      /* QR_TEST_FAULTS builds only: sleep in every job */
     bool fault_forget_inputs;    /* QR_TEST_FAULTS builds only: keep no input it reports */
@@ -41,6 +47,10 @@ typedef struct qr_worker_t qr_worker_t;
  * ask price 10, slots 0 (one per core), drain 30 s, GPUs on, heartbeat
  * 2500 ms, liveness 3, backoff 250 ms to 10 s, input cache 256 MiB, no faults. */
 void qr_worker_cfg_defaults(qr_worker_cfg_t *cfg);
+
+/* Checks cfg's CurveZMQ settings (server_key, key_file) without keeping
+ * them: returns 0, or -1 with the reason in err (never a secret key). */
+int qr_worker_check_keys(const qr_worker_cfg_t *cfg, char *err, size_t errlen);
 
 /* Creates a worker on the ZeroMQ context ctx, which must outlive it; copies
  * what it needs from cfg, detects devices and starts the executor pool.

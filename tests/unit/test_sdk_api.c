@@ -6,8 +6,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -166,12 +170,120 @@ static void test_unavailable(void **state)
     assert_null(c);
 }
 
+/* Key settings are checked before any socket exists: QUARRY_EINVAL at once,
+ * the reason in err_buf, never the secret key itself. */
+static void test_key_options(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/qr-apikeys-XXXXXX", prefix[64], keyfile[80], pubfile[80], pub[41];
+    assert_non_null(mkdtemp(dir));
+    snprintf(prefix, sizeof prefix, "%s/k", dir);
+    snprintf(keyfile, sizeof keyfile, "%s.key", prefix);
+    snprintf(pubfile, sizeof pubfile, "%s.pub", prefix);
+
+    /* keygen: 0600 secret, public file, refuses to overwrite */
+    assert_int_equal(quarry_keygen(NULL, pub), QUARRY_EINVAL);
+    assert_int_equal(quarry_keygen("", pub), QUARRY_EINVAL);
+    assert_int_equal(quarry_keygen(prefix, pub), QUARRY_OK);
+    assert_int_equal(strlen(pub), 40);
+    struct stat st;
+    assert_int_equal(stat(keyfile, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char line[64] = "";
+    FILE *fp = fopen(pubfile, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(line, sizeof line, fp));
+    fclose(fp);
+    line[strcspn(line, "\n")] = '\0';
+    assert_string_equal(line, pub);
+    char secret[64] = "";
+    fp = fopen(keyfile, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(secret, sizeof secret, fp));
+    fclose(fp);
+    secret[strcspn(secret, "\n")] = '\0';
+    char pub2[41] = "unchanged";
+    assert_int_equal(quarry_keygen(prefix, pub2), QUARRY_EIO);
+    assert_string_equal(pub2, "unchanged");
+    char again[64] = "";
+    fp = fopen(keyfile, "r");
+    assert_non_null(fgets(again, sizeof again, fp));
+    fclose(fp);
+    again[strcspn(again, "\n")] = '\0';
+    assert_string_equal(again, secret);
+
+    quarry_client_opts_t o;
+    memset(&o, 0x55, sizeof o);
+    quarry_client_opts_init(&o);
+    assert_null(o.endpoint);
+    assert_null(o.server_key);
+    assert_null(o.key_file);
+    assert_int_equal(o.timeout_ms, 0);
+    quarry_client_opts_init(NULL);
+    char why[256];
+    o.endpoint = "tcp://127.0.0.1:1";
+    o.timeout_ms = 3000; /* any network attempt would show in the time taken */
+    o.err_buf = why;
+    o.err_len = sizeof why;
+    quarry_client_t *c = (quarry_client_t *)1;
+    assert_int_equal(quarry_client_new_opts(&o, NULL), QUARRY_EINVAL);
+
+    struct {
+        const char *server_key, *key_file, *expect;
+    } bad[] = {
+        {"not a key", NULL, "broker public key"},
+        {"0123456789012345678901234567890123456789\"", NULL, "broker public key"},
+        {"/nonexistent/broker.pub", NULL, "cannot read key file"},
+        {pub, "/nonexistent/me.key", "cannot read key file"},
+        {pub, pubfile, "readable by others"}, /* a .pub is 0644 */
+        {NULL, keyfile, "needs the broker's public key"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o.server_key = bad[i].server_key;
+        o.key_file = bad[i].key_file;
+        c = (quarry_client_t *)1;
+        why[0] = '\0';
+        int64_t t0 = s_ms();
+        assert_int_equal(quarry_client_new_opts(&o, &c), QUARRY_EINVAL);
+        assert_true(s_ms() - t0 < 500);
+        assert_null(c);
+        if (!strstr(why, bad[i].expect))
+            fail_msg("case %zu: '%s' lacks '%s'", i, why, bad[i].expect);
+        assert_null(strstr(why, secret));
+    }
+    /* a secret file that others may read is refused, and its text not shown */
+    assert_int_equal(chmod(keyfile, 0640), 0);
+    o.server_key = pubfile;
+    o.key_file = keyfile;
+    assert_int_equal(quarry_client_new_opts(&o, &c), QUARRY_EINVAL);
+    assert_non_null(strstr(why, "readable by others"));
+    assert_null(strstr(why, secret));
+    assert_int_equal(chmod(keyfile, 0600), 0);
+
+    /* the environment feeds quarry_client_new */
+    setenv("QUARRY_SERVER_KEY", "garbage", 1);
+    assert_int_equal(quarry_client_new("tcp://127.0.0.1:1", "alice", 3000, &c), QUARRY_EINVAL);
+    assert_null(c);
+    unsetenv("QUARRY_SERVER_KEY");
+    setenv("QUARRY_KEY", keyfile, 1);
+    assert_int_equal(quarry_client_new("tcp://127.0.0.1:1", "alice", 3000, &c), QUARRY_EINVAL);
+    unsetenv("QUARRY_KEY");
+
+    /* admin_key checks its arguments first */
+    assert_int_equal(quarry_admin_key(NULL, "remove", pub, NULL), QUARRY_EINVAL);
+
+    unlink(keyfile);
+    unlink(pubfile);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codes_agree),  cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_states_agree), cmocka_unit_test(test_destroy_null),
         cmocka_unit_test(test_null_client),  cmocka_unit_test(test_unavailable),
+        cmocka_unit_test(test_key_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

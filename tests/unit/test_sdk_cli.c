@@ -26,7 +26,7 @@ static int s_run(char *out, size_t cap, const char *fmt, ...)
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd,
-             "env -u QUARRY_BROKER -u QUARRY_ACCOUNT -u QUARRY_TIMEOUT_MS %s '%s' %s 2>&1", s_env,
+             "env -u QUARRY_BROKER -u QUARRY_ACCOUNT -u QUARRY_TIMEOUT_MS -u QUARRY_SERVER_KEY -u QUARRY_KEY %s '%s' %s 2>&1", s_env,
              QUARRY_CLI, args);
     FILE *p = popen(cmd, "r");
     if (!p)
@@ -220,12 +220,64 @@ static void test_against_fake(void **state)
     assert_string_equal(fake_join(&f), "");
 }
 
+/* keygen writes a pair and refuses to overwrite; admin and key flags are
+ * checked before any connection (exit 2). */
+static void test_keys(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/qr-clikeys-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(s_run(s_out, sizeof s_out, "keygen"), 2);
+    assert_non_null(strstr(s_out, "usage: quarry keygen PREFIX"));
+    assert_int_equal(s_run(s_out, sizeof s_out, "keygen %s/a", dir), 0);
+    assert_int_equal(strcspn(s_out, "\n"), 40); /* the public key, one line */
+    char pub[41];
+    memcpy(pub, s_out, 40);
+    pub[40] = '\0';
+    assert_int_equal(s_run(s_out, sizeof s_out, "keygen %s/a", dir), 5);
+    assert_non_null(strstr(s_out, "exists"));
+    assert_int_equal(s_run(s_out, sizeof s_out, "--json keygen %s/b", dir), 0);
+    assert_non_null(strstr(s_out, "\"public_key\":"));
+
+    assert_int_equal(s_run(s_out, sizeof s_out, "admin"), 2);
+    assert_int_equal(s_run(s_out, sizeof s_out, "admin frob %s/a.pub x", dir), 2);
+    assert_non_null(strstr(s_out, "unknown operation 'frob'"));
+    assert_int_equal(s_run(s_out, sizeof s_out, "admin add-client %s/a.pub", dir), 2);
+    assert_int_equal(s_run(s_out, sizeof s_out, "admin remove %s/a.pub bob", dir), 2);
+    assert_int_equal(s_run(s_out, sizeof s_out, "admin add-client /nonexistent.pub bob"), 2);
+    assert_non_null(strstr(s_out, "neither a 40-character Z85 key nor a readable file"));
+    /* a readable file that holds no Z85 key */
+    assert_int_equal(s_run(s_out, sizeof s_out, "admin add-operator /etc/passwd op"), 2);
+    assert_non_null(strstr(s_out, "does not hold a 40-character Z85 public key"));
+
+    /* bad key flags: exit 2 with the reason, nothing sent */
+    assert_int_equal(s_run(s_out, sizeof s_out, "--server-key nonsense --timeout-ms 5000 dash"), 2);
+    assert_non_null(strstr(s_out, "broker public key"));
+    assert_int_equal(s_run(s_out, sizeof s_out, "--server-key '%s' --key %s/a.pub dash", pub, dir), 2);
+    assert_non_null(strstr(s_out, "readable by others"));
+    s_env = "QUARRY_KEY=/nonexistent.key QUARRY_SERVER_KEY=/nonexistent.pub";
+    assert_int_equal(s_run(s_out, sizeof s_out, "dash"), 2);
+    s_env = "";
+    /* good keys, nobody there: exit 3 with the hint */
+    assert_int_equal(s_run(s_out, sizeof s_out,
+                           "--broker tcp://127.0.0.1:1 --timeout-ms 200 --server-key %s/a.pub "
+                           "--key %s/a.key dash", dir, dir),
+                     3);
+    assert_non_null(strstr(s_out, "your key is not admitted"));
+    assert_int_equal(s_run(s_out, sizeof s_out, "--help"), 0);
+    assert_non_null(strstr(s_out, "--server-key KEY"));
+    assert_non_null(strstr(s_out, "keygen PREFIX"));
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_help_version),
-        cmocka_unit_test(test_unavailable),
+        cmocka_unit_test(test_unavailable), cmocka_unit_test(test_keys),
         cmocka_unit_test(test_against_fake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,14 +43,19 @@ static void *fake_main(void *arg)
     return NULL;
 }
 
-/* Binds the ROUTER and starts script on a thread. */
-__attribute__((unused)) static int fake_start(fake_t *f, fake_script_fn script, void *user)
+/* Binds the ROUTER (a CURVE server with secret key curve_secret, Z85, when
+ * not NULL) and starts script on a thread. */
+__attribute__((unused)) static int fake_start_curve(fake_t *f, fake_script_fn script, void *user,
+                                                    const char *curve_secret)
 {
     memset(f, 0, sizeof *f);
     f->ctx = zmq_ctx_new();
     f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
-    int zero = 0;
+    int zero = 0, one = 1;
     zmq_setsockopt(f->router, ZMQ_LINGER, &zero, sizeof zero);
+    if (curve_secret && (zmq_setsockopt(f->router, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
+                         zmq_setsockopt(f->router, ZMQ_CURVE_SECRETKEY, curve_secret, 40) != 0))
+        return -1;
     if (zmq_bind(f->router, "tcp://127.0.0.1:*") != 0)
         return -1;
     size_t len = sizeof f->endpoint;
@@ -58,6 +63,12 @@ __attribute__((unused)) static int fake_start(fake_t *f, fake_script_fn script, 
     f->script = script;
     f->user = user;
     return pthread_create(&f->thread, NULL, fake_main, f);
+}
+
+/* Binds a plain-text ROUTER and starts script on a thread. */
+__attribute__((unused)) static int fake_start(fake_t *f, fake_script_fn script, void *user)
+{
+    return fake_start_curve(f, script, user, NULL);
 }
 
 /* Waits for the script to end, closes the peer, returns the failure text. */

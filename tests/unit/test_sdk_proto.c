@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -735,6 +736,126 @@ static void test_hello_refused(void **state)
     assert_string_equal(fake_join(&f), "");
 }
 
+/* ---- CurveZMQ ------------------------------------------------------------------ */
+
+/* The peer is a CURVE server: a plain-text DEALER cannot reach it at all, so
+ * every message it gets came over an encrypted, authenticated link.  Script:
+ * HELLO, ADMIN_KEY answered, one request left unanswered (the client times
+ * out and drops its socket), then HELLO again on the new socket (the keys
+ * were applied again) and a second ADMIN_KEY. */
+static void script_curve(fake_t *f)
+{
+    qr_msg_t msg;
+    char err[128];
+    const char *key = f->user;
+    if (fake_hello(f, &msg) < 0)
+        return;
+    qr_msg_close(&msg);
+    Quarry__AdminKey *a =
+        (Quarry__AdminKey *)fake_expect(f, &msg, QR_CMD_ADMIN_KEY, &quarry__admin_key__descriptor);
+    FAKE_CHECK(f, a);
+    FAKE_CHECK(f, !strcmp(a->op, "add-client") && !strcmp(a->key, key) &&
+                      !strcmp(a->account, "bob"));
+    Quarry__Empty e = QUARRY__EMPTY__INIT;
+    e.req_id = a->req_id;
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    fake_send(f, &msg, QR_CMD_ADMIN_KEY | QR_CMD_REPLY, &e.base, NULL, 0);
+    qr_msg_close(&msg);
+    /* ignore the next one */
+    FAKE_CHECK(f, fake_recv(f, &msg, 3000) == 0 && msg.cmd == QR_CMD_ADMIN_KEY);
+    qr_msg_close(&msg);
+    /* the client reconnects: HELLO over CURVE again, then the request */
+    FAKE_CHECK(f, fake_recv(f, &msg, 3000) == 0 && msg.cmd == QR_CMD_HELLO);
+    Quarry__Hello *h =
+        (Quarry__Hello *)qr_msg_decode(&msg, &quarry__hello__descriptor, err, sizeof err);
+    FAKE_CHECK(f, h);
+    Quarry__HelloAck ack = QUARRY__HELLO_ACK__INIT;
+    ack.req_id = h->req_id;
+    ack.account_id = 7;
+    protobuf_c_message_free_unpacked(&h->base, NULL);
+    fake_send(f, &msg, QR_CMD_HELLO | QR_CMD_REPLY, &ack.base, NULL, 0);
+    f->hellos++;
+    qr_msg_close(&msg);
+    a = (Quarry__AdminKey *)fake_expect(f, &msg, QR_CMD_ADMIN_KEY, &quarry__admin_key__descriptor);
+    FAKE_CHECK(f, a);
+    FAKE_CHECK(f, !strcmp(a->op, "remove") && !strcmp(a->key, key));
+    e.req_id = a->req_id;
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    fake_send(f, &msg, QR_CMD_ADMIN_KEY | QR_CMD_REPLY, &e.base, NULL, 0);
+    qr_msg_close(&msg);
+}
+
+static void script_nothing(fake_t *f)
+{
+    qr_msg_t msg;
+    /* nothing may arrive: a peer with the wrong keys never gets through */
+    FAKE_CHECK(f, fake_recv(f, &msg, 1200) < 0);
+}
+
+static void test_curve_round_trip(void **state)
+{
+    (void)state;
+    char srv_pub[41], srv_sec[41], cli_pub[41], cli_sec[41], other_pub[41], other_sec[41];
+    assert_int_equal(zmq_curve_keypair(srv_pub, srv_sec), 0);
+    assert_int_equal(zmq_curve_keypair(cli_pub, cli_sec), 0);
+    assert_int_equal(zmq_curve_keypair(other_pub, other_sec), 0);
+    char dir[] = "/tmp/qr-sdkkeys-XXXXXX", prefix[64], keyfile[80], pubfile[80];
+    assert_non_null(mkdtemp(dir));
+    snprintf(prefix, sizeof prefix, "%s/c", dir);
+    snprintf(keyfile, sizeof keyfile, "%s.key", prefix);
+    snprintf(pubfile, sizeof pubfile, "%s.pub", prefix);
+    char mypub[41];
+    assert_int_equal(quarry_keygen(prefix, mypub), QUARRY_OK);
+
+    fake_t f;
+    const char *admitted = other_pub; /* the key the admin registers */
+    assert_int_equal(fake_start_curve(&f, script_curve, (void *)admitted, srv_sec), 0);
+    quarry_client_opts_t o;
+    quarry_client_opts_init(&o);
+    o.endpoint = f.endpoint;
+    o.account = "alice";
+    o.timeout_ms = 400;
+    o.server_key = srv_pub; /* as text */
+    o.key_file = keyfile;
+    quarry_client_t *c = NULL;
+    assert_int_equal(quarry_client_new_opts(&o, &c), QUARRY_OK);
+    assert_int_equal(quarry_client_account_id(c), 7);
+    assert_int_equal(quarry_admin_key(c, "add-client", admitted, "bob"), QUARRY_OK);
+    assert_int_equal(quarry_admin_key(c, "add-client", admitted, "bob"), QUARRY_EUNAVAIL);
+    assert_int_equal(quarry_client_set_timeout(c, 2000), QUARRY_OK);
+    assert_int_equal(quarry_admin_key(c, "remove", admitted, NULL), QUARRY_OK);
+    quarry_client_destroy(&c);
+    assert_string_equal(fake_join(&f), "");
+    assert_int_equal(f.hellos, 2);
+
+    /* the wrong broker key (as a file), and no keys at all: never through */
+    char wrongpub[80];
+    snprintf(wrongpub, sizeof wrongpub, "%s/wrong.pub", dir);
+    FILE *w = fopen(wrongpub, "w");
+    assert_non_null(w);
+    fprintf(w, "%s\n", other_pub);
+    fclose(w);
+    assert_int_equal(fake_start_curve(&f, script_nothing, NULL, srv_sec), 0);
+    o.endpoint = f.endpoint;
+    o.server_key = wrongpub;
+    o.timeout_ms = 300;
+    char why[256];
+    o.err_buf = why;
+    o.err_len = sizeof why;
+    assert_int_equal(quarry_client_new_opts(&o, &c), QUARRY_EUNAVAIL);
+    assert_null(c);
+    assert_non_null(strstr(why, "did not answer"));
+    o.server_key = NULL;
+    o.key_file = NULL;
+    assert_int_equal(quarry_client_new_opts(&o, &c), QUARRY_EUNAVAIL);
+    assert_string_equal(fake_join(&f), "");
+
+    unlink(keyfile);
+    unlink(pubfile);
+    unlink(wrongpub);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -743,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_watch_stop),       cmocka_unit_test(test_wait_timeout),
         cmocka_unit_test(test_result),           cmocka_unit_test(test_result_alloc),
         cmocka_unit_test(test_lists),            cmocka_unit_test(test_timeout_reconnect),
+        cmocka_unit_test(test_curve_round_trip),
         cmocka_unit_test(test_hello_unanswered), cmocka_unit_test(test_hello_refused),
         cmocka_unit_test(test_rehello),
     };

@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "err.h"
 #include "gemm.h"
+#include "keys.h"
 #include "util.h"
 #include "wire.h"
 #include "worker.h"
@@ -34,15 +36,35 @@ typedef struct {
     int stop[2];            /* pipe: write end stops the worker */
     uint8_t id[256];        /* identity of the worker's last message */
     size_t idlen;
+    /* CURVE fixtures only: the fake broker is a CURVE server */
+    char srv_pub[QR_KEY_Z85_LEN + 1]; /* its public key */
+    char dir[64];           /* temporary folder holding the worker's key pair */
+    char key_path[160];     /* DIR/w.key */
 } fx_t;
 
-static int s_setup(void **state)
+static int s_setup_mode(void **state, bool curve)
 {
     fx_t *f = calloc(1, sizeof *f);
     f->ctx = zmq_ctx_new();
     f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
     int zero = 0;
     zmq_setsockopt(f->router, ZMQ_LINGER, &zero, sizeof zero);
+    if (curve) {
+        char sec[QR_KEY_Z85_LEN + 1], wpub[QR_KEY_Z85_LEN + 1], wsec[QR_KEY_Z85_LEN + 1];
+        char prefix[128], err[256];
+        int one = 1;
+        snprintf(f->dir, sizeof f->dir, "/tmp/qr-wkeys-XXXXXX");
+        if (qr_keys_generate(f->srv_pub, sec) < 0 || qr_keys_generate(wpub, wsec) < 0 ||
+            !mkdtemp(f->dir))
+            return -1;
+        snprintf(prefix, sizeof prefix, "%s/w", f->dir);
+        snprintf(f->key_path, sizeof f->key_path, "%s.key", prefix);
+        if (qr_keys_write(prefix, wpub, wsec, err, sizeof err) < 0)
+            return -1;
+        /* set before bind: the listener takes the socket's security then */
+        zmq_setsockopt(f->router, ZMQ_CURVE_SERVER, &one, sizeof one);
+        zmq_setsockopt(f->router, ZMQ_CURVE_SECRETKEY, sec, QR_KEY_Z85_LEN);
+    }
     if (zmq_bind(f->router, "tcp://127.0.0.1:*") < 0)
         return -1;
     size_t len = sizeof f->ep;
@@ -58,8 +80,22 @@ static int s_setup(void **state)
     f->cfg.backoff_min_ms = 100;
     if (pipe(f->stop) < 0)
         return -1;
+    if (curve) {
+        f->cfg.server_key = f->srv_pub;
+        f->cfg.key_file = f->key_path;
+    }
     *state = f;
     return 0;
+}
+
+static int s_setup(void **state)
+{
+    return s_setup_mode(state, false);
+}
+
+static int s_setup_curve(void **state)
+{
+    return s_setup_mode(state, true);
 }
 
 static void *s_run(void *arg)
@@ -103,6 +139,14 @@ static int s_teardown(void **state)
     zmq_ctx_term(f->ctx);
     close(f->stop[0]);
     close(f->stop[1]);
+    if (f->dir[0]) {
+        char p[160];
+        snprintf(p, sizeof p, "%s/w.key", f->dir);
+        unlink(p);
+        snprintf(p, sizeof p, "%s/w.pub", f->dir);
+        unlink(p);
+        rmdir(f->dir);
+    }
     free(f);
     return 0;
 }
@@ -747,6 +791,78 @@ static void test_bad_endpoint_and_null(void **state)
     qr_worker_destroy(NULL);
 }
 
+/* ---- CurveZMQ ------------------------------------------------------------------ */
+
+/* The fake broker is a CURVE server (a plain-text peer cannot reach it): READY
+ * arriving proves the handshake; after silence the worker's new DEALER gets
+ * the keys again and registers anew. */
+static void test_curve_ready_and_reconnect(void **state)
+{
+    fx_t *f = *state;
+    s_start(f);
+    s_handshake(f, 100, 3);
+    uint8_t first[256];
+    size_t firstlen = f->idlen;
+    memcpy(first, f->id, firstlen);
+    qr_msg_t m;
+    s_expect(f, &m, QR_WCMD_READY, 3000);
+    qr_msg_close(&m);
+    assert_false(f->idlen == firstlen && memcmp(f->id, first, firstlen) == 0); /* new socket */
+    s_ack(f, 100, 3);
+    s_expect(f, &m, QR_WCMD_HEARTBEAT, 1000);
+    qr_msg_close(&m);
+}
+
+/* Without keys, or with the wrong broker key, nothing reaches the broker. */
+static void test_curve_wrong_keys_silent(void **state)
+{
+    fx_t *f = *state;
+    char other[QR_KEY_Z85_LEN + 1], sec[QR_KEY_Z85_LEN + 1];
+    assert_int_equal(qr_keys_generate(other, sec), 0);
+    f->cfg.server_key = other;
+    s_start(f);
+    qr_msg_t m;
+    assert_int_equal(s_recv(f, &m, 1500, true), -1);
+    s_signal(f);
+    s_signal(f);
+    s_join(f);
+    qr_worker_destroy(&f->worker);
+    /* plain text against a CURVE server */
+    f->cfg.server_key = NULL;
+    f->cfg.key_file = NULL;
+    s_start(f);
+    assert_int_equal(s_recv(f, &m, 1000, true), -1);
+}
+
+/* Bad key settings are refused up front, with no secret in the message. */
+static void test_curve_bad_keys(void **state)
+{
+    fx_t *f = *state;
+    char err[512];
+    assert_int_equal(qr_worker_check_keys(&f->cfg, err, sizeof err), 0);
+    qr_worker_cfg_t c = f->cfg;
+    c.server_key = "not-a-key";
+    assert_int_equal(qr_worker_check_keys(&c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--server-key"));
+    assert_null(qr_worker_new(f->ctx, &c));
+    c = f->cfg;
+    c.key_file = "/nonexistent/w.key";
+    assert_int_equal(qr_worker_check_keys(&c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--key"));
+    c = f->cfg;
+    c.server_key = NULL; /* a key without the broker's key */
+    assert_int_equal(qr_worker_check_keys(&c, err, sizeof err), -1);
+    /* a secret file others can read */
+    assert_int_equal(chmod(f->key_path, 0644), 0);
+    assert_int_equal(qr_worker_check_keys(&f->cfg, err, sizeof err), -1);
+    assert_non_null(strstr(err, "readable by others"));
+    assert_int_equal(chmod(f->key_path, 0600), 0);
+    /* no key file with a broker key: a throwaway pair */
+    c = f->cfg;
+    c.key_file = NULL;
+    assert_int_equal(qr_worker_check_keys(&c, err, sizeof err), 0);
+}
+
 int main(void)
 {
     qr_log_init("worker-test", getenv("QR_TEST_LOG") ? QR_LOG_DEBUG : QR_LOG_ERROR);
@@ -764,6 +880,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drain_deadline, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_faults, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_endpoint_and_null, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_curve_ready_and_reconnect, s_setup_curve, s_teardown),
+        cmocka_unit_test_setup_teardown(test_curve_wrong_keys_silent, s_setup_curve, s_teardown),
+        cmocka_unit_test_setup_teardown(test_curve_bad_keys, s_setup_curve, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
 __all__ = [
     "Client", "Library", "load_library", "LibraryNotFoundError",
     "JobInfo", "WorkerInfo", "Balance", "KindStat", "OperatorStat", "Dash",
-    "ErrorCode", "JobState", "strerror", "version",
+    "ErrorCode", "JobState", "strerror", "version", "keygen",
     "job_state_name", "job_state_parse", "job_state_final", "job_state_code",
     "DEFAULT_ENDPOINT", "DEFAULT_TIMEOUT_MS", "GEMM_MAX_DIM",
     "QuarryError", "InvalidArgument", "ProtocolError", "UnknownKind", "TooBig",
@@ -129,6 +129,18 @@ class _JobOpts(Structure):
         ("priority", c_int32),
         ("max_attempts", c_uint32),
         ("idem_key", c_char_p),
+    ]
+
+
+class _ClientOpts(Structure):
+    _fields_ = [
+        ("endpoint", c_char_p),
+        ("account", c_char_p),
+        ("timeout_ms", c_int64),
+        ("server_key", c_char_p),
+        ("key_file", c_char_p),
+        ("err_buf", c_void_p),
+        ("err_len", c_size_t),
     ]
 
 
@@ -558,6 +570,10 @@ class Library:
         fn("quarry_job_state_code", E, c_int)
         fn("quarry_job_opts_init", None, POINTER(_JobOpts))
         fn("quarry_client_new", E, c_char_p, c_char_p, c_int64, POINTER(P))
+        fn("quarry_client_opts_init", None, POINTER(_ClientOpts))
+        fn("quarry_client_new_opts", E, POINTER(_ClientOpts), POINTER(P))
+        fn("quarry_admin_key", E, P, c_char_p, c_char_p, c_char_p)
+        fn("quarry_keygen", E, c_char_p, c_void_p)
         fn("quarry_client_destroy", None, POINTER(P))
         fn("quarry_client_set_timeout", E, P, c_int64)
         fn("quarry_client_last_error", c_char_p, P)
@@ -592,6 +608,17 @@ class Library:
 
     def version(self) -> str:
         return _s(self.cdll.quarry_version())
+
+    def keygen(self, prefix: str) -> str:
+        """quarry_keygen: writes PREFIX.key (0600) and PREFIX.pub; returns the public key."""
+        if not prefix:
+            raise InvalidArgument("keygen needs a file prefix")
+        pub = ctypes.create_string_buffer(41)
+        rc = self.cdll.quarry_keygen(os.fsencode(prefix), pub)
+        if rc != 0:
+            raise _error(rc, "cannot write %s.key / %s.pub (%s; an existing %s.key is never "
+                         "overwritten)" % (prefix, prefix, self.strerror(rc), prefix))
+        return _s(pub.value)
 
 
 _libs: dict = {}
@@ -704,16 +731,24 @@ class Client:
     account    -- account name (None or "" = "default")
     timeout_ms -- HELLO and per-request timeout (<= 0 = DEFAULT_TIMEOUT_MS)
     lib        -- a Library, a path to libquarry.so, or None (see load_library)
+    server_key -- the broker's CurveZMQ public key: 40-character Z85 text or a
+                  file holding it (BROKER.pub); None = plain text (a broker in
+                  --insecure mode).  The environment is not read.
+    key_file   -- this client's secret key file (PREFIX.key, mode 0600, see
+                  keygen); None with server_key = a throwaway key pair
+                  (admitted only by a broker in --open-registration mode)
 
-    Raises Unavailable when the broker does not answer in time, InvalidArgument
-    for a malformed endpoint, or the broker's refusal.  Use it as a context
+    Raises Unavailable when the broker does not answer in time (with CURVE:
+    broker unreachable, or your key is not admitted), InvalidArgument for a
+    malformed endpoint or bad key settings, or the broker's refusal.  Use it as a context
     manager or call close().  A client is used by one thread at a time; calls
     are serialised with a lock, and calling the client from inside one of its
     own event callbacks raises RuntimeError.
     """
 
     def __init__(self, endpoint: Optional[str] = None, account: Optional[str] = None,
-                 timeout_ms: int = 0, lib: Union[None, str, Library] = None):
+                 timeout_ms: int = 0, lib: Union[None, str, Library] = None,
+                 server_key: Optional[str] = None, key_file: Optional[str] = None):
         self._lib = _lib(lib)
         self._L = self._lib.cdll
         self._c = _ClientP()
@@ -721,13 +756,24 @@ class Client:
         self._owner: Optional[int] = None
         self.endpoint = endpoint if endpoint is not None else DEFAULT_ENDPOINT
         self.account = account if account else "default"
-        rc = self._L.quarry_client_new(endpoint.encode() if endpoint is not None else None,
-                                       account.encode() if account is not None else None,
-                                       int(timeout_ms), byref(self._c))
+        opts = _ClientOpts()
+        self._L.quarry_client_opts_init(byref(opts))
+        opts.endpoint = endpoint.encode() if endpoint is not None else None
+        opts.account = account.encode() if account is not None else None
+        opts.timeout_ms = int(timeout_ms)
+        opts.server_key = os.fsencode(server_key) if server_key else None
+        opts.key_file = os.fsencode(key_file) if key_file else None
+        why = ctypes.create_string_buffer(512)
+        opts.err_buf = ctypes.cast(why, c_void_p)
+        opts.err_len = len(why)
+        rc = self._L.quarry_client_new_opts(byref(opts), byref(self._c))
         if rc != 0:
             self._c = _ClientP()
+            reason = _s(why.value) or self._lib.strerror(rc)
+            if rc == ErrorCode.EUNAVAIL and server_key:
+                reason += " (broker unreachable, or your key is not admitted)"
             raise _error(rc, "%s (endpoint %s, account %s)"
-                         % (self._lib.strerror(rc), self.endpoint, self.account))
+                         % (reason, self.endpoint, self.account))
 
     # -- lifecycle --------------------------------------------------------
 
@@ -968,6 +1014,14 @@ class Client:
                    int(amount), byref(out))
         return Balance._from_c(out)
 
+    def admin_key(self, op: str, key: str, account: Optional[str] = None) -> None:
+        """quarry_admin_key (admin): op "add-client", "add-operator" or "add-admin"
+        binds the public key (Z85 text or a .pub file) to account; "remove"
+        forgets it (account not needed)."""
+        self._call("quarry_admin_key", op.encode() if op is not None else None,
+                   os.fsencode(key) if key is not None else None,
+                   account.encode() if account is not None else None)
+
     def dash(self) -> Dash:
         """quarry_dash + quarry_dash_free: the admin dashboard."""
         p = POINTER(_Dash)()
@@ -985,3 +1039,10 @@ class Client:
                 settled_total=d.settled_total, ledger_sum=d.ledger_sum)
         finally:
             self._L.quarry_dash_free(byref(p))
+
+
+def keygen(prefix: str, lib: Union[None, str, Library] = None) -> str:
+    """quarry_keygen: writes a CurveZMQ key pair PREFIX.key (secret, mode 0600)
+    and PREFIX.pub; returns the public key (Z85).  Refuses to overwrite an
+    existing PREFIX.key (IOFailure)."""
+    return _lib(lib).keygen(prefix)

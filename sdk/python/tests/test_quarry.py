@@ -180,7 +180,7 @@ class TestLibrary(unittest.TestCase):
             "quarry_job_info_t": quarry._JobInfo, "quarry_job_opts_t": quarry._JobOpts,
             "quarry_worker_info_t": quarry._WorkerInfo, "quarry_balance_t": quarry._Balance,
             "quarry_kind_stat_t": quarry._KindStat, "quarry_operator_stat_t": quarry._OperatorStat,
-            "quarry_dash_t": quarry._Dash,
+            "quarry_dash_t": quarry._Dash, "quarry_client_opts_t": quarry._ClientOpts,
         }
         lines = ['#include <stdio.h>', '#include <stddef.h>', '#include "quarry.h"',
                  "int main(void) {"]
@@ -249,6 +249,38 @@ class TestLibrary(unittest.TestCase):
         self.assertEqual(e.name, "QUARRY_EUNAVAIL")
         self.assertIn(str(port), e.message)
 
+    def test_keygen_and_key_settings(self):
+        import stat
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            prefix = os.path.join(d, "me")
+            pub = quarry.keygen(prefix)
+            self.assertEqual(len(pub), 40)
+            self.assertEqual(stat.S_IMODE(os.stat(prefix + ".key").st_mode), 0o600)
+            with open(prefix + ".pub") as f:
+                self.assertEqual(f.read().strip(), pub)
+            with self.assertRaises(quarry.IOFailure):
+                quarry.keygen(prefix)  # never overwrites
+            (port,) = free_ports(1)
+            ep = "tcp://127.0.0.1:%d" % port
+            # bad key settings fail at once, before any network
+            for kw, text in [({"server_key": "nonsense"}, "broker public key"),
+                             ({"server_key": pub, "key_file": prefix + ".pub"},
+                              "readable by others"),
+                             ({"server_key": pub, "key_file": os.path.join(d, "no.key")},
+                              "cannot read"),
+                             ({"key_file": prefix + ".key"}, "needs the broker")]:
+                t0 = time.monotonic()
+                with self.assertRaises(quarry.InvalidArgument) as cm:
+                    quarry.Client(ep, "x", timeout_ms=3000, **kw)
+                self.assertLess(time.monotonic() - t0, 1.0)
+                self.assertIn(text, cm.exception.message)
+            # good keys, nobody there
+            with self.assertRaises(quarry.Unavailable) as cm:
+                quarry.Client(ep, "x", timeout_ms=200, server_key=prefix + ".pub",
+                              key_file=prefix + ".key")
+            self.assertIn("not admitted", cm.exception.message)
+
     def test_malformed_endpoint(self):
         with self.assertRaises(quarry.InvalidArgument):
             quarry.Client("not an endpoint", "a", timeout_ms=200)
@@ -301,6 +333,16 @@ class Marketplace:
         self.procs.append((name, p))
         return p
 
+    def insecure_flag(self):
+        """['--insecure'] when this broker knows the flag (a CURVE broker needs
+        it to speak plain text to the tests), else []."""
+        try:
+            out = subprocess.run([self.broker_bin, "--help"], capture_output=True, text=True,
+                                 timeout=10)
+            return ["--insecure"] if "insecure" in out.stdout + out.stderr else []
+        except (OSError, subprocess.SubprocessError):
+            return []
+
     def start(self):
         self.db = "quarry_py_%d_%d" % (os.getpid(), random.randrange(1 << 30))
         psql(self.pg, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.db)
@@ -313,7 +355,7 @@ class Marketplace:
                 self.broker_bin, "--db", conninfo,
                 "--client-endpoint", self.endpoint,
                 "--worker-endpoint", "tcp://127.0.0.1:%d" % self.wport,
-                "--heartbeat-ms", "200"])
+                "--heartbeat-ms", "200"] + self.insecure_flag())
             if self._wait_broker(broker):
                 break
             self._stop(broker)
