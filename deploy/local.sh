@@ -3,7 +3,10 @@
 #   - installs what is missing (deploy/install-deps.sh) and builds into build/;
 #   - starts an embedded PostgreSQL cluster under var/pg (kept between runs,
 #     run as the unprivileged postgres account when started by root);
-#   - starts quarry-broker and two quarry-worker processes (two operators);
+#   - makes CurveZMQ key pairs under var/keys (broker, admin, the demo client,
+#     each worker) and starts quarry-broker with CURVE on both endpoints; the
+#     admin registers the client and operator keys;
+#   - starts two quarry-worker processes (two operators);
 #   - credits a client account and submits real ai.gemm jobs through the
 #     quarry CLI, waits for each to be verified and settled, and prints the
 #     results, the jobs, the workers, every balance and the admin dashboard.
@@ -52,30 +55,49 @@ if [ "$(psql "$admin" -Atc "SELECT count(*) FROM pg_database WHERE datname='quar
 fi
 db="host=$var/pg port=$pgport dbname=quarry user=postgres"
 
-echo "== broker (clients on $cport, workers on $wport); logs in var/log/"
+keys="$var/keys"
+mkdir -p "$keys" && chmod 700 "$keys"
+for k in admin demo north-1 south-1; do
+  [ -f "$keys/$k.key" ] || "$build/sdk/quarry" keygen "$keys/$k" >/dev/null
+done
+echo "== broker with CURVE (clients on $cport, workers on $wport); logs in var/log/"
 "$build/broker/quarry-broker" --db="$db" --client-endpoint="tcp://127.0.0.1:$cport" \
-  --worker-endpoint="tcp://127.0.0.1:$wport" 2>>"$var/log/broker.log" &
+  --worker-endpoint="tcp://127.0.0.1:$wport" --curve-key="$keys/broker" \
+  --admin-keys="$keys/admin.pub" 2>>"$var/log/broker.log" &
 pids+=($!)
-"$build/worker/quarry-worker" --broker="tcp://127.0.0.1:$wport" --name=north-1 \
-  --operator=north-compute --ask-price=10 --slots=1 2>>"$var/log/worker-north-1.log" &
-pids+=($!)
-"$build/worker/quarry-worker" --broker="tcp://127.0.0.1:$wport" --name=south-1 \
-  --operator=south-compute --ask-price=12 --slots=1 2>>"$var/log/worker-south-1.log" &
-pids+=($!)
-
-q=("$build/sdk/quarry" --broker="tcp://127.0.0.1:$cport" --account=demo)
 for i in $(seq 1 100); do
-  "${q[@]}" balance >/dev/null 2>&1 && break
+  [ -f "$keys/broker.pub" ] && break
+  sleep 0.1
+done
+admin=("$build/sdk/quarry" --broker="tcp://127.0.0.1:$cport" --server-key="$keys/broker.pub"
+       --key="$keys/admin.key" --account=admin)
+for i in $(seq 1 100); do
+  "${admin[@]}" balance >/dev/null 2>&1 && break
   [ "$i" = 100 ] && { echo "local.sh: broker did not come up; see var/log/broker.log" >&2; exit 1; }
   sleep 0.1
 done
+echo "== registering keys: the demo client and the two operators' workers"
+"${admin[@]}" admin add-client "$keys/demo.pub" demo >/dev/null
+"${admin[@]}" admin add-operator "$keys/north-1.pub" north-compute >/dev/null
+"${admin[@]}" admin add-operator "$keys/south-1.pub" south-compute >/dev/null
+"$build/worker/quarry-worker" --broker="tcp://127.0.0.1:$wport" --name=north-1 \
+  --operator=north-compute --ask-price=10 --slots=1 --server-key="$keys/broker.pub" \
+  --key="$keys/north-1.key" 2>>"$var/log/worker-north-1.log" &
+pids+=($!)
+"$build/worker/quarry-worker" --broker="tcp://127.0.0.1:$wport" --name=south-1 \
+  --operator=south-compute --ask-price=12 --slots=1 --server-key="$keys/broker.pub" \
+  --key="$keys/south-1.key" 2>>"$var/log/worker-south-1.log" &
+pids+=($!)
+
+q=("$build/sdk/quarry" --broker="tcp://127.0.0.1:$cport" --server-key="$keys/broker.pub"
+   --key="$keys/demo.key" --account=demo)
 for i in $(seq 1 100); do
-  [ "$("${q[@]}" --json workers | grep -o '"online"' | wc -l)" -ge 2 ] && break
+  [ "$("${admin[@]}" --json workers | grep -o '"online"' | wc -l)" -ge 2 ] && break
   sleep 0.1
 done
 
-echo "== crediting the demo client"
-"${q[@]}" deposit demo 1000000
+echo "== crediting the demo client (an admin's deposit)"
+"${admin[@]}" deposit demo 1000000
 echo "== submitting $njobs ai.gemm jobs (OpenBLAS on the workers, Freivalds check on the broker)"
 shapes=(64 128 256 96)
 ids=()
@@ -97,10 +119,11 @@ echo "== jobs"
 echo "== workers"
 "${q[@]}" workers
 echo "== balances"
-for a in demo north-compute south-compute; do "${q[@]}" balance "$a"; done
+for a in demo north-compute south-compute; do "${admin[@]}" balance "$a"; done
 echo "== dashboard"
-"${q[@]}" dash
+"${admin[@]}" dash
 if [ "$serve" = 1 ]; then
-  echo "== marketplace running: clients on tcp://127.0.0.1:$cport; Ctrl-C stops it"
+  echo "== marketplace running: clients on tcp://127.0.0.1:$cport (CURVE; broker key"
+  echo "   $keys/broker.pub, demo client key $keys/demo.key); Ctrl-C stops it"
   wait
 fi
