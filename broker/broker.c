@@ -199,6 +199,10 @@ struct qr_broker {
     bool degraded;  /* database lost: answering QR_EDB until reload */
     qr_httpd_t *httpd; /* /metrics and /healthz; NULL when off */
     void *zap;         /* ZAP handler (REP) authenticating CURVE peers; NULL insecure */
+    qr_db_t *lock;     /* holds the leader lock for as long as this broker is active */
+    uint64_t epoch;    /* leader epoch, fencing every commit */
+    bool standby;      /* waiting for the leader lock */
+    bool deposed;      /* another broker became active: stop */
     qr_hmap_t *keys;   /* Z85 public key -> s_key_t, from curve_keys */
     char (*boot_admins)[QR_KEY_Z85_LEN + 1]; /* --admin-keys */
     size_t nboot_admins;
@@ -2695,10 +2699,27 @@ static void s_try_recover(qr_broker_t *self)
     self->retry_at = now + 1000;
     char err[512];
     if (qr_db_reconnect(self->db, err, sizeof err) != QR_OK ||
-        qr_db_reconnect(self->spare, err, sizeof err) != QR_OK) {
+        qr_db_reconnect(self->spare, err, sizeof err) != QR_OK ||
+        (!qr_db_ok(self->lock) && qr_db_reconnect(self->lock, err, sizeof err) != QR_OK)) {
         snprintf(self->degraded_why, sizeof self->degraded_why, "%.200s", err);
         return;
     }
+    /* still the active broker?  A standby may have taken over meanwhile */
+    bool got = false;
+    uint64_t epoch = 0;
+    if (qr_db_lead(self->lock, "", &got, &epoch, err, sizeof err) != QR_OK) {
+        snprintf(self->degraded_why, sizeof self->degraded_why, "%.200s", err);
+        return;
+    }
+    if (!got) {
+        /* pg_try_advisory_lock is re-entrant: false means someone else holds it */
+        qr_log(QR_LOG_ERROR, "another broker is active; this one stops", NULL);
+        self->deposed = true;
+        return;
+    }
+    self->epoch = epoch;
+    qr_db_fence(self->db, epoch);
+    qr_db_fence(self->spare, epoch);
     if (s_state_load(self, err, sizeof err) != QR_OK) {
         snprintf(self->degraded_why, sizeof self->degraded_why, "%.200s", err);
         return;
@@ -2790,7 +2811,15 @@ static void s_metric(qr_text_t *t, const char *name, const char *type, const cha
 static int s_render(void *arg, const char *path, qr_text_t *t)
 {
     qr_broker_t *self = arg;
+    if (strcmp(path, "/livez") == 0) {
+        qr_text_printf(t, "alive\n");
+        return 200;
+    }
     if (strcmp(path, "/healthz") == 0) {
+        if (self->standby) {
+            qr_text_printf(t, "standby: another broker is active\n");
+            return 503;
+        }
         if (self->degraded) {
             qr_text_printf(t, "database unavailable: %s\n", self->degraded_why);
             return 503;
@@ -2936,6 +2965,8 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
                     break;
             }
             s_try_recover(self);
+            if (self->deposed)
+                break;
             continue;
         }
         /* read both sockets in turn until both are empty or the budget is spent */
@@ -2960,6 +2991,8 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
         s_dispatch(self);
         s_end_turn(self);
     }
+    if (self->deposed)
+        return 1;
     /* stopping: let the batch in flight and the one after it finish */
     for (int i = 0; i < 2 && !self->degraded; i++) {
         if (self->fly_db) {
@@ -3015,6 +3048,50 @@ static void *s_bind(void *zctx, const char *endpoint, int64_t maxmsg, const char
         }
     }
     return s;
+}
+
+/* Waits, as a standby, until this broker holds the leader lock, then fences
+ * both commit connections with the new epoch.  /healthz answers 503 and
+ * /livez 200 meanwhile, so an orchestrator routes to the active broker only. */
+static int s_become_active(qr_broker_t *self, char *err, size_t errlen)
+{
+    self->lock = qr_db_new(self->cfg.db, err, errlen);
+    if (!self->lock)
+        return QR_EDB;
+    if (self->cfg.metrics_addr && *self->cfg.metrics_addr) {
+        self->httpd = qr_httpd_new(self->cfg.metrics_addr, err, errlen);
+        if (!self->httpd)
+            return QR_EINVAL;
+    }
+    char holder[128];
+    snprintf(holder, sizeof holder, "pid %d", (int)getpid());
+    for (;;) {
+        bool got = false;
+        if (qr_db_lead(self->lock, holder, &got, &self->epoch, err, errlen) != QR_OK)
+            return QR_EDB;
+        if (got)
+            break;
+        if (!self->standby)
+            qr_log(QR_LOG_INFO, "standby: another broker is active; waiting for its lock", NULL);
+        self->standby = true;
+        if (self->cfg.stop && *self->cfg.stop) {
+            snprintf(err, errlen, "stopped while standing by");
+            return QR_ECANCELLED;
+        }
+        /* wait a second, answering health checks */
+        if (self->httpd) {
+            zmq_pollitem_t it = {NULL, qr_httpd_fd(self->httpd), ZMQ_POLLIN, 0};
+            if (zmq_poll(&it, 1, 1000) > 0)
+                qr_httpd_serve(self->httpd, s_render, self);
+        } else
+            sleep(1);
+    }
+    if (self->standby)
+        qr_log(QR_LOG_INFO, "taking over as the active broker", "epoch=%" PRIu64, self->epoch);
+    self->standby = false;
+    qr_db_fence(self->db, self->epoch);
+    qr_db_fence(self->spare, self->epoch);
+    return QR_OK;
 }
 
 /* Loads the server key pair PREFIX.key/.pub, creating it on first start. */
@@ -3098,6 +3175,8 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
         goto fail;
     if (applied)
         qr_log(QR_LOG_INFO, "migrations applied", "count=%d", applied);
+    if (s_become_active(self, err, errlen) != QR_OK)
+        goto fail;
     if (s_state_load(self, err, errlen) != QR_OK)
         goto fail;
     self->zctx = zmq_ctx_new();
@@ -3153,7 +3232,7 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
         goto fail;
     }
     self->committer_up = true;
-    if (cfg->metrics_addr && *cfg->metrics_addr) {
+    if (!self->httpd && cfg->metrics_addr && *cfg->metrics_addr) {
         self->httpd = qr_httpd_new(cfg->metrics_addr, err, errlen);
         if (!self->httpd)
             goto fail;
@@ -3205,6 +3284,7 @@ void qr_broker_destroy(qr_broker_t **self_p)
         zmq_ctx_term(self->zctx);
     qr_db_destroy(&self->db);
     qr_db_destroy(&self->spare);
+    qr_db_destroy(&self->lock); /* releases the leader lock */
     free(self);
     *self_p = NULL;
 }

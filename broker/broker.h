@@ -51,6 +51,7 @@ typedef struct {
     const char *curve_key;       /* PREFIX of the server key pair (PREFIX.key, PREFIX.pub) */
     const char *admin_keys;      /* comma-separated admin public keys (Z85 or files) */
     bool open_registration;      /* admit any key and bind it on first use (test networks) */
+    volatile sig_atomic_t *stop; /* set by a signal: also ends a standby's wait */
     int64_t heartbeat_ms;        /* heartbeat interval sent to workers */
     int64_t liveness;            /* missed heartbeats before a worker is lost */
     int64_t max_attempts;        /* default attempts per job */
@@ -70,12 +71,15 @@ typedef struct {
 
 typedef struct qr_broker qr_broker_t;
 
-/* Connects to the database, applies migrations, loads state and binds both
- * endpoints.  Returns the broker (caller owns) or NULL with a message in err. */
+/* Connects to the database, applies migrations, becomes the active broker
+ * (waiting as a standby while another holds the leader lock, answering
+ * /healthz with 503 meanwhile), loads state and binds both endpoints.
+ * Returns the broker (caller owns) or NULL with a message in err. */
 qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen);
 /* Closes sockets and the database; NULL-safe, nulls *self_p. */
 void qr_broker_destroy(qr_broker_t **self_p);
-/* Runs the loop until *stop becomes non-zero.  Returns 0. */
+/* Runs the loop until *stop becomes non-zero.  Returns 0, or 1 when another
+ * broker became active (this one must exit; it may start again as a standby). */
 int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop);
 
 #endif

@@ -147,6 +147,7 @@ typedef struct {
 
 struct qr_db {
     PGconn *conn;             /* the connection; NULL only if libpq ran out of memory */
+    uint64_t fence;           /* leader epoch every commit checks; 0 = none */
     char *conninfo;           /* kept for qr_db_reconnect */
     s_copy_t copy[S_NCOPY];   /* pending inserts, per table */
     s_entry_t *entries;       /* pending ledger entries (also encoded in copy[S_LEDGER]) */
@@ -1198,6 +1199,46 @@ void qr_db_add_blob(qr_db_t *self, uint64_t id, const void *data, size_t len)
     s_f_bytes(self, b, data, data ? len : 0);
 }
 
+int qr_db_lead(qr_db_t *self, const char *holder, bool *got, uint64_t *epoch, char *err,
+               size_t errlen)
+{
+    *got = false;
+    *epoch = 0;
+    if (!s_alive(self, err, errlen))
+        return QR_EDB;
+    PGresult *res = PQexecParams(self->conn,
+                                 "SELECT pg_try_advisory_lock(hashtext('quarry-broker-leader'))",
+                                 0, NULL, NULL, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        s_pgerr(self, res, "leader lock", err, errlen);
+        PQclear(res);
+        return QR_EDB;
+    }
+    bool locked = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (!locked)
+        return QR_OK;
+    const char *params[1] = {holder ? holder : ""};
+    res = PQexecParams(self->conn,
+                       "UPDATE broker_leader SET epoch = epoch + 1, holder = $1, since = now()"
+                       " WHERE id = 1 RETURNING epoch",
+                       1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        s_pgerr(self, res, "leader epoch", err, errlen);
+        PQclear(res);
+        return QR_EDB;
+    }
+    *epoch = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    *got = true;
+    return QR_OK;
+}
+
+void qr_db_fence(qr_db_t *self, uint64_t epoch)
+{
+    self->fence = epoch;
+}
+
 void qr_db_discard(qr_db_t *self)
 {
     s_clear(self);
@@ -1573,6 +1614,21 @@ int qr_db_commit(qr_db_t *self, char *err, size_t errlen)
         goto fail;
     if (s_apply_keyops(self, err, errlen) != QR_OK)
         goto fail;
+    if (self->fence) {
+        char ep[24];
+        snprintf(ep, sizeof ep, "%llu", (unsigned long long)self->fence);
+        const char *params[1] = {ep};
+        uint64_t rows = 0;
+        if (s_cmd(self, "UPDATE broker_leader SET since = since WHERE id = 1 AND epoch = $1", 1,
+                  params, &rows, err, errlen) != QR_OK)
+            goto fail;
+        if (rows != 1) {
+            s_seterr(err, errlen, "fenced: another broker became active (epoch moved past %llu)",
+                     (unsigned long long)self->fence);
+            rc = QR_EPERM;
+            goto fail;
+        }
+    }
     if (self->copy[S_JOBS].rows && s_send_copy(self, S_JOBS, err, errlen) != QR_OK)
         goto fail;
     if (self->n_upd && s_update_jobs(self, err, errlen) != QR_OK)

@@ -184,6 +184,16 @@ int qr_db_load_keys(qr_db_t *self,
                     void (*fn)(void *arg, const char *key, uint64_t account_id, const char *role),
                     void *arg, char *err, size_t errlen);
 
+/* Leadership.  Tries to become the active broker: takes the advisory lock
+ * on this connection (keep it open for as long as the broker is active) and
+ * bumps broker_leader.epoch.  *got says whether it did; *epoch receives the
+ * new epoch.  holder names this broker for admins.  Returns QR_OK or QR_EDB. */
+int qr_db_lead(qr_db_t *self, const char *holder, bool *got, uint64_t *epoch, char *err,
+               size_t errlen);
+/* Fences every later commit on this connection with epoch: a commit fails
+ * (QR_EPERM, nothing written) once another broker has taken over. */
+void qr_db_fence(qr_db_t *self, uint64_t epoch);
+
 /* Rows queued and not yet committed. */
 size_t qr_db_pending(const qr_db_t *self);
 /* Writes every queued row in one transaction and clears the queue, whether it

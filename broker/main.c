@@ -112,7 +112,7 @@ int main(int argc, char **argv)
     qr_broker_cfg_t cfg = {
         .client_endpoint = client_ep, .worker_endpoint = worker_ep, .db = db,
         .metrics_addr = metrics, .insecure = insecure, .curve_key = curve_key,
-        .admin_keys = admin_keys, .open_registration = open_reg,
+        .admin_keys = admin_keys, .open_registration = open_reg, .stop = &s_stop,
         .heartbeat_ms = hb, .liveness = liveness, .max_attempts = attempts,
         .max_input_bytes = maxin, .fee_bps = fee, .prefetch = prefetch,
         .prefetch_units = pfunits, .batch_max = batch, .verify_rounds = rounds,
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
         qr_config_free(opts, nopts);
         return 1;
     }
-    qr_broker_run(b, &s_stop);
+    rc = qr_broker_run(b, &s_stop);
     qr_log(QR_LOG_INFO, "broker stopping", NULL);
     qr_broker_destroy(&b);
     qr_config_free(opts, nopts);

@@ -761,12 +761,17 @@ def check_k8s(root):
             c["_env"], c["_prog"] = env, prog
         grace = pod.get("terminationGracePeriodSeconds", 30)
         if kind == "Deployment":
-            if w["spec"].get("replicas", 1) > 1:
-                problems[f].append(f"Deployment/{name}: replicas > 1 would run two ACTIVE brokers: the "
-                                   "advisory-lock standby is planned, not built")
-            if (w["spec"].get("strategy") or {}).get("type") != "Recreate":
-                problems[f].append(f"Deployment/{name}: strategy must be Recreate (a rolling update "
-                                   "runs two brokers at once)")
+            # one active broker (leader lock), the others stand by: only the
+            # active one may be ready, and a standby must stay alive
+            for c in pod.get("containers") or []:
+                rp = ((c.get("readinessProbe") or {}).get("httpGet") or {}).get("path")
+                lp = ((c.get("livenessProbe") or {}).get("httpGet") or {}).get("path")
+                if rp != "/healthz":
+                    problems[f].append(f"Deployment/{name}: readinessProbe must GET /healthz "
+                                       "(503 on a standby or without its database)")
+                if lp != "/livez":
+                    problems[f].append(f"Deployment/{name}: livenessProbe must GET /livez "
+                                       "(a standby is alive but not ready)")
         if kind == "DaemonSet":
             ns = pod.get("nodeSelector") or {}
             if not any(k.startswith("nvidia.com/") for k in ns):

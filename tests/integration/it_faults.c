@@ -278,6 +278,72 @@ static void test_limits(void **state)
     h_db_drop("qr_it_limits");
 }
 
+/* Waits up to timeout_ms for GET path on port to answer want. */
+static bool s_http_becomes(int port, const char *path, int want, int timeout_ms)
+{
+    static char body[4096];
+    for (int waited = 0; waited <= timeout_ms; waited += 100) {
+        if (h_http_get(port, path, body, sizeof body) == want)
+            return true;
+        h_sleep_ms(100);
+    }
+    return false;
+}
+
+/* Two brokers on one database: the second stands by (503 on /healthz) until
+ * the first dies, then takes over with every queued job; a third takes over
+ * when the active one loses its lock connection, and the old one, fenced,
+ * cannot commit and stops by itself. */
+static void test_standby_takeover(void **state)
+{
+    (void)state;
+    char db[512];
+    h_db_create("qr_it_standby", db, sizeof db);
+    pid_t a = h_broker("standby-a", db, 57200, 57201, "--metrics-addr=127.0.0.1:57202", NULL);
+    quarry_client_t *c = h_client(57200, "ivy");
+    pid_t b = h_broker("standby-b", db, 57203, 57204, "--metrics-addr=127.0.0.1:57205", NULL);
+    assert_true(s_http_becomes(57205, "/healthz", 503, 10000));
+    assert_true(s_http_becomes(57205, "/livez", 200, 1000));
+    assert_true(s_http_becomes(57202, "/healthz", 200, 1000));
+    assert_int_equal(quarry_deposit(c, "ivy", 100000, NULL), QUARRY_OK);
+    float x[4] = {1, 2, 3, 4}, e[4] = {1, 0, 0, 1};
+    quarry_job_opts_t o = s_opts(1000);
+    uint64_t ids[3];
+    for (int i = 0; i < 3; i++) /* no worker yet: they wait in the queue */
+        assert_int_equal(quarry_gemm_submit(c, 2, 2, 2, x, e, &o, &ids[i], NULL, NULL), QUARRY_OK);
+    quarry_client_destroy(&c);
+    h_stop(a, SIGKILL, 1000);
+    assert_true(s_http_becomes(57205, "/healthz", 200, 20000));
+    assert_int_equal(h_sql(db, "SELECT epoch FROM broker_leader"), 2);
+    pid_t w = h_worker("standby-w", 57204, "w", "op", 1, 10, NULL);
+    c = h_client(57203, "ivy");
+    for (int i = 0; i < 3; i++) {
+        quarry_job_info_t info;
+        assert_int_equal(quarry_job_wait(c, ids[i], 30000, NULL, NULL, &info), QUARRY_OK);
+    }
+    /* fencing: C stands by; B's lock connection dies; C takes over */
+    pid_t cb = h_broker("standby-c", db, 57206, 57207, "--metrics-addr=127.0.0.1:57208", NULL);
+    assert_true(s_http_becomes(57208, "/healthz", 503, 10000));
+    assert_int_equal(h_sql(db, "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_locks "
+                               "WHERE locktype = 'advisory' AND granted) t"), 1);
+    assert_true(s_http_becomes(57208, "/healthz", 200, 20000));
+    assert_int_equal(h_sql(db, "SELECT epoch FROM broker_leader"), 3);
+    /* B can no longer write: its next commit is refused and it stops */
+    uint64_t late;
+    assert_int_equal(quarry_gemm_submit(c, 2, 2, 2, x, e, &o, &late, NULL, NULL), QUARRY_EDB);
+    int st = -1;
+    for (int i = 0; i < 100 && h_alive(b); i++)
+        h_sleep_ms(100);
+    assert_false(h_alive(b));
+    (void)st;
+    quarry_client_destroy(&c);
+    h_check_books(db);
+    assert_int_equal(h_sql(db, "SELECT count(*) FROM settlements"), 3);
+    h_stop(w, SIGTERM, 10000);
+    assert_int_equal(h_stop(cb, SIGTERM, 10000), 0);
+    h_db_drop("qr_it_standby");
+}
+
 /* Sends raw frames and returns the command of the reply (the Error's code
  * in *code when it is an Error); -1 when nothing came back. */
 static int s_raw(void *sock, int nframes, const void *const *f, const size_t *l, int *code, char *msg, size_t msglen)
@@ -485,6 +551,7 @@ int main(void)
         cmocka_unit_test_setup(test_wrong_result_not_paid, s_each),
         cmocka_unit_test_setup(test_input_cache_miss, s_each),
         cmocka_unit_test_setup(test_limits, s_each),
+        cmocka_unit_test_setup(test_standby_takeover, s_each),
         cmocka_unit_test_setup(test_bad_input, s_each),
         cmocka_unit_test_setup(test_database_stopped, s_each),
     };
