@@ -100,7 +100,7 @@ cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Wall -Wno-unused-parameter
 libs=($(pkg-config --libs libzmq libprotobuf-c openblas) -lpthread -lm)
 
 # The project's own sources, instrumented for coverage but without a main.
-srcs=("$build/gen/quarry.pb-c.c")
+srcs=("$build/gen/quarry.pb-c.c" "$root/sdk/client.c")
 for f in err.c util.c config.c wire.c gemm.c jobstate.c keys.c; do srcs+=("$root/common/$f"); done
 log "building with $CC in $build"
 objs=()
