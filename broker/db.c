@@ -248,14 +248,6 @@ static bool s_grow(void **p, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
-static char *s_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 static void s_copystr(char *dst, size_t cap, const char *src, size_t n)
 {
@@ -485,7 +477,7 @@ qr_db_t *qr_db_new(const char *conninfo, char *err, size_t errlen)
         s_seterr(err, errlen, "database: out of memory");
         return NULL;
     }
-    self->conninfo = s_strdup(conninfo);
+    self->conninfo = strdup(conninfo);
     if (!self->conninfo) {
         s_seterr(err, errlen, "database: out of memory");
         goto fail;
@@ -1057,9 +1049,9 @@ void qr_db_add_worker(qr_db_t *self, uint64_t id, const char *name, uint64_t ope
     w->operator_id = operator_id;
     w->ask_price = ask_price;
     w->slots = slots;
-    w->name = s_strdup(name ? name : "");
-    w->devices = s_strdup(devices_json && *devices_json ? devices_json : "[]");
-    w->runtimes = s_strdup(runtimes ? runtimes : "");
+    w->name = strdup(name ? name : "");
+    w->devices = strdup(devices_json && *devices_json ? devices_json : "[]");
+    w->runtimes = strdup(runtimes ? runtimes : "");
     self->n_workers++; /* counted even on failure so s_clear frees what was got */
     if (!w->name || !w->devices || !w->runtimes)
         self->oom = true;

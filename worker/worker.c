@@ -159,14 +159,6 @@ static int s_render(void *arg, const char *path, qr_text_t *t)
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static char *s_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 static int64_t s_min(int64_t a, int64_t b)
 {
@@ -348,9 +340,9 @@ qr_worker_t *qr_worker_new(void *ctx, const qr_worker_cfg_t *cfg)
         host[sizeof host - 1] = '\0';
         snprintf(name, sizeof name, "%s-%ld", host, (long)getpid());
     }
-    self->broker = s_strdup(cfg->broker ? cfg->broker : "tcp://127.0.0.1:5556");
-    self->name = s_strdup(name);
-    self->operator_name = s_strdup(cfg->operator_name ? cfg->operator_name : "operator");
+    self->broker = strdup(cfg->broker ? cfg->broker : "tcp://127.0.0.1:5556");
+    self->name = strdup(name);
+    self->operator_name = strdup(cfg->operator_name ? cfg->operator_name : "operator");
     if (!self->broker || !self->name || !self->operator_name)
         goto fail;
     self->cfg.broker = self->broker;
