@@ -3,6 +3,8 @@
 # for small ai.gemm jobs with durable commits, 2 workers, on this machine.
 #
 #   bench/core.sh [JOBS] [WINDOW] [DIM]     defaults: 20000 2000 64
+#   BENCH_CURVE=1 bench/core.sh ...        with CurveZMQ on every endpoint
+#                                          (default: --insecure, the loop alone)
 #
 # Builds an optimised tree (build-bench/), starts a throwaway PostgreSQL
 # cluster (fsync and synchronous_commit on: every acknowledged job is on
@@ -33,17 +35,30 @@ trap cleanup EXIT
 "$root/tests/scripts/pg.sh" start "$tmp/pg" "$pgport" >/dev/null
 db="host=$tmp/pg port=$pgport dbname=postgres user=postgres"
 
+sec=(--insecure)
+wsec=()
+quarry=("$build/sdk/quarry" --broker="tcp://127.0.0.1:$cport" --account=bench)
+if [ "${BENCH_CURVE:-0}" = 1 ]; then
+  "$build/sdk/quarry" keygen "$tmp/admin" >/dev/null
+  sec=(--curve-key="$tmp/broker" --admin-keys="$tmp/admin.pub" --open-registration)
+  wsec=(--server-key="$tmp/broker.pub")
+  quarry=("$build/sdk/quarry" --broker="tcp://127.0.0.1:$cport" --server-key="$tmp/broker.pub"
+          --key="$tmp/admin.key" --account=admin)
+fi
 "$build/broker/quarry-broker" --db="$db" --client-endpoint="tcp://127.0.0.1:$cport" \
-  --worker-endpoint="tcp://127.0.0.1:$wport" --insecure --log-level=warn ${BROKER_ARGS:-} 2>"${BROKER_LOG:-$tmp/broker.log}" &
+  --worker-endpoint="tcp://127.0.0.1:$wport" "${sec[@]}" --log-level=warn ${BROKER_ARGS:-} 2>"${BROKER_LOG:-$tmp/broker.log}" &
 pids+=($!)
+if [ "${BENCH_CURVE:-0}" = 1 ]; then
+  for i in $(seq 1 50); do [ -f "$tmp/broker.pub" ] && break; sleep 0.1; done
+fi
 for w in 1 2; do
   "$build/worker/quarry-worker" --broker="tcp://127.0.0.1:$wport" --name="bench-w$w" \
-    --operator=bench-op --slots=1 --ask-price=1 --log-level=warn 2>"$tmp/worker$w.log" &
+    --operator=bench-op --slots=1 --ask-price=1 --log-level=warn "${wsec[@]}" 2>"$tmp/worker$w.log" &
   pids+=($!)
 done
-quarry=("$build/sdk/quarry" --broker="tcp://127.0.0.1:$cport" --account=bench)
 for i in $(seq 1 50); do
-  "${quarry[@]}" deposit bench 1000000000000000 >/dev/null 2>&1 && break
+  "${quarry[@]}" deposit bench 1000000000000000 >/dev/null 2>&1 &&
+    "${quarry[@]}" deposit bench-unique 1000000000000000 >/dev/null 2>&1 && break
   sleep 0.2
 done
 for i in $(seq 1 50); do
@@ -51,11 +66,12 @@ for i in $(seq 1 50); do
   sleep 0.2
 done
 
-echo "bench: jobs=$jobs window=$window dim=${dim}x${dim}x${dim} workers=2 slots=1 cores=$(nproc) durable=fsync+synchronous_commit"
+[ "${BENCH_CURVE:-0}" = 1 ] && export QUARRY_SERVER_KEY="$tmp/broker.pub"
+echo "bench: jobs=$jobs window=$window dim=${dim}x${dim}x${dim} workers=2 slots=1 cores=$(nproc) durable=fsync+synchronous_commit curve=${BENCH_CURVE:-0}"
 # First with every job's input different (nothing to deduplicate), then the
 # headline run: every job sends the same matrices, as a client running one
 # model over one batch does (stored once, sent to each worker once).
-uniq=$("$build/bench/core_bench" "tcp://127.0.0.1:$cport" bench "$jobs" "$window" "$dim" unique)
+uniq=$("$build/bench/core_bench" "tcp://127.0.0.1:$cport" bench-unique "$jobs" "$window" "$dim" unique)
 echo "$uniq" | head -n 1
 echo "unique inputs: $(echo "$uniq" | tail -n 1)"
 out=$("$build/bench/core_bench" "tcp://127.0.0.1:$cport" bench "$jobs" "$window" "$dim")

@@ -10,7 +10,11 @@
  * With "unique" every job's A differs (its first element is the job's index),
  * so nothing can be deduplicated: each job's 2 x DIM^2 floats are stored and
  * sent.  Without it every job sends the same matrices, as a client running one
- * model over one batch does. */
+ * model over one batch does.
+ *
+ * With QUARRY_SERVER_KEY set (the broker's public key, text or file) the
+ * client speaks CurveZMQ with a throwaway key pair (a broker in
+ * --open-registration mode admits it). */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,6 +23,7 @@
 #include <zmq.h>
 
 #include "err.h"
+#include "keys.h"
 #include "util.h"
 #include "wire.h"
 
@@ -52,6 +57,17 @@ int main(int argc, char **argv)
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    const char *skey = getenv("QUARRY_SERVER_KEY");
+    if (skey && *skey) {
+        char spub[41], pub[41], sec[41], err[256] = "no CURVE in this libzmq";
+        if (qr_keys_load_public(skey, spub, err, sizeof err) < 0 || qr_keys_generate(pub, sec) < 0) {
+            fprintf(stderr, "core_bench: %s\n", err);
+            return 2;
+        }
+        zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, spub, 41);
+        zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 41);
+        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec, 41);
+    }
     if (zmq_connect(s, ep) < 0) {
         fprintf(stderr, "core_bench: connect %s: %s\n", ep, zmq_strerror(errno));
         return 1;
