@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev libopenblas-dev libcmocka-dev
-      postgresql postgresql-client python3)
+      libjansson-dev postgresql postgresql-client python3 python3-numpy)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -48,14 +48,14 @@ toolchain_ok() {
   command -v "$cc" >/dev/null 2>&1 || return 1
   command -v protoc-c >/dev/null 2>&1 || return 1
   command -v pkg-config >/dev/null 2>&1 || return 1
-  pkg-config --exists libzmq libprotobuf-c openblas 2>/dev/null || return 1
+  pkg-config --exists libzmq libprotobuf-c openblas jansson 2>/dev/null || return 1
   printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n){(void)d;(void)n;return 0;}\n' \
     >"$probe_dir/probe.c"
   "$cc" -fsanitize=fuzzer,address,undefined "$probe_dir/probe.c" -o "$probe_dir/probe" >/dev/null 2>&1 || return 1
 }
 
 if ! toolchain_ok; then
-  pkgs=(clang libclang-rt-14-dev protobuf-c-compiler libprotobuf-c-dev libzmq3-dev libopenblas-dev pkg-config)
+  pkgs=(clang libclang-rt-14-dev protobuf-c-compiler libprotobuf-c-dev libzmq3-dev libopenblas-dev libjansson-dev pkg-config)
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing the fuzzing toolchain: ${pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -63,7 +63,7 @@ if ! toolchain_ok; then
     apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
   fi
   if ! toolchain_ok; then
-    echo "fuzz: clang with libFuzzer, protoc-c, pkg-config and libzmq/protobuf-c/openblas headers are needed" >&2
+    echo "fuzz: clang with libFuzzer, protoc-c, pkg-config and libzmq/protobuf-c/openblas/jansson headers are needed" >&2
     echo "fuzz: on Debian 12: apt-get install ${pkgs[*]}" >&2
     exit 1
   fi
@@ -96,12 +96,12 @@ sed -n 's/^extern const ProtobufCMessageDescriptor \(quarry__[a-z0-9_]*__descrip
 
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
 cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Wall -Wno-unused-parameter
-        -I"$root/common" -I"$root/sdk" -I"$build/gen" $(pkg-config --cflags libzmq libprotobuf-c openblas))
-libs=($(pkg-config --libs libzmq libprotobuf-c openblas) -lpthread -lm)
+        -I"$root/common" -I"$root/sdk" -I"$build/gen" $(pkg-config --cflags libzmq libprotobuf-c openblas jansson))
+libs=($(pkg-config --libs libzmq libprotobuf-c openblas jansson) -lpthread -lm)
 
 # The project's own sources, instrumented for coverage but without a main.
 srcs=("$build/gen/quarry.pb-c.c" "$root/sdk/client.c")
-for f in err.c util.c config.c wire.c gemm.c jobstate.c keys.c; do srcs+=("$root/common/$f"); done
+for f in err.c util.c config.c wire.c gemm.c jobstate.c keys.c safetensors.c; do srcs+=("$root/common/$f"); done
 log "building with $CC in $build"
 objs=()
 for s in "${srcs[@]}"; do
