@@ -101,7 +101,7 @@ libs=($(pkg-config --libs libzmq libprotobuf-c openblas jansson) -lpthread -lm)
 
 # The project's own sources, instrumented for coverage but without a main.
 srcs=("$build/gen/quarry.pb-c.c" "$root/sdk/client.c")
-for f in err.c util.c config.c wire.c gemm.c jobstate.c keys.c safetensors.c; do srcs+=("$root/common/$f"); done
+for f in err.c util.c config.c wire.c gemm.c jobstate.c keys.c model.c safetensors.c; do srcs+=("$root/common/$f"); done
 log "building with $CC in $build"
 objs=()
 for s in "${srcs[@]}"; do
