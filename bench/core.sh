@@ -23,7 +23,7 @@ cmake --build "$build" -j "$(nproc)" --target quarry-broker quarry-worker quarry
 
 tmp=$(mktemp -d /tmp/quarry-bench.XXXXXX)
 chmod 755 "$tmp"
-pgport=57300 cport=57301 wport=57302
+pgport=27300 cport=27301 wport=27302
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

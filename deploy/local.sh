@@ -36,7 +36,7 @@ cmake --build "$build" -j "$(nproc)" --target quarry-broker quarry-worker quarry
 
 var="$root/var"
 mkdir -p "$var/log"
-pgport=${QUARRY_LOCAL_PGPORT:-55400}
+pgport=${QUARRY_LOCAL_PGPORT:-25400}
 cport=${QUARRY_LOCAL_CLIENT_PORT:-5555}
 wport=${QUARRY_LOCAL_WORKER_PORT:-5556}
 pids=()

@@ -1,6 +1,6 @@
 # The Python binding of libquarry (sdk/python): its unittest suite, run
 # against a real quarry-broker and quarry-worker that it starts on loopback
-# ports 57400-57499, in a database of its own on the suite's cluster.
+# ports 27400-27499, in a database of its own on the suite's cluster.
 # Included from tests/CMakeLists.txt after QR_TEST_PG and the pg fixture:
 #   include(${CMAKE_CURRENT_SOURCE_DIR}/python.cmake)
 find_package(Python3 3.8 COMPONENTS Interpreter QUIET)
@@ -15,7 +15,7 @@ set(QR_PY_ENV
   "QUARRY_WORKER_BIN=$<TARGET_FILE:quarry-worker>"
   "QUARRY_TEST_PG=${QR_TEST_PG}"
   "QUARRY_HEADER=${PROJECT_SOURCE_DIR}/sdk/quarry.h"
-  "QUARRY_PY_PORTS=57400-57499"
+  "QUARRY_PY_PORTS=27400-27499"
   "PYTHONDONTWRITEBYTECODE=1")
 if(QUARRY_SANITIZE)
   # An ASan-built libquarry.so can only be loaded into python3 when the ASan

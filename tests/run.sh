@@ -14,7 +14,7 @@ for variant in release asan; do
   dir="$root/build-test-$variant"
   opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUARRY_TEST_FAULTS=ON -DQUARRY_BUILD_TESTS=ON)
   if [ "$variant" = asan ]; then
-    opts+=(-DQUARRY_SANITIZE=ON -DQR_TEST_PGPORT=55433)
+    opts+=(-DQUARRY_SANITIZE=ON -DQR_TEST_PGPORT=25433)
   fi
   echo "== $variant build"
   cmake -S "$root" -B "$dir" "${opts[@]}" >/dev/null

@@ -15,8 +15,8 @@
 #include "gemm.h"
 #include "harness.h"
 
-#define CPORT 57100
-#define WPORT 57101
+#define CPORT 27100
+#define WPORT 27101
 #define NJOBS 1000
 #define DEPOSIT 10000000
 
@@ -31,8 +31,8 @@ static int s_setup(void **state)
     /* keep few finished jobs in memory, so most requests below about
      * finished jobs are answered from PostgreSQL */
     s_broker = h_broker("e2e-broker", s_db, CPORT, WPORT, "--keep-final-jobs=50",
-                        "--metrics-addr=127.0.0.1:57102", NULL);
-    s_w1 = h_worker("e2e-w1", WPORT, "w1", "op-a", 1, 100, "--metrics-addr=127.0.0.1:57103", NULL);
+                        "--metrics-addr=127.0.0.1:27102", NULL);
+    s_w1 = h_worker("e2e-w1", WPORT, "w1", "op-a", 1, 100, "--metrics-addr=127.0.0.1:27103", NULL);
     s_w2 = h_worker("e2e-w2", WPORT, "w2", "op-b", 1, 120, NULL);
     s_alice = h_client(CPORT, "alice");
     quarry_balance_t b;
@@ -150,16 +150,16 @@ static void test_thousand_jobs(void **state)
             w1_done = ws[i].jobs_done;
     }
     /* and w1's own metrics agree with the broker */
-    assert_int_equal(h_http_get(57103, "/metrics", m, sizeof m), 200);
+    assert_int_equal(h_http_get(27103, "/metrics", m, sizeof m), 200);
     assert_int_equal((uint64_t)h_metric(m, "quarry_worker_jobs_total{outcome=\"done\"}"), w1_done);
     assert_int_equal((int64_t)h_metric(m, "quarry_worker_registered"), 1);
     assert_true(w1_done == 0 || h_metric(m, "quarry_worker_busy_seconds_total{device=\"cpu0\"}") > 0);
-    assert_int_equal(h_http_get(57103, "/healthz", m, sizeof m), 200);
+    assert_int_equal(h_http_get(27103, "/healthz", m, sizeof m), 200);
     quarry_workers_free(&ws);
     assert_int_equal(done, NJOBS);
     assert_int_equal((int64_t)earned, paid - fees);
     /* Prometheus metrics agree with the books */
-    assert_int_equal(h_http_get(57102, "/metrics", m, sizeof m), 200);
+    assert_int_equal(h_http_get(27102, "/metrics", m, sizeof m), 200);
     assert_int_equal((int64_t)h_metric(m, "quarry_jobs_ended_total{state=\"settled\"}"), NJOBS);
     assert_int_equal((int64_t)h_metric(m, "quarry_jobs_submitted_total"), NJOBS);
     assert_int_equal((int64_t)h_metric(m, "quarry_settled_base_units_total{part=\"price\"}"), paid);
@@ -170,8 +170,8 @@ static void test_thousand_jobs(void **state)
     assert_int_equal((int64_t)h_metric(m, "quarry_dispatch_latency_seconds_count"), NJOBS);
     assert_true(h_metric(m, "quarry_db_commit_seconds_count") >= 1);
     assert_int_equal((int64_t)h_metric(m, "quarry_up"), 1);
-    assert_int_equal(h_http_get(57102, "/healthz", m, sizeof m), 200);
-    assert_int_equal(h_http_get(57102, "/nope", m, sizeof m), 404);
+    assert_int_equal(h_http_get(27102, "/healthz", m, sizeof m), 200);
+    assert_int_equal(h_http_get(27102, "/nope", m, sizeof m), 404);
     /* the first job left the broker's memory long ago: the database answers */
     quarry_job_info_t first;
     assert_int_equal(quarry_job_status(s_alice, ids[0], &first), QUARRY_OK);

@@ -44,9 +44,9 @@ static void test_worker_killed_mid_job(void **state)
         skip();
     char db[512];
     h_db_create("qr_it_wkill", db, sizeof db);
-    pid_t b = h_broker("wkill-broker", db, 57110, 57111, NULL);
-    pid_t slow = h_worker("wkill-slow", 57111, "slow", "op-a", 1, 10, "--fault-delay-ms=60000", NULL);
-    quarry_client_t *c = h_client(57110, "carol");
+    pid_t b = h_broker("wkill-broker", db, 27110, 27111, NULL);
+    pid_t slow = h_worker("wkill-slow", 27111, "slow", "op-a", 1, 10, "--fault-delay-ms=60000", NULL);
+    quarry_client_t *c = h_client(27110, "carol");
     assert_int_equal(quarry_deposit(c, "carol", 100000, NULL), QUARRY_OK);
     h_wait_online(c, 1);
     float a[64 * 64], bm[64 * 64];
@@ -60,7 +60,7 @@ static void test_worker_killed_mid_job(void **state)
     assert_true(h_wait_state(c, id, QUARRY_JOB_RUNNING, 10000, &info));
     uint64_t first = info.worker_id;
     h_stop(slow, SIGKILL, 1000);
-    pid_t fast = h_worker("wkill-fast", 57111, "fast", "op-b", 1, 10, NULL);
+    pid_t fast = h_worker("wkill-fast", 27111, "fast", "op-b", 1, 10, NULL);
     assert_int_equal(quarry_job_wait(c, id, 30000, NULL, NULL, &info), QUARRY_OK);
     assert_int_equal(info.state, QUARRY_JOB_SETTLED);
     assert_true(info.worker_id != first);
@@ -81,10 +81,10 @@ static void test_broker_killed_under_load(void **state)
     (void)state;
     char db[512];
     h_db_create("qr_it_bkill", db, sizeof db);
-    pid_t b = h_broker("bkill-broker", db, 57120, 57121, NULL);
-    pid_t w1 = h_worker("bkill-w1", 57121, "w1", "op-a", 1, 10, NULL);
-    pid_t w2 = h_worker("bkill-w2", 57121, "w2", "op-b", 1, 10, NULL);
-    quarry_client_t *c = h_client(57120, "dave");
+    pid_t b = h_broker("bkill-broker", db, 27120, 27121, NULL);
+    pid_t w1 = h_worker("bkill-w1", 27121, "w1", "op-a", 1, 10, NULL);
+    pid_t w2 = h_worker("bkill-w2", 27121, "w2", "op-b", 1, 10, NULL);
+    quarry_client_t *c = h_client(27120, "dave");
     assert_int_equal(quarry_deposit(c, "dave", 100000000, NULL), QUARRY_OK);
     h_wait_online(c, 2);
     enum { N = 600 };
@@ -114,8 +114,8 @@ static void test_broker_killed_under_load(void **state)
     }
     assert_true(nacked >= N / 2);
     quarry_client_destroy(&c);
-    b = h_broker("bkill-broker", db, 57120, 57121, NULL);
-    c = h_client(57120, "dave");
+    b = h_broker("bkill-broker", db, 27120, 27121, NULL);
+    c = h_client(27120, "dave");
     quarry_client_set_timeout(c, 20000);
     /* the key still finds its job, which now lives only in the database */
     uint64_t again;
@@ -160,10 +160,10 @@ static void test_wrong_result_not_paid(void **state)
         skip();
     char db[512];
     h_db_create("qr_it_cheat", db, sizeof db);
-    pid_t b = h_broker("cheat-broker", db, 57130, 57131, "--max-attempts=10", NULL);
-    pid_t bad = h_worker("cheat-bad", 57131, "cheat", "op-cheat", 1, 1, "--fault-corrupt-every=1", NULL);
-    pid_t good = h_worker("cheat-good", 57131, "honest", "op-honest", 1, 50, NULL);
-    quarry_client_t *c = h_client(57130, "erin");
+    pid_t b = h_broker("cheat-broker", db, 27130, 27131, "--max-attempts=10", NULL);
+    pid_t bad = h_worker("cheat-bad", 27131, "cheat", "op-cheat", 1, 1, "--fault-corrupt-every=1", NULL);
+    pid_t good = h_worker("cheat-good", 27131, "honest", "op-honest", 1, 50, NULL);
+    quarry_client_t *c = h_client(27130, "erin");
     assert_int_equal(quarry_deposit(c, "erin", 1000000, NULL), QUARRY_OK);
     h_wait_online(c, 2);
     float a[16 * 16], bm[16 * 16];
@@ -205,9 +205,9 @@ static void test_input_cache_miss(void **state)
         skip();
     char db[512];
     h_db_create("qr_it_miss", db, sizeof db);
-    pid_t b = h_broker("miss-broker", db, 57160, 57161, NULL);
-    pid_t w = h_worker("miss-w", 57161, "forgetful", "op", 1, 10, "--fault-forget-inputs", NULL);
-    quarry_client_t *c = h_client(57160, "hana");
+    pid_t b = h_broker("miss-broker", db, 27160, 27161, NULL);
+    pid_t w = h_worker("miss-w", 27161, "forgetful", "op", 1, 10, "--fault-forget-inputs", NULL);
+    quarry_client_t *c = h_client(27160, "hana");
     assert_int_equal(quarry_deposit(c, "hana", 100000, NULL), QUARRY_OK);
     h_wait_online(c, 1);
     float a[16 * 16], bm[16 * 16];
@@ -239,9 +239,9 @@ static void test_limits(void **state)
     char db[512];
     h_db_create("qr_it_limits", db, sizeof db);
     /* no worker: jobs stay queued */
-    pid_t b = h_broker("limits-broker", db, 57170, 57171, "--client-quota=2", "--client-rate=3",
-                       "--metrics-addr=127.0.0.1:57172", NULL);
-    quarry_client_t *ann = h_client(57170, "ann"), *bob = h_client(57170, "bob");
+    pid_t b = h_broker("limits-broker", db, 27170, 27171, "--client-quota=2", "--client-rate=3",
+                       "--metrics-addr=127.0.0.1:27172", NULL);
+    quarry_client_t *ann = h_client(27170, "ann"), *bob = h_client(27170, "bob");
     assert_int_equal(quarry_deposit(ann, "ann", 100000, NULL), QUARRY_OK);
     assert_int_equal(quarry_deposit(ann, "bob", 100000, NULL), QUARRY_OK);
     float a[1] = {1}, e[1] = {2};
@@ -269,7 +269,7 @@ static void test_limits(void **state)
     h_sleep_ms(1100); /* 3 tokens a second */
     assert_int_equal(quarry_gemm_submit(bob, 1, 1, 1, a, e, &o, &ids[2], NULL, NULL), QUARRY_OK);
     static char m[1 << 16];
-    assert_int_equal(h_http_get(57172, "/metrics", m, sizeof m), 200);
+    assert_int_equal(h_http_get(27172, "/metrics", m, sizeof m), 200);
     assert_int_equal((int64_t)h_metric(m, "quarry_requests_refused_total{code=\"ELIMIT\"}"), 2);
     h_check_books(db);
     quarry_client_destroy(&ann);
@@ -299,12 +299,12 @@ static void test_standby_takeover(void **state)
     (void)state;
     char db[512];
     h_db_create("qr_it_standby", db, sizeof db);
-    pid_t a = h_broker("standby-a", db, 57200, 57201, "--metrics-addr=127.0.0.1:57202", NULL);
-    quarry_client_t *c = h_client(57200, "ivy");
-    pid_t b = h_broker("standby-b", db, 57203, 57204, "--metrics-addr=127.0.0.1:57205", NULL);
-    assert_true(s_http_becomes(57205, "/healthz", 503, 10000));
-    assert_true(s_http_becomes(57205, "/livez", 200, 1000));
-    assert_true(s_http_becomes(57202, "/healthz", 200, 1000));
+    pid_t a = h_broker("standby-a", db, 27200, 27201, "--metrics-addr=127.0.0.1:27202", NULL);
+    quarry_client_t *c = h_client(27200, "ivy");
+    pid_t b = h_broker("standby-b", db, 27203, 27204, "--metrics-addr=127.0.0.1:27205", NULL);
+    assert_true(s_http_becomes(27205, "/healthz", 503, 10000));
+    assert_true(s_http_becomes(27205, "/livez", 200, 1000));
+    assert_true(s_http_becomes(27202, "/healthz", 200, 1000));
     assert_int_equal(quarry_deposit(c, "ivy", 100000, NULL), QUARRY_OK);
     float x[4] = {1, 2, 3, 4}, e[4] = {1, 0, 0, 1};
     quarry_job_opts_t o = s_opts(1000);
@@ -313,20 +313,20 @@ static void test_standby_takeover(void **state)
         assert_int_equal(quarry_gemm_submit(c, 2, 2, 2, x, e, &o, &ids[i], NULL, NULL), QUARRY_OK);
     quarry_client_destroy(&c);
     h_stop(a, SIGKILL, 1000);
-    assert_true(s_http_becomes(57205, "/healthz", 200, 20000));
+    assert_true(s_http_becomes(27205, "/healthz", 200, 20000));
     assert_int_equal(h_sql(db, "SELECT epoch FROM broker_leader"), 2);
-    pid_t w = h_worker("standby-w", 57204, "w", "op", 1, 10, NULL);
-    c = h_client(57203, "ivy");
+    pid_t w = h_worker("standby-w", 27204, "w", "op", 1, 10, NULL);
+    c = h_client(27203, "ivy");
     for (int i = 0; i < 3; i++) {
         quarry_job_info_t info;
         assert_int_equal(quarry_job_wait(c, ids[i], 30000, NULL, NULL, &info), QUARRY_OK);
     }
     /* fencing: C stands by; B's lock connection dies; C takes over */
-    pid_t cb = h_broker("standby-c", db, 57206, 57207, "--metrics-addr=127.0.0.1:57208", NULL);
-    assert_true(s_http_becomes(57208, "/healthz", 503, 10000));
+    pid_t cb = h_broker("standby-c", db, 27206, 27207, "--metrics-addr=127.0.0.1:27208", NULL);
+    assert_true(s_http_becomes(27208, "/healthz", 503, 10000));
     assert_int_equal(h_sql(db, "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_locks "
                                "WHERE locktype = 'advisory' AND granted) t"), 1);
-    assert_true(s_http_becomes(57208, "/healthz", 200, 20000));
+    assert_true(s_http_becomes(27208, "/healthz", 200, 20000));
     assert_int_equal(h_sql(db, "SELECT epoch FROM broker_leader"), 3);
     /* B can no longer write: its next commit is refused and it stops */
     uint64_t late;
@@ -374,15 +374,15 @@ static void test_bad_input(void **state)
     (void)state;
     char db[512];
     h_db_create("qr_it_bad", db, sizeof db);
-    pid_t b = h_broker("bad-broker", db, 57140, 57141, "--max-input-bytes=65536", NULL);
-    pid_t w = h_worker("bad-w", 57141, "w", "op", 1, 10, NULL);
-    quarry_client_t *c = h_client(57140, "frank");
+    pid_t b = h_broker("bad-broker", db, 27140, 27141, "--max-input-bytes=65536", NULL);
+    pid_t w = h_worker("bad-w", 27141, "w", "op", 1, 10, NULL);
+    quarry_client_t *c = h_client(27140, "frank");
     assert_int_equal(quarry_deposit(c, "frank", 1000000, NULL), QUARRY_OK);
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    assert_int_equal(zmq_connect(s, "tcp://127.0.0.1:57140"), 0);
+    assert_int_equal(zmq_connect(s, "tcp://127.0.0.1:27140"), 0);
     int code = 0;
     char msg[256] = "";
     /* wrong protocol */
@@ -459,7 +459,7 @@ static void test_bad_input(void **state)
     /* garbage on the worker port too */
     void *ws = zmq_socket(ctx, ZMQ_DEALER);
     zmq_setsockopt(ws, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_connect(ws, "tcp://127.0.0.1:57141");
+    zmq_connect(ws, "tcp://127.0.0.1:27141");
     zmq_send(ws, "junk", 4, 0);
     zmq_send(ws, QR_PROTO_WORKER, 5, ZMQ_SNDMORE);
     zmq_send(ws, "\x05", 1, ZMQ_SNDMORE);
@@ -496,12 +496,12 @@ static void test_database_stopped(void **state)
     char cwd[200];
     assert_non_null(getcwd(cwd, sizeof cwd));
     snprintf(dir, sizeof dir, "%s/pgdown", cwd);
-    s_pg("stop", dir, 57159); /* a cluster left by an earlier failed run */
-    s_pg("start", dir, 57159);
-    snprintf(db, sizeof db, "host=%s port=57159 dbname=postgres user=postgres", dir);
-    pid_t b = h_broker("dbdown-broker", db, 57150, 57151, "--metrics-addr=127.0.0.1:57152", NULL);
-    pid_t w = h_worker("dbdown-w", 57151, "w", "op", 1, 10, NULL);
-    quarry_client_t *c = h_client(57150, "gina");
+    s_pg("stop", dir, 27159); /* a cluster left by an earlier failed run */
+    s_pg("start", dir, 27159);
+    snprintf(db, sizeof db, "host=%s port=27159 dbname=postgres user=postgres", dir);
+    pid_t b = h_broker("dbdown-broker", db, 27150, 27151, "--metrics-addr=127.0.0.1:27152", NULL);
+    pid_t w = h_worker("dbdown-w", 27151, "w", "op", 1, 10, NULL);
+    quarry_client_t *c = h_client(27150, "gina");
     assert_int_equal(quarry_deposit(c, "gina", 1000000, NULL), QUARRY_OK);
     float a[4] = {1, 2, 3, 4}, e[4] = {1, 0, 0, 1};
     quarry_job_opts_t o = s_opts(1000);
@@ -509,7 +509,7 @@ static void test_database_stopped(void **state)
     assert_int_equal(quarry_gemm_submit(c, 2, 2, 2, a, e, &o, &before, NULL, NULL), QUARRY_OK);
     quarry_job_info_t info;
     assert_int_equal(quarry_job_wait(c, before, 30000, NULL, NULL, &info), QUARRY_OK);
-    s_pg("halt", dir, 57159);
+    s_pg("halt", dir, 27159);
     uint64_t id;
     int rc = quarry_gemm_submit(c, 2, 2, 2, a, e, &o, &id, NULL, NULL);
     assert_int_equal(rc, QUARRY_EDB);
@@ -518,12 +518,12 @@ static void test_database_stopped(void **state)
     assert_true(h_alive(b));
     /* health and metrics say so */
     static char m[1 << 16];
-    assert_int_equal(h_http_get(57152, "/healthz", m, sizeof m), 503);
+    assert_int_equal(h_http_get(27152, "/healthz", m, sizeof m), 503);
     assert_non_null(strstr(m, "database unavailable"));
-    assert_int_equal(h_http_get(57152, "/metrics", m, sizeof m), 200);
+    assert_int_equal(h_http_get(27152, "/metrics", m, sizeof m), 200);
     assert_int_equal((int64_t)h_metric(m, "quarry_up"), 0);
     assert_true(h_metric(m, "quarry_requests_refused_total{code=\"EDB\"}") >= 2);
-    s_pg("start", dir, 57159);
+    s_pg("start", dir, 27159);
     rc = QUARRY_EDB;
     for (int i = 0; i < 100 && rc == QUARRY_EDB; i++) {
         rc = quarry_gemm_submit(c, 2, 2, 2, a, e, &o, &id, NULL, NULL);
@@ -532,7 +532,7 @@ static void test_database_stopped(void **state)
     }
     assert_int_equal(rc, QUARRY_OK);
     assert_int_equal(quarry_job_wait(c, id, 30000, NULL, NULL, &info), QUARRY_OK);
-    assert_int_equal(h_http_get(57152, "/healthz", m, sizeof m), 200);
+    assert_int_equal(h_http_get(27152, "/healthz", m, sizeof m), 200);
     assert_int_equal(quarry_job_status(c, before, &info), QUARRY_OK);
     assert_int_equal(info.state, QUARRY_JOB_SETTLED);
     h_check_books(db);
@@ -540,7 +540,7 @@ static void test_database_stopped(void **state)
     quarry_client_destroy(&c);
     h_stop(w, SIGTERM, 10000);
     assert_int_equal(h_stop(b, SIGTERM, 10000), 0);
-    s_pg("stop", dir, 57159);
+    s_pg("stop", dir, 27159);
 }
 
 int main(void)

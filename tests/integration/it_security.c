@@ -21,9 +21,9 @@
 #include "keys.h"
 #include "wire.h"
 
-#define CPORT 57190
-#define WPORT 57191
-#define MPORT 57192
+#define CPORT 27190
+#define WPORT 27191
+#define MPORT 27192
 
 static char s_dir[256], s_db[512];
 static pid_t s_broker, s_worker;

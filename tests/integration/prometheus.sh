@@ -6,7 +6,7 @@
 set -euo pipefail
 broker_bin=$1 worker_bin=$2
 : "${QUARRY_TEST_PG:?QUARRY_TEST_PG is not set (run through ctest)}"
-cport=57180 wport=57181 bport=57182 wmport=57183 pport=57189
+cport=27180 wport=27181 bport=27182 wmport=27183 pport=27189
 
 if ! command -v prometheus >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then

@@ -5,7 +5,7 @@ Registered with ctest by tests/python.cmake, which sets:
   QUARRY_BROKER_BIN  path of quarry-broker
   QUARRY_WORKER_BIN  path of quarry-worker
   QUARRY_TEST_PG     conninfo of the suite's PostgreSQL cluster ("postgres" database)
-  QUARRY_PY_PORTS    optional "LO-HI" port range to use (default 57400-57499)
+  QUARRY_PY_PORTS    optional "LO-HI" port range to use (default 27400-27499)
 
 Run by hand:
   QUARRY_LIB=build/sdk/libquarry.so QUARRY_BROKER_BIN=build/broker/quarry-broker \
@@ -59,7 +59,7 @@ def _bin(env, rel):
 
 
 def _port_range():
-    lo, hi = 57400, 57499
+    lo, hi = 27400, 27499
     m = re.fullmatch(r"(\d+)-(\d+)", os.environ.get("QUARRY_PY_PORTS", ""))
     if m:
         lo, hi = int(m.group(1)), int(m.group(2))
