@@ -203,6 +203,7 @@ struct qr_broker {
     uint64_t epoch;    /* leader epoch, fencing every commit */
     bool standby;      /* waiting for the leader lock */
     bool deposed;      /* another broker became active: stop */
+    char holder[64];   /* how broker_leader names this broker */
     qr_hmap_t *keys;   /* Z85 public key -> s_key_t, from curve_keys */
     char (*boot_admins)[QR_KEY_Z85_LEN + 1]; /* --admin-keys */
     size_t nboot_admins;
@@ -2707,7 +2708,7 @@ static void s_try_recover(qr_broker_t *self)
     /* still the active broker?  A standby may have taken over meanwhile */
     bool got = false;
     uint64_t epoch = 0;
-    if (qr_db_lead(self->lock, "", &got, &epoch, err, sizeof err) != QR_OK) {
+    if (qr_db_lead(self->lock, self->holder, &got, &epoch, err, sizeof err) != QR_OK) {
         snprintf(self->degraded_why, sizeof self->degraded_why, "%.200s", err);
         return;
     }
@@ -3063,11 +3064,12 @@ static int s_become_active(qr_broker_t *self, char *err, size_t errlen)
         if (!self->httpd)
             return QR_EINVAL;
     }
-    char holder[128];
-    snprintf(holder, sizeof holder, "pid %d", (int)getpid());
+    char host[48] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(self->holder, sizeof self->holder, "%.40s pid %d", host, (int)getpid());
     for (;;) {
         bool got = false;
-        if (qr_db_lead(self->lock, holder, &got, &self->epoch, err, errlen) != QR_OK)
+        if (qr_db_lead(self->lock, self->holder, &got, &self->epoch, err, errlen) != QR_OK)
             return QR_EDB;
         if (got)
             break;
