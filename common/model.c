@@ -32,6 +32,9 @@ typedef struct {
     uint32_t vocab;   /* embedding: rows of w */
     int from;         /* residual: source layer, -1 the model input */
     double eps;       /* layernorm: added to the variance */
+    float *wt;        /* dense: W^T with the bias as an extra row ((in + 1) x out,
+                         or in x out without bias), owned: what verification
+                         multiplies by, made once instead of per check */
 } s_layer_t;
 
 struct qr_model {
@@ -293,6 +296,25 @@ static int s_layer(json_t *obj, uint32_t i, uint32_t width, const qr_model_t *m,
     }
 }
 
+/* Fills l->wt: W^T in tiles (a strided transpose misses the cache on every
+ * element of a large matrix), then the bias as the last row. */
+static int s_transpose(s_layer_t *l)
+{
+    size_t in = l->in, out = l->out, k = in + (l->b ? 1 : 0);
+    l->wt = malloc(k * out * sizeof *l->wt);
+    if (!l->wt)
+        return -1;
+    enum { T = 32 };
+    for (size_t o0 = 0; o0 < out; o0 += T)
+        for (size_t j0 = 0; j0 < in; j0 += T)
+            for (size_t o = o0; o < o0 + T && o < out; o++)
+                for (size_t j = j0; j < j0 + T && j < in; j++)
+                    l->wt[j * out + o] = l->w[o * in + j];
+    if (l->b)
+        memcpy(l->wt + in * out, l->b, out * sizeof *l->wt);
+    return 0;
+}
+
 qr_model_t *qr_model_new(const char *graph, size_t len, const qr_st_file_t *weights, char *err,
                          size_t errlen)
 {
@@ -347,6 +369,11 @@ qr_model_t *qr_model_new(const char *graph, size_t len, const qr_st_file_t *weig
         width = m->layers[i].out;
         m->n = (uint32_t)i + 1; /* residual checks read only validated layers */
     }
+    for (uint32_t i = 0; i < m->n; i++)
+        if (m->layers[i].op == QR_MODEL_DENSE && s_transpose(&m->layers[i]) < 0) {
+            s_err(err, errlen, "out of memory");
+            goto fail;
+        }
     json_decref(root);
     return m;
 fail:
@@ -359,6 +386,8 @@ void qr_model_destroy(qr_model_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    for (uint32_t i = 0; (*self_p)->layers && i < (*self_p)->n; i++)
+        free((*self_p)->layers[i].wt);
     free((*self_p)->layers);
     free(*self_p);
     *self_p = NULL;
@@ -587,19 +616,14 @@ int qr_model_verify_dense(const qr_model_t *self, uint32_t i, const float *x, co
     if (qr_model_dense(self, i, &W, &b, &out, &in) || rows == 0 || rows > QR_MODEL_MAX_ROWS || !x ||
         !y)
         return -1;
-    /* qr_gemm_verify wants B = W^T (in x out) row-major.  Transposed per
-     * call rather than kept in the model: it costs in * out, no more than
-     * the check itself reads, and keeps the model at the size of the file. */
+    /* qr_gemm_verify wants B = W^T (in x out) row-major, with the bias as an
+     * extra row: made once at load (s_transpose) */
+    (void)W;
     uint32_t k = in + (b ? 1 : 0);
-    float *A = NULL, *B = malloc((size_t)k * out * sizeof *B);
+    const float *B = self->layers[i].wt;
+    float *A = NULL;
     int rc = -1;
-    if (!B)
-        goto done;
-    for (size_t o = 0; o < out; o++)
-        for (size_t j = 0; j < in; j++)
-            B[j * out + o] = W[o * in + j];
     if (b) {
-        memcpy(B + (size_t)in * out, b, out * sizeof *B);
         if (!(A = malloc((size_t)rows * k * sizeof *A)))
             goto done;
         for (size_t r = 0; r < rows; r++) {
@@ -610,6 +634,5 @@ int qr_model_verify_dense(const qr_model_t *self, uint32_t i, const float *x, co
     rc = qr_gemm_verify(b ? A : x, B, y, rows, out, k, rounds, seed, worst);
 done:
     free(A);
-    free(B);
     return rc;
 }
