@@ -108,8 +108,9 @@ static void s_dot2(const float *x, const double *v, const double *va, uint32_t n
  * non-negative terms are off by at most a factor (1 + g); tol below covers
  * both with room.  Returns 0 pass, 1 fail, -1 when it cannot decide (out of
  * memory, or a non-finite intermediate): the caller then uses the fp64 path. */
-static int s_verify_fp32(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,
-                         uint32_t k, int rounds, s_rng_t *rng, double *worst)
+static int s_verify_fp32(const float *A, const float *B, const float *absB, const float *C,
+                         uint32_t m, uint32_t n, uint32_t k, int rounds, s_rng_t *rng,
+                         double *worst)
 {
     size_t am = (size_t)m * k, bm = (size_t)k * n, cm = (size_t)m * n;
     float *buf = malloc(sizeof(float) * (am + bm + cm + 2 * (size_t)n + 2 * (size_t)k + 4 * (size_t)m));
@@ -124,10 +125,13 @@ static int s_verify_fp32(const float *A, const float *B, const float *C, uint32_
      * bound; and a C holding inf or NaN is never right (it would also make
      * the bound infinite and let any row pass). */
     int tiny = 0, nonfinite = 0;
-    for (size_t i = 0; i < bm; i++) {
-        aB[i] = fabsf(B[i]);
-        tiny |= (aB[i] < 0x1p-101f) & (aB[i] != 0.0f);
-    }
+    if (absB) /* given by a caller that checked B once (qr_gemm_prepare_b) */
+        aB = (float *)absB;
+    else
+        for (size_t i = 0; i < bm; i++) {
+            aB[i] = fabsf(B[i]);
+            tiny |= (aB[i] < 0x1p-101f) & (aB[i] != 0.0f);
+        }
     for (size_t i = 0; i < cm; i++) {
         aC[i] = fabsf(C[i]);
         nonfinite |= !(aC[i] <= FLT_MAX);
@@ -176,8 +180,32 @@ static int s_verify_fp32(const float *A, const float *B, const float *C, uint32_
 /* fp32 path while the copies it makes stay modest. */
 #define S_FP32_MAX_ELEMS (1u << 24)
 
+float *qr_gemm_prepare_b(const float *B, uint32_t k, uint32_t n)
+{
+    size_t bm = (size_t)k * n;
+    float *a = malloc(bm * sizeof *a);
+    if (!a)
+        return NULL;
+    int tiny = 0;
+    for (size_t i = 0; i < bm; i++) {
+        a[i] = fabsf(B[i]);
+        tiny |= (a[i] < 0x1p-101f) & (a[i] != 0.0f);
+    }
+    if (tiny) { /* such a B takes the fp64 path anyway */
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
 int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,
                    uint32_t k, int rounds, uint64_t seed, double *worst)
+{
+    return qr_gemm_verify_b(A, B, NULL, C, m, n, k, rounds, seed, worst);
+}
+
+int qr_gemm_verify_b(const float *A, const float *B, const float *absB, const float *C, uint32_t m,
+                     uint32_t n, uint32_t k, int rounds, uint64_t seed, double *worst)
 {
     double *r = malloc(sizeof(double) * ((size_t)n * 2 + (size_t)k * 2));
     if (!r)
@@ -187,7 +215,7 @@ int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, u
     for (int i = 0; i < 4; i++)
         rng.s[i] = s_splitmix(&seed);
     if ((uint64_t)m * k + (uint64_t)k * n + (uint64_t)m * n <= S_FP32_MAX_ELEMS) {
-        int v = s_verify_fp32(A, B, C, m, n, k, rounds, &rng, worst);
+        int v = s_verify_fp32(A, B, absB, C, m, n, k, rounds, &rng, worst);
         if (v >= 0) {
             free(r);
             return v;

@@ -42,6 +42,14 @@ void qr_gemm_rows(const float *A, const float *B, float *C, uint32_t m, uint32_t
  * is not finite (the broker refuses non-finite inputs at submit).  Returns 0
  * when C passes, 1 when it does not, -1 when out of memory. */
 
+/* For checking many results against one B (a model's weights): |B| made
+ * once, or NULL when B holds values so tiny that the fp32 path would not be
+ * safe (or out of memory).  Caller frees. */
+float *qr_gemm_prepare_b(const float *B, uint32_t k, uint32_t n);
+/* qr_gemm_verify with absB from qr_gemm_prepare_b for this B (or NULL). */
+int qr_gemm_verify_b(const float *A, const float *B, const float *absB, const float *C, uint32_t m,
+                     uint32_t n, uint32_t k, int rounds, uint64_t seed, double *worst);
+
 /* True when all n floats are finite (no inf, no NaN). */
 bool qr_floats_finite(const float *x, size_t n);
 int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,

@@ -35,6 +35,7 @@ typedef struct {
     float *wt;        /* dense: W^T with the bias as an extra row ((in + 1) x out,
                          or in x out without bias), owned: what verification
                          multiplies by, made once instead of per check */
+    float *wt_abs;    /* |wt| for the verification bound, or NULL (fp64 path) */
 } s_layer_t;
 
 struct qr_model {
@@ -312,6 +313,7 @@ static int s_transpose(s_layer_t *l)
                     l->wt[j * out + o] = l->w[o * in + j];
     if (l->b)
         memcpy(l->wt + in * out, l->b, out * sizeof *l->wt);
+    l->wt_abs = qr_gemm_prepare_b(l->wt, (uint32_t)k, (uint32_t)out); /* NULL is fine */
     return 0;
 }
 
@@ -387,7 +389,10 @@ void qr_model_destroy(qr_model_t **self_p)
     if (!self_p || !*self_p)
         return;
     for (uint32_t i = 0; (*self_p)->layers && i < (*self_p)->n; i++)
+    {
         free((*self_p)->layers[i].wt);
+        free((*self_p)->layers[i].wt_abs);
+    }
     free((*self_p)->layers);
     free(*self_p);
     *self_p = NULL;
@@ -631,7 +636,8 @@ int qr_model_verify_dense(const qr_model_t *self, uint32_t i, const float *x, co
             A[r * k + in] = 1.0f;
         }
     }
-    rc = qr_gemm_verify(b ? A : x, B, y, rows, out, k, rounds, seed, worst);
+    rc = qr_gemm_verify_b(b ? A : x, B, self->layers[i].wt_abs, y, rows, out, k, rounds, seed,
+                          worst);
 done:
     free(A);
     return rc;
