@@ -113,10 +113,12 @@ static int s_verify_fp32(const float *A, const float *B, const float *absB, cons
                          double *worst)
 {
     size_t am = (size_t)m * k, bm = (size_t)k * n, cm = (size_t)m * n;
-    float *buf = malloc(sizeof(float) * (am + bm + cm + 2 * (size_t)n + 2 * (size_t)k + 4 * (size_t)m));
+    size_t bcopy = absB ? 0 : bm; /* no |B| copy when the caller made one */
+    float *buf =
+        malloc(sizeof(float) * (am + bcopy + cm + 2 * (size_t)n + 2 * (size_t)k + 4 * (size_t)m));
     if (!buf)
         return -1;
-    float *aA = buf, *aB = aA + am, *aC = aB + bm, *r = aC + cm, *ra = r + n, *br = ra + n,
+    float *aA = buf, *aB = aA + am, *aC = aB + bcopy, *r = aC + cm, *ra = r + n, *br = ra + n,
           *bra = br + k, *x = bra + k, *xa = x + m, *y = xa + m, *ya = y + m;
     for (size_t i = 0; i < am; i++)
         aA[i] = fabsf(A[i]);
