@@ -450,6 +450,22 @@ int qr_model_dense(const qr_model_t *self, uint32_t i, const float **W, const fl
     return L ? 0 : -1;
 }
 
+int qr_model_layer(const qr_model_t *self, uint32_t i, qr_model_layer_t *out)
+{
+    if (!self || i >= self->n || !out)
+        return -1;
+    const s_layer_t *L = &self->layers[i];
+    *out = (qr_model_layer_t){.op = (int)L->op,
+                              .in = L->in,
+                              .out = L->out,
+                              .weight = L->w,
+                              .bias = L->b,
+                              .vocab = L->vocab,
+                              .from = L->from,
+                              .eps = (float)L->eps};
+    return 0;
+}
+
 /* gelu(x) = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), written
  * as x / (1 + exp(-2u)) (the same function): for large negative x the first
  * form subtracts nearly equal numbers and loses every digit, the second does
@@ -583,6 +599,32 @@ oom:
 fail:
     qr_model_acts_destroy(&a);
     return NULL;
+}
+
+qr_model_acts_t *qr_model_acts_new(const qr_model_t *self, uint32_t rows)
+{
+    if (!self || rows == 0 || rows > QR_MODEL_MAX_ROWS)
+        return NULL;
+    qr_model_acts_t *a = calloc(1, sizeof *a);
+    if (!a || !(a->outs = calloc((size_t)self->n + 1, sizeof *a->outs))) {
+        free(a);
+        return NULL;
+    }
+    a->rows = rows;
+    a->n = self->n;
+    for (uint32_t i = 0; i <= self->n; i++) {
+        uint32_t w = i ? self->layers[i - 1].out : self->input;
+        if (!(a->outs[i] = malloc((size_t)rows * w * sizeof(float)))) {
+            qr_model_acts_destroy(&a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+float *qr_model_acts_layer_mut(qr_model_acts_t *self, int i)
+{
+    return self && i >= -1 && i < (int)self->n ? self->outs[i + 1] : NULL;
 }
 
 void qr_model_acts_destroy(qr_model_acts_t **self_p)

@@ -76,6 +76,30 @@ const char *qr_model_op_name(int op);
 int qr_model_dense(const qr_model_t *self, uint32_t i, const float **W, const float **b,
                    uint32_t *out, uint32_t *in);
 
+/* Everything a runtime needs to run layer i (the GPU path builds its plan
+ * from this).  Pointers belong to the weights file; NULL where the op has
+ * none.  weight: embedding [vocab, out], dense [out, in], layernorm [out];
+ * bias: dense or layernorm [out]. */
+typedef struct {
+    int op;              /* qr_model_op_t */
+    uint32_t in, out;    /* input and output row widths */
+    const float *weight; /* see above, or NULL */
+    const float *bias;   /* or NULL */
+    uint32_t vocab;      /* embedding: rows of weight */
+    int from;            /* residual: source layer, -1 the model input */
+    float eps;           /* layernorm: added to the variance */
+} qr_model_layer_t;
+/* Fills *out for layer i.  Returns 0, or -1 when i is out of range. */
+int qr_model_layer(const qr_model_t *self, uint32_t i, qr_model_layer_t *out);
+
+/* An empty result for rows rows (buffers allocated, contents undefined),
+ * for a runtime other than qr_model_forward to fill through
+ * qr_model_acts_layer_mut.  NULL on rows 0 / over QR_MODEL_MAX_ROWS or out
+ * of memory. */
+qr_model_acts_t *qr_model_acts_new(const qr_model_t *self, uint32_t rows);
+/* Writable output of layer i (i = -1: the input copy); NULL out of range. */
+float *qr_model_acts_layer_mut(qr_model_acts_t *self, int i);
+
 /* Runs the model on rows input rows (in: rows x input width, row-major; for
  * an embedding model one token id per row, an integral float in
  * [0, vocab)).  Returns every layer's output (caller owns;
