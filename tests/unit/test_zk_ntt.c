@@ -1,0 +1,214 @@
+/* common/zk: the NTT over Fr against a naive DFT, round trips, cosets, the
+ * threaded path, and the roots snarkjs uses. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ntt.h"
+
+static uint64_t s_seed = 0xabcdef0011223344ull;
+
+static uint64_t s_rand64(void)
+{
+    uint64_t z = (s_seed += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void s_rand_fr(qr_fr_t *a)
+{
+    const uint64_t r[4] = QR_FR_MOD;
+    uint64_t v[4];
+    for (;;) {
+        for (int i = 0; i < 4; i++)
+            v[i] = s_rand64();
+        v[3] &= 0x3fffffffffffffffull;
+        if (v[3] < r[3])
+            break;
+    }
+    qr_fr_from_canonical(a, v);
+}
+
+/* sum_j a_j x^j */
+static void s_eval(qr_fr_t *out, const qr_fr_t *a, size_t n, const qr_fr_t *x)
+{
+    qr_fr_t acc;
+    qr_fr_zero(&acc);
+    for (size_t j = n; j-- > 0;) {
+        qr_fr_mul(&acc, &acc, x);
+        qr_fr_add(&acc, &acc, &a[j]);
+    }
+    *out = acc;
+}
+
+static void test_roots(void **state)
+{
+    (void)state;
+    char buf[QR_ZK_DEC_MAX];
+    qr_fr_t w, t, one, m1;
+    qr_fr_one(&one);
+    qr_fr_neg(&m1, &one);
+    /* ffjavascript's 2^28-th root of unity: 5^((r-1)/2^28) */
+    qr_fr_root_of_unity(&w, 28);
+    assert_string_equal(
+        qr_fr_to_dec(buf, &w),
+        "19103219067921713944291392827692070036145651957329286315305642004821462161904");
+    qr_fr_t g, five;
+    qr_fr_generator(&g);
+    qr_fr_from_u64(&five, 5);
+    assert_true(qr_fr_eq(&g, &five));
+    for (unsigned k = 1; k <= 28; k++) {
+        /* w_k^(2^(k-1)) = -1: primitive */
+        qr_fr_root_of_unity(&w, k);
+        t = w;
+        for (unsigned i = 1; i < k; i++)
+            qr_fr_sqr(&t, &t);
+        assert_true(qr_fr_eq(&t, &m1));
+    }
+    qr_fr_root_of_unity(&w, 0);
+    assert_true(qr_fr_is_one(&w));
+    assert_null(qr_ntt_new(29, 1));
+}
+
+static void test_vs_dft(void **state)
+{
+    (void)state;
+    for (unsigned k = 0; k <= 7; k++) {
+        size_t n = (size_t)1 << k;
+        qr_ntt_t *d = qr_ntt_new(k, 1);
+        assert_non_null(d);
+        assert_int_equal(qr_ntt_size(d), n);
+        qr_fr_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+        for (size_t i = 0; i < n; i++)
+            s_rand_fr(&a[i]);
+        memcpy(b, a, n * sizeof *a);
+        qr_ntt_forward(d, b);
+        qr_fr_t w, x, y;
+        qr_fr_root_of_unity(&w, k);
+        qr_fr_one(&x);
+        for (size_t i = 0; i < n; i++) {
+            s_eval(&y, a, n, &x);
+            assert_true(qr_fr_eq(&y, &b[i]));
+            qr_fr_mul(&x, &x, &w);
+        }
+        qr_ntt_inverse(d, b);
+        assert_memory_equal(a, b, n * sizeof *a);
+        /* cosets: shift 5 and snarkjs's w_{k+1} */
+        qr_fr_t shifts[2];
+        qr_fr_generator(&shifts[0]);
+        qr_fr_root_of_unity(&shifts[1], k + 1);
+        for (int s = 0; s < 2; s++) {
+            memcpy(b, a, n * sizeof *a);
+            qr_ntt_coset_forward(d, b, &shifts[s]);
+            x = shifts[s];
+            for (size_t i = 0; i < n; i++) {
+                s_eval(&y, a, n, &x);
+                assert_true(qr_fr_eq(&y, &b[i]));
+                qr_fr_mul(&x, &x, &w);
+            }
+            qr_ntt_coset_inverse(d, b, &shifts[s]);
+            assert_memory_equal(a, b, n * sizeof *a);
+        }
+        free(a);
+        free(b);
+        qr_ntt_destroy(&d);
+        assert_null(d);
+    }
+    qr_ntt_destroy(NULL);
+}
+
+/* a polynomial product through evaluations: (x + 1)(x - 1) = x^2 - 1 */
+static void test_product(void **state)
+{
+    (void)state;
+    qr_ntt_t *d = qr_ntt_new(2, 1);
+    qr_fr_t a[4], b[4], one, m1;
+    qr_fr_one(&one);
+    qr_fr_neg(&m1, &one);
+    memset(a, 0, sizeof a);
+    memset(b, 0, sizeof b);
+    a[0] = one;
+    a[1] = one;
+    b[0] = m1;
+    b[1] = one;
+    qr_ntt_forward(d, a);
+    qr_ntt_forward(d, b);
+    for (int i = 0; i < 4; i++)
+        qr_fr_mul(&a[i], &a[i], &b[i]);
+    qr_ntt_inverse(d, a);
+    assert_true(qr_fr_eq(&a[0], &m1));
+    assert_true(qr_fr_is_zero(&a[1]));
+    assert_true(qr_fr_is_one(&a[2]));
+    assert_true(qr_fr_is_zero(&a[3]));
+    qr_ntt_destroy(&d);
+}
+
+/* big enough for the threaded path; must equal the single-threaded one */
+static void test_threads(void **state)
+{
+    (void)state;
+    const unsigned k = 16;
+    size_t n = (size_t)1 << k;
+    qr_ntt_t *d1 = qr_ntt_new(k, 1), *d3 = qr_ntt_new(k, 3);
+    assert_non_null(d1);
+    assert_non_null(d3);
+    qr_fr_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
+    for (size_t i = 0; i < n; i++)
+        s_rand_fr(&a[i]);
+    memcpy(b, a, n * sizeof *a);
+    memcpy(c, a, n * sizeof *a);
+    qr_ntt_forward(d1, b);
+    qr_ntt_forward(d3, c);
+    assert_memory_equal(b, c, n * sizeof *b);
+    /* spot-check a few outputs against direct evaluation */
+    qr_fr_t w, x, y;
+    qr_fr_root_of_unity(&w, k);
+    const size_t idx[3] = {0, 1, n - 1};
+    for (int i = 0; i < 3; i++) {
+        uint64_t e[4] = {idx[i], 0, 0, 0};
+        qr_fr_pow(&x, &w, e);
+        s_eval(&y, a, n, &x);
+        assert_true(qr_fr_eq(&y, &b[idx[i]]));
+    }
+    qr_fr_t g;
+    qr_fr_generator(&g);
+    qr_ntt_coset_inverse(d3, c, &g);
+    qr_ntt_coset_forward(d3, c, &g);
+    qr_ntt_inverse(d3, c);
+    assert_memory_equal(a, c, n * sizeof *a);
+    free(a);
+    free(b);
+    free(c);
+    qr_ntt_destroy(&d1);
+    qr_ntt_destroy(&d3);
+}
+
+static void test_bitreverse(void **state)
+{
+    (void)state;
+    qr_fr_t a[8], b[8];
+    for (int i = 0; i < 8; i++)
+        qr_fr_from_u64(&a[i], (uint64_t)i);
+    memcpy(b, a, sizeof a);
+    qr_ntt_bitreverse(b, 3);
+    const int want[8] = {0, 4, 2, 6, 1, 5, 3, 7};
+    for (int i = 0; i < 8; i++)
+        assert_true(qr_fr_eq(&b[i], &a[want[i]]));
+    qr_ntt_bitreverse(b, 3);
+    assert_memory_equal(a, b, sizeof a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roots),      cmocka_unit_test(test_vs_dft),
+        cmocka_unit_test(test_product),    cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_bitreverse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
