@@ -144,7 +144,7 @@ static int s_verify_fp32(const float *A, const float *B, const float *absB, cons
             *worst = INFINITY;
         return nonfinite ? 1 : -1;
     }
-    const double tol = 3.0 * ((double)k + (double)n + 2.0) * ldexp(1.0, -24) * 1.01;
+    const double tol = qr_gemm_tol_fp32(n, k);
     double w = 0.0;
     int verdict = 0;
     for (int round = 0; round < rounds && verdict == 0; round++) {
@@ -177,6 +177,11 @@ static int s_verify_fp32(const float *A, const float *B, const float *absB, cons
     if (verdict != -1 && worst)
         *worst = w;
     return verdict;
+}
+
+double qr_gemm_tol_fp32(uint32_t n, uint32_t k)
+{
+    return 3.0 * ((double)k + (double)n + 2.0) * ldexp(1.0, -24) * 1.01;
 }
 
 /* fp32 path while the copies it makes stay modest. */

@@ -50,6 +50,12 @@ float *qr_gemm_prepare_b(const float *B, uint32_t k, uint32_t n);
 int qr_gemm_verify_b(const float *A, const float *B, const float *absB, const float *C, uint32_t m,
                      uint32_t n, uint32_t k, int rounds, uint64_t seed, double *worst);
 
+/* The tolerance of qr_gemm_verify's fp32 path for C = A B with A m x k and
+ * B k x n: a row passes when its deviation is within tol * ((|A|(|B||r|))_i
+ * + (|C||r|)_i) (+ 1e-30).  For other checks of an fp32 product built on
+ * the same argument (qr_model_check). */
+double qr_gemm_tol_fp32(uint32_t n, uint32_t k);
+
 /* True when all n floats are finite (no inf, no NaN). */
 bool qr_floats_finite(const float *x, size_t n);
 int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,

@@ -5,9 +5,10 @@
  * against the weights (ops, fields, tensor names, shapes, width chaining,
  * residual links, finite weights), so a bad model is refused there and never
  * reaches a worker.  The worker runs qr_model_forward, which returns every
- * layer's output; the broker then checks each dense layer of the returned
- * activations with Freivalds' test (qr_model_verify_dense) in
- * O(rows (in + out) + in out) instead of recomputing the product.
+ * layer's output; the broker then checks every layer of the returned
+ * activations (qr_model_check): dense layers with Freivalds' test and secret
+ * vectors made once per model, in O(rows (in + out)) instead of
+ * recomputing the product, the cheap layers by applying them again.
  *
  * Ownership: the model keeps pointers into the qr_st_file_t it was built
  * from (weights can be large; copying them would double the memory), so the
@@ -105,7 +106,9 @@ float *qr_model_acts_layer_mut(qr_model_acts_t *self, int i);
  * [0, vocab)).  Returns every layer's output (caller owns;
  * qr_model_acts_destroy) or NULL with a message in err for rows 0 or over
  * QR_MODEL_MAX_ROWS, an input that is not finite, a token id that is not an
- * integer in range, or out of memory.  Thread-safe; uses cblas_sgemm. */
+ * integer in range, a layer whose output overflows, or out of memory.
+ * Thread-safe; uses cblas_sgemm (cblas_sgemv for one row) and vectorised
+ * float element-wise code (model_ops.h). */
 qr_model_acts_t *qr_model_forward(const qr_model_t *self, const float *in, uint32_t rows, char *err,
                                   size_t errlen);
 /* NULL-safe, nulls *self_p. */
@@ -130,5 +133,47 @@ const float *qr_model_acts_output(const qr_model_acts_t *self);
  * over QR_MODEL_MAX_ROWS, or out of memory.  Thread-safe. */
 int qr_model_verify_dense(const qr_model_t *self, uint32_t i, const float *x, const float *y,
                           uint32_t rows, int rounds, uint64_t seed, double *worst);
+
+/* ---- checking a whole claimed result (the broker's side of ai.infer) ----
+ *
+ * Secret Freivalds vectors for every dense layer of m: for each of `rounds`
+ * random vectors r (uniform in [-1, 1), from seed), v = W^T r with b.r
+ * appended, and |W^T||r| with |b||r| appended, computed once (O(in x out)
+ * per vector) so that checking a result costs O(rows (in + out) rounds)
+ * per dense layer and never reads W.  The seed must be secret and drawn
+ * from the OS: a worker that knew r could forge results that pass.  Keep
+ * the probes away from workers and make new ones now and then (see
+ * docs/model.md for why reusing them across checks is sound).  Returns
+ * NULL for a NULL model, rounds outside 1..64, or out of memory.  The
+ * probes belong to m (they are refused with any other model) and are
+ * immutable: any number of qr_model_check calls may share them from
+ * several threads. */
+typedef struct qr_model_probes qr_model_probes_t;
+qr_model_probes_t *qr_model_probes_new(const qr_model_t *m, int rounds, uint64_t seed);
+/* NULL-safe, nulls *self_p. */
+void qr_model_probes_destroy(qr_model_probes_t **self_p);
+
+/* Checks a worker's whole claimed result: layers[i] is the claimed output
+ * of layer i (rows x qr_model_layer_width(m, i)), input the model input the
+ * broker sent (rows x input width; token ids for an embedding model).
+ * Every layer is checked against its claimed input (layers[i - 1], or
+ * input for layer 0; a residual also reads its claimed source):
+ *   - dense: Freivalds with the probes and qr_gemm_verify's fp32 rounding
+ *     bound (bias folded in as in qr_model_verify_dense);
+ *   - embedding: each row bit for bit the table row of its token id;
+ *   - relu, gelu, residual, layernorm, softmax: applied again and compared
+ *     element by element within a tolerance that any correct float
+ *     implementation meets (other exp, other summation order, a GPU's
+ *     flush-to-zero) and that is a few units of rounding scaled by the
+ *     op's condition (docs/model.md has the formulas).
+ * Every claimed value must be finite.  Returns 0 when every layer passes;
+ * 1 when one does not, with *bad_layer (may be NULL) the first failing
+ * layer and err naming it, the row and why; -1 (*bad_layer -1) for a NULL
+ * argument, rows 0 or over QR_MODEL_MAX_ROWS, probes of another model, or
+ * an input the model refuses (inf, NaN, a bad token id).  Allocates
+ * nothing; thread-safe. */
+int qr_model_check(const qr_model_t *m, const float *input, const float *const *layers,
+                   uint32_t rows, const qr_model_probes_t *probes, int *bad_layer, char *err,
+                   size_t errlen);
 
 #endif

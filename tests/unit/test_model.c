@@ -2,8 +2,12 @@
  * reference written here and against numpy run at test time (skipped
  * without python3/numpy), every validation error refused with a message
  * naming the layer and tensor, forward-time input errors, concurrent
- * forwards on one model, and Freivalds checks of dense layers (honest
- * activations pass, perturbed ones fail). */
+ * forwards on one model, Freivalds checks of dense layers (honest
+ * activations pass, perturbed ones fail), the float element-wise
+ * arithmetic against double, the accessors another runtime uses, and the
+ * broker's whole-result check (qr_model_check): honest results of this
+ * runtime and of a differently written one pass, every kind of tampering
+ * of every layer fails at that layer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +22,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "model_ops.h"
 #include "safetensors.h"
 
 /* ---- building safetensors images in memory ---- */
@@ -709,6 +714,522 @@ static void test_verify_big_bias(void **state)
     qr_st_destroy(&f);
 }
 
+/* ---- element-wise arithmetic (model_ops.h) against double ---- */
+
+static double s_ulps(float got, double want)
+{
+    if (want == 0)
+        return got == 0 ? 0 : INFINITY;
+    return fabs(got - want) / (fabs(want) * 0x1p-23);
+}
+
+static double s_gelu_ref(double x)
+{
+    return 0.5 * x * (1 + tanh(sqrt(2 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
+}
+
+static void test_ops_accuracy(void **state)
+{
+    (void)state;
+    /* exp: within 2 ulp over the whole normal range, exact special cases */
+    double worst = 0;
+    for (double x = -86.9; x <= 88.7; x += 0.001237) {
+        double u = s_ulps(qr_op_exp((float)x), exp((double)(float)x));
+        worst = u > worst ? u : worst;
+    }
+    if (!(worst <= 2.0))
+        fail_msg("qr_op_exp: %.2f ulp", worst);
+    assert_true(qr_op_exp(0.0f) == 1.0f);
+    assert_true(qr_op_exp(-INFINITY) == 0.0f && qr_op_exp(-100.0f) == 0.0f);
+    assert_true(isinf(qr_op_exp(INFINITY)) && isinf(qr_op_exp(89.0f)));
+    assert_true(isfinite(qr_op_exp(88.72f)) && qr_op_exp(88.72f) > 3.3e38f);
+    assert_true(isnan(qr_op_exp(NAN)));
+
+    /* gelu: relative 1e-6 where it is not tiny; absolute 1e-6 |x| beyond */
+    for (double x = -12; x <= 12; x += 0.000731) {
+        float xf = (float)x;
+        double want = s_gelu_ref(xf), got = qr_op_gelu(xf);
+        if (!(fabs(got - want) <= 1e-6 * fabs(want) + 1e-7 * fabs(xf) * (xf < -3) + 1e-37))
+            fail_msg("gelu(%.9g) = %.9g, want %.9g", (double)xf, got, want);
+    }
+    assert_true(qr_op_gelu(0.0f) == 0.0f && qr_op_gelu(1e30f) == 1e30f &&
+                qr_op_gelu(-1e30f) == 0.0f);
+    assert_true(isnan(qr_op_gelu(NAN)));
+    assert_true(qr_op_relu(-1.0f) == 0.0f && qr_op_relu(2.5f) == 2.5f);
+    assert_true(qr_op_layernorm(3.0f, 1.0f, 0.5f, 2.0f, 0.25f) == 2.25f);
+    assert_true(fabsf(qr_op_softmax(1.0f, 1.0f, 0.25f) - 0.25f) < 1e-8f);
+}
+
+/* A wide model of the element-wise ops on large-ish values, against the
+ * double reference: the float arithmetic stays within 1e-5 relative. */
+static void test_forward_wide(void **state)
+{
+    (void)state;
+    enum { W = 1000, R = 7 };
+    static float lw[W], lb[W];
+    s_fill(lw, W, 1.0f);
+    s_fill(lb, W, 0.5f);
+    s_t ts[] = {{"lw", 1, {W}, lw}, {"lb", 1, {W}, lb}};
+    qr_st_file_t *f = s_file(ts, 2);
+    const char *g =
+        "{\"input\":1000,\"layers\":[{\"op\":\"gelu\"},{\"op\":\"residual\",\"from\":-1},"
+        "{\"op\":\"layernorm\",\"weight\":\"lw\",\"bias\":\"lb\"},{\"op\":\"relu\"},"
+        "{\"op\":\"softmax\"}]}";
+    qr_model_t *m = qr_model_new(g, strlen(g), f, NULL, 0);
+    assert_non_null(m);
+    static float in[R * W];
+    s_fill(in, R * W, 6.0f);
+    for (int j = 0; j < W; j++)
+        in[j] += 300.0f; /* row 0: a large mean against the spread */
+    const s_ref_layer_t ref[] = {{QR_MODEL_GELU, 0, NULL, NULL, 0, 0},
+                                 {QR_MODEL_RESIDUAL, 0, NULL, NULL, -1, 0},
+                                 {QR_MODEL_LAYERNORM, 0, lw, lb, 0, 1e-5},
+                                 {QR_MODEL_RELU, 0, NULL, NULL, 0, 0},
+                                 {QR_MODEL_SOFTMAX, 0, NULL, NULL, 0, 0}};
+    double *acts[6];
+    uint32_t widths[6];
+    s_ref(ref, 5, W, in, R, acts, widths);
+    qr_model_acts_t *a = qr_model_forward(m, in, R, NULL, 0);
+    assert_non_null(a);
+    for (int i = 0; i < 5; i++)
+        s_close(qr_model_acts_layer(a, i), acts[i + 1], (size_t)R * W, 1e-5, "wide", (uint32_t)i);
+    for (int i = 0; i < 6; i++)
+        free(acts[i]);
+    qr_model_acts_destroy(&a);
+    qr_model_destroy(&m);
+    qr_st_destroy(&f);
+}
+
+/* ---- the accessors another runtime uses ---- */
+
+static void test_layer_acts_new(void **state)
+{
+    (void)state;
+    s_init();
+    qr_st_file_t *f = s_file(a_ts, 8);
+    qr_model_t *m = qr_model_new(a_graph, strlen(a_graph), f, NULL, 0);
+    assert_non_null(m);
+    qr_model_layer_t L;
+    assert_int_equal(qr_model_layer(m, 0, &L), 0);
+    assert_int_equal(L.op, QR_MODEL_EMBEDDING);
+    assert_ptr_equal(L.weight, qr_st_find(f, "emb")->data);
+    assert_int_equal(L.vocab, A_V);
+    assert_int_equal(L.in, 1);
+    assert_int_equal(L.out, A_D);
+    assert_int_equal(qr_model_layer(m, 1, &L), 0);
+    assert_true(L.op == QR_MODEL_DENSE && L.in == A_D && L.out == A_H);
+    assert_ptr_equal(L.bias, qr_st_find(f, "fc1.bias")->data);
+    assert_int_equal(qr_model_layer(m, 3, &L), 0);
+    assert_null(L.bias);
+    assert_int_equal(qr_model_layer(m, 4, &L), 0);
+    assert_true(L.op == QR_MODEL_RESIDUAL && L.from == 0);
+    assert_int_equal(qr_model_layer(m, 5, &L), 0);
+    assert_true(L.op == QR_MODEL_LAYERNORM && L.eps == 1e-5f && L.bias != NULL);
+    assert_int_equal(qr_model_layer(m, 7, &L), 0);
+    assert_true(L.op == QR_MODEL_SOFTMAX && L.weight == NULL && L.in == A_O);
+    assert_int_equal(qr_model_layer(m, 8, &L), -1);
+    assert_int_equal(qr_model_layer(m, 0, NULL), -1);
+    assert_int_equal(qr_model_layer(NULL, 0, &L), -1);
+
+    assert_null(qr_model_acts_new(NULL, 1));
+    assert_null(qr_model_acts_new(m, 0));
+    assert_null(qr_model_acts_new(m, QR_MODEL_MAX_ROWS + 1));
+    qr_model_acts_t *a = qr_model_acts_new(m, 3);
+    assert_non_null(a);
+    assert_int_equal(qr_model_acts_rows(a), 3);
+    assert_null(qr_model_acts_layer_mut(a, -2));
+    assert_null(qr_model_acts_layer_mut(a, 8));
+    assert_null(qr_model_acts_layer_mut(NULL, 0));
+    /* every buffer writable to its full size, none overlapping */
+    for (int i = -1; i < 8; i++) {
+        float *y = qr_model_acts_layer_mut(a, i);
+        assert_non_null(y);
+        assert_ptr_equal(y, qr_model_acts_layer(a, i));
+        uint32_t w = i < 0 ? 1 : qr_model_layer_width(m, (uint32_t)i);
+        for (uint32_t j = 0; j < 3 * w; j++)
+            y[j] = (float)(i * 1000 + (int)j);
+    }
+    for (int i = -1; i < 8; i++) {
+        const float *y = qr_model_acts_layer(a, i);
+        uint32_t w = i < 0 ? 1 : qr_model_layer_width(m, (uint32_t)i);
+        for (uint32_t j = 0; j < 3 * w; j++)
+            assert_true(y[j] == (float)(i * 1000 + (int)j));
+    }
+    assert_ptr_equal(qr_model_acts_output(a), qr_model_acts_layer(a, 7));
+    qr_model_acts_destroy(&a);
+    assert_null(a);
+    qr_model_destroy(&m);
+    qr_st_destroy(&f);
+}
+
+/* ---- the broker's whole-result check ---- */
+
+/* Runs layer by layer another way, as another correct runtime would (a GPU,
+ * PyTorch): naive dense sums in another order, gelu in the 0.5 x (1 +
+ * tanh(u)) form with libm, layernorm with a float mean and variance,
+ * softmax with expf and a float sum backwards.  The result goes into an
+ * empty qr_model_acts_new, as the GPU path fills one. */
+static qr_model_acts_t *s_other_forward(const qr_model_t *m, const float *in, uint32_t rows)
+{
+    qr_model_acts_t *a = qr_model_acts_new(m, rows);
+    assert_non_null(a);
+    memcpy(qr_model_acts_layer_mut(a, -1), in, (size_t)rows * qr_model_input_width(m) * 4);
+    for (uint32_t i = 0; i < qr_model_layers(m); i++) {
+        qr_model_layer_t L;
+        assert_int_equal(qr_model_layer(m, i, &L), 0);
+        const float *x = qr_model_acts_layer(a, (int)i - 1);
+        float *y = qr_model_acts_layer_mut(a, (int)i);
+        for (uint32_t r = 0; r < rows; r++) {
+            const float *xr = x + (size_t)r * L.in;
+            float *yr = y + (size_t)r * L.out;
+            float mean = 0, var = 0, mx = -INFINITY, sum = 0;
+            switch (L.op) {
+            case QR_MODEL_EMBEDDING:
+                memcpy(yr, L.weight + (size_t)xr[0] * L.out, L.out * 4);
+                break;
+            case QR_MODEL_DENSE:
+                for (uint32_t o = 0; o < L.out; o++) {
+                    float s = 0;
+                    for (uint32_t j = L.in; j-- > 0;)
+                        s += xr[j] * L.weight[(size_t)o * L.in + j];
+                    yr[o] = s + (L.bias ? L.bias[o] : 0.0f);
+                }
+                break;
+            case QR_MODEL_RELU:
+                for (uint32_t j = 0; j < L.in; j++)
+                    yr[j] = fmaxf(xr[j], 0.0f);
+                break;
+            case QR_MODEL_GELU:
+                for (uint32_t j = 0; j < L.in; j++)
+                    yr[j] =
+                        0.5f * xr[j] *
+                        (1.0f + tanhf(0.7978845608f * (xr[j] + 0.044715f * xr[j] * xr[j] * xr[j])));
+                break;
+            case QR_MODEL_LAYERNORM:
+                for (uint32_t j = 0; j < L.in; j++)
+                    mean += xr[j];
+                mean /= (float)L.in;
+                for (uint32_t j = 0; j < L.in; j++)
+                    var += (xr[j] - mean) * (xr[j] - mean);
+                var /= (float)L.in;
+                for (uint32_t j = 0; j < L.in; j++)
+                    yr[j] = (xr[j] - mean) / sqrtf(var + L.eps) * L.weight[j] +
+                            (L.bias ? L.bias[j] : 0.0f);
+                break;
+            case QR_MODEL_SOFTMAX:
+                for (uint32_t j = 0; j < L.in; j++)
+                    mx = fmaxf(mx, xr[j]);
+                for (uint32_t j = L.in; j-- > 0;)
+                    sum += expf(xr[j] - mx);
+                for (uint32_t j = 0; j < L.in; j++)
+                    yr[j] = expf(xr[j] - mx) / sum;
+                break;
+            case QR_MODEL_RESIDUAL: {
+                const float *src = qr_model_acts_layer(a, L.from) + (size_t)r * L.in;
+                for (uint32_t j = 0; j < L.in; j++)
+                    yr[j] = xr[j] + src[j];
+                break;
+            }
+            }
+        }
+    }
+    return a;
+}
+
+/* layers[] of a result. */
+static void s_layers(const qr_model_acts_t *a, uint32_t n, const float **layers)
+{
+    for (uint32_t i = 0; i < n; i++)
+        layers[i] = qr_model_acts_layer(a, (int)i);
+}
+
+/* Expects qr_model_check to say rc, and for a failure to name layer bad. */
+static void s_expect(const qr_model_t *m, const float *in, const float *const *layers,
+                     uint32_t rows, const qr_model_probes_t *p, int rc, int bad, int line)
+{
+    char err[512] = "x";
+    int got_bad = 99;
+    int got = qr_model_check(m, in, layers, rows, p, &got_bad, err, sizeof err);
+    if (got != rc || got_bad != bad)
+        fail_msg("line %d: rc %d bad %d (%s), wanted rc %d bad %d", line, got, got_bad, err, rc,
+                 bad);
+    if (rc == 0)
+        assert_string_equal(err, "");
+    if (rc == 1) {
+        char want[64];
+        snprintf(want, sizeof want, "layer %d (%s)", bad,
+                 qr_model_op_name(qr_model_op(m, (uint32_t)bad)));
+        if (!strstr(err, want))
+            fail_msg("line %d: \"%s\" lacks \"%s\"", line, err, want);
+    }
+    if (rc == -1)
+        assert_true(strlen(err) > 0);
+}
+#define EXPECT(rc, bad) s_expect(m, in, layers, rows, p, rc, bad, __LINE__)
+
+/* Honest results of both runtimes pass; every kind of tampering of every
+ * layer fails, at that layer. */
+static void s_check_model_tamper(const s_t *ts, size_t nts, const char *graph, const float *in,
+                                 uint32_t rows)
+{
+    qr_st_file_t *f = s_file(ts, nts);
+    qr_model_t *m = qr_model_new(graph, strlen(graph), f, NULL, 0);
+    assert_non_null(m);
+    uint32_t n = qr_model_layers(m);
+    const float *layers[16];
+    for (int rounds = 1; rounds <= 3; rounds++) {
+        qr_model_probes_t *p = qr_model_probes_new(m, rounds, 1000 + (uint64_t)rounds);
+        assert_non_null(p);
+        qr_model_acts_t *a = qr_model_forward(m, in, rows, NULL, 0);
+        assert_non_null(a);
+        s_layers(a, n, layers);
+        EXPECT(0, -1);
+        assert_int_equal(qr_model_check(m, in, layers, rows, p, NULL, NULL, 0), 0);
+        qr_model_acts_t *o = s_other_forward(m, in, rows);
+        s_layers(o, n, layers);
+        EXPECT(0, -1);
+        qr_model_acts_destroy(&o);
+        s_layers(a, n, layers);
+        for (uint32_t i = 0; i < n; i++) {
+            size_t w = qr_model_layer_width(m, i), len = rows * w;
+            float *t = malloc(len * sizeof *t);
+            const float *y = layers[i];
+            layers[i] = t;
+            /* one element, in the last row */
+            size_t e = (rows - 1) * w + w / 2;
+            memcpy(t, y, len * 4);
+            t[e] += 0.05f + 0.1f * fabsf(t[e]);
+            EXPECT(1, (int)i);
+            /* the whole layer scaled */
+            for (size_t j = 0; j < len; j++)
+                t[j] = y[j] * 1.25f + (y[j] == 0 ? 0.01f : 0.0f);
+            EXPECT(1, (int)i);
+            /* two rows swapped (rows that differ) */
+            if (rows > 1 && memcmp(y, y + w, w * 4) != 0) {
+                memcpy(t, y + w, w * 4);
+                memcpy(t + w, y, w * 4);
+                memcpy(t + 2 * w, y + 2 * w, (len - 2 * w) * 4);
+                EXPECT(1, (int)i);
+            }
+            /* NaN and inf */
+            memcpy(t, y, len * 4);
+            t[0] = NAN;
+            EXPECT(1, (int)i);
+            t[0] = INFINITY;
+            EXPECT(1, (int)i);
+            t[0] = -INFINITY;
+            EXPECT(1, (int)i);
+            layers[i] = y;
+            free(t);
+        }
+        /* two layers tampered: the first is named */
+        if (n > 3) {
+            size_t w1 = qr_model_layer_width(m, 1), w3 = qr_model_layer_width(m, 3);
+            float *t1 = malloc(rows * w1 * 4), *t3 = malloc(rows * w3 * 4);
+            memcpy(t1, layers[1], rows * w1 * 4);
+            memcpy(t3, layers[3], rows * w3 * 4);
+            t1[(rows - 1) * w1] += 1.0f;
+            t3[0] += 1.0f;
+            const float *k1 = layers[1], *k3 = layers[3];
+            layers[1] = t1;
+            layers[3] = t3;
+            EXPECT(1, 1);
+            layers[1] = k1;
+            layers[3] = k3;
+            free(t1);
+            free(t3);
+        }
+        qr_model_acts_destroy(&a);
+        qr_model_probes_destroy(&p);
+        assert_null(p);
+    }
+    qr_model_destroy(&m);
+    qr_st_destroy(&f);
+}
+
+static void test_check(void **state)
+{
+    (void)state;
+    s_init();
+    const uint32_t counts[] = {1, 2, 5, 9, 33};
+    for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+        uint32_t rows = counts[c];
+        float ids[33], in[33 * B_D];
+        for (uint32_t r = 0; r < rows; r++)
+            ids[r] = (float)((r * 3 + 1) % A_V);
+        s_check_model_tamper(a_ts, 8, a_graph, ids, rows);
+        s_fill(in, rows * B_D, 2.0f);
+        s_check_model_tamper(b_ts, 3, b_graph, in, rows);
+    }
+}
+
+/* Rows in several blocks (the check walks blocks of rows through every
+ * layer), a failure late in a later block behind one early in another. */
+static void test_check_blocks(void **state)
+{
+    (void)state;
+    enum { D = 256, R = 150 };
+    static float w1[D * D], b1[D], w2[D * D], lw[D];
+    s_fill(w1, D * D, 0.1f);
+    s_fill(b1, D, 0.5f);
+    s_fill(w2, D * D, 0.1f);
+    s_fill(lw, D, 1.0f);
+    s_t ts[] = {
+        {"w1", 2, {D, D}, w1}, {"b1", 1, {D}, b1}, {"w2", 2, {D, D}, w2}, {"lw", 1, {D}, lw}};
+    qr_st_file_t *f = s_file(ts, 4);
+    const char *g =
+        "{\"input\":256,\"layers\":[{\"op\":\"dense\",\"weight\":\"w1\",\"bias\":\"b1\"},"
+        "{\"op\":\"gelu\"},{\"op\":\"dense\",\"weight\":\"w2\"},{\"op\":\"residual\","
+        "\"from\":-1},{\"op\":\"layernorm\",\"weight\":\"lw\"},{\"op\":\"softmax\"}]}";
+    qr_model_t *m = qr_model_new(g, strlen(g), f, NULL, 0);
+    assert_non_null(m);
+    static float in[R * D];
+    s_fill(in, R * D, 1.0f);
+    uint32_t rows = R;
+    qr_model_acts_t *a = qr_model_forward(m, in, R, NULL, 0);
+    assert_non_null(a);
+    qr_model_probes_t *p = qr_model_probes_new(m, 2, 77);
+    const float *layers[6];
+    s_layers(a, 6, layers);
+    EXPECT(0, -1);
+    qr_model_acts_t *o = s_other_forward(m, in, R);
+    s_layers(o, 6, layers);
+    EXPECT(0, -1);
+    qr_model_acts_destroy(&o);
+    s_layers(a, 6, layers);
+    static float t5[R * D], t2[R * D];
+    memcpy(t5, layers[5], sizeof t5);
+    memcpy(t2, layers[2], sizeof t2);
+    t5[3 * D + 7] += 0.01f;        /* softmax, row 3 */
+    t2[(R - 1) * D + 100] += 5.0f; /* dense, the last row */
+    layers[5] = t5;
+    EXPECT(1, 5);
+    layers[2] = t2;
+    EXPECT(1, 2);
+    qr_model_probes_destroy(&p);
+    qr_model_acts_destroy(&a);
+    qr_model_destroy(&m);
+    qr_st_destroy(&f);
+}
+
+static void test_check_errors(void **state)
+{
+    (void)state;
+    s_init();
+    qr_st_file_t *f = s_file(a_ts, 8);
+    qr_model_t *m = qr_model_new(a_graph, strlen(a_graph), f, NULL, 0);
+    qr_model_t *m2 = qr_model_new(a_graph, strlen(a_graph), f, NULL, 0);
+    assert_non_null(m);
+    float in[3] = {0, 1, 2};
+    uint32_t rows = 3;
+    qr_model_acts_t *a = qr_model_forward(m, in, rows, NULL, 0);
+    assert_non_null(a);
+    const float *layers[8];
+    s_layers(a, 8, layers);
+    qr_model_probes_t *p = qr_model_probes_new(m, 2, 5);
+    EXPECT(0, -1);
+    /* probes of an equal model over the same tensors fit it too */
+    assert_int_equal(qr_model_check(m2, in, layers, rows, p, NULL, NULL, 0), 0);
+    int bad = 7;
+    char err[256];
+    assert_int_equal(qr_model_check(NULL, in, layers, rows, p, &bad, err, sizeof err), -1);
+    assert_int_equal(bad, -1);
+    assert_int_equal(qr_model_check(m, NULL, layers, rows, p, &bad, err, sizeof err), -1);
+    assert_int_equal(qr_model_check(m, in, NULL, rows, p, &bad, err, sizeof err), -1);
+    assert_int_equal(qr_model_check(m, in, layers, rows, NULL, &bad, err, sizeof err), -1);
+    assert_int_equal(qr_model_check(m, in, layers, 0, p, &bad, err, sizeof err), -1);
+    assert_int_equal(qr_model_check(m, in, layers, QR_MODEL_MAX_ROWS + 1, p, &bad, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "rows"));
+    layers[4] = NULL;
+    assert_int_equal(qr_model_check(m, in, layers, rows, p, &bad, err, sizeof err), -1);
+    assert_non_null(strstr(err, "layer 4 has no data"));
+    s_layers(a, 8, layers);
+    /* the input is the broker's own: a bad one is an error */
+    float bad_in[3] = {0, 7, 2};
+    assert_int_equal(qr_model_check(m, bad_in, layers, rows, p, &bad, err, sizeof err), -1);
+    assert_non_null(strstr(err, "token id 7"));
+    bad_in[1] = NAN;
+    assert_int_equal(qr_model_check(m, bad_in, layers, rows, p, &bad, err, sizeof err), -1);
+    assert_int_equal(qr_model_check(m, bad_in, layers, rows, p, NULL, NULL, 0), -1);
+    /* a different (valid) input: the embedding rows no longer match */
+    float other[3] = {1, 1, 2};
+    assert_int_equal(qr_model_check(m, other, layers, rows, p, &bad, err, sizeof err), 1);
+    assert_int_equal(bad, 0);
+    assert_non_null(strstr(err, "layer 0 (embedding): row 0"));
+    /* probes of another model */
+    qr_st_file_t *fb = s_file(b_ts, 3);
+    qr_model_t *mb = qr_model_new(b_graph, strlen(b_graph), fb, NULL, 0);
+    qr_model_probes_t *pb = qr_model_probes_new(mb, 2, 5);
+    assert_non_null(pb);
+    assert_int_equal(qr_model_check(m, in, layers, rows, pb, &bad, err, sizeof err), -1);
+    assert_non_null(strstr(err, "another model"));
+    qr_model_probes_destroy(&pb);
+    qr_model_destroy(&mb);
+    qr_st_destroy(&fb);
+    /* probes */
+    assert_null(qr_model_probes_new(NULL, 2, 1));
+    assert_null(qr_model_probes_new(m, 0, 1));
+    assert_null(qr_model_probes_new(m, 65, 1));
+    qr_model_probes_destroy(NULL);
+    qr_model_probes_t *none = NULL;
+    qr_model_probes_destroy(&none);
+    qr_model_probes_destroy(&p);
+    assert_null(p);
+    qr_model_acts_destroy(&a);
+    qr_model_destroy(&m);
+    qr_model_destroy(&m2);
+    qr_st_destroy(&f);
+}
+
+/* Shared probes, several threads checking at once. */
+typedef struct {
+    const qr_model_t *m;
+    const float *in;
+    const float *const *layers;
+    uint32_t rows;
+    const qr_model_probes_t *p;
+    int ok;
+} s_chk_job_t;
+
+static void *s_chk_worker(void *arg)
+{
+    s_chk_job_t *j = arg;
+    j->ok = 1;
+    for (int it = 0; it < 200 && j->ok; it++)
+        j->ok = qr_model_check(j->m, j->in, j->layers, j->rows, j->p, NULL, NULL, 0) == 0;
+    return NULL;
+}
+
+static void test_check_threads(void **state)
+{
+    (void)state;
+    s_init();
+    qr_st_file_t *f = s_file(a_ts, 8);
+    qr_model_t *m = qr_model_new(a_graph, strlen(a_graph), f, NULL, 0);
+    float ids[40];
+    for (int i = 0; i < 40; i++)
+        ids[i] = (float)(i % A_V);
+    qr_model_acts_t *a = qr_model_forward(m, ids, 40, NULL, 0);
+    const float *layers[8];
+    s_layers(a, 8, layers);
+    qr_model_probes_t *p = qr_model_probes_new(m, 2, 99);
+    pthread_t th[4];
+    s_chk_job_t jobs[4];
+    for (int t = 0; t < 4; t++) {
+        jobs[t] = (s_chk_job_t){m, ids, layers, 40, p, 0};
+        assert_int_equal(pthread_create(&th[t], NULL, s_chk_worker, &jobs[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_true(jobs[t].ok);
+    }
+    qr_model_probes_destroy(&p);
+    qr_model_acts_destroy(&a);
+    qr_model_destroy(&m);
+    qr_st_destroy(&f);
+}
+
 /* ---- numpy cross-check ---- */
 
 /* A generic numpy interpreter of the graph format, in float64, reading the
@@ -867,11 +1388,15 @@ static void test_null(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_forward),      cmocka_unit_test(test_queries),
-        cmocka_unit_test(test_validation),   cmocka_unit_test(test_forward_errors),
-        cmocka_unit_test(test_numerics),     cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_verify_dense), cmocka_unit_test(test_verify_big_bias),
-        cmocka_unit_test(test_numpy),        cmocka_unit_test(test_null),
+        cmocka_unit_test(test_forward),        cmocka_unit_test(test_queries),
+        cmocka_unit_test(test_validation),     cmocka_unit_test(test_forward_errors),
+        cmocka_unit_test(test_numerics),       cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_verify_dense),   cmocka_unit_test(test_verify_big_bias),
+        cmocka_unit_test(test_numpy),          cmocka_unit_test(test_null),
+        cmocka_unit_test(test_ops_accuracy),   cmocka_unit_test(test_forward_wide),
+        cmocka_unit_test(test_layer_acts_new), cmocka_unit_test(test_check),
+        cmocka_unit_test(test_check_blocks),   cmocka_unit_test(test_check_errors),
+        cmocka_unit_test(test_check_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
