@@ -18,8 +18,11 @@
 #include "httpd.h"
 #include "jobstate.h"
 #include "keys.h"
+#include "model.h"
 #include "ring.h"
+#include "safetensors.h"
 #include "scheduler.h"
+#include "store.h"
 #include "util.h"
 #include "wire.h"
 
@@ -107,6 +110,8 @@ struct s_worker {
     char key[QR_KEY_Z85_LEN + 1]; /* CURVE key it registered with ("" insecure) */
     /* Mirror of the worker's input cache (same FIFO, budget and byte counts
      * as worker/worker.c), so ASSIGN can name an input instead of sending it. */
+    char (*holds)[QR_SHA_HEX + 1]; /* artifacts in its disk cache (HOLDINGS) */
+    size_t nholds, capholds;
     qr_hmap_t *has;          /* blob id -> its size + 1, while the worker holds it */
     qr_ring_t has_order;     /* those ids (as pointers), oldest first */
     size_t has_bytes, has_budget; /* budget 0: the worker keeps nothing */
@@ -176,6 +181,10 @@ typedef struct {
     uint64_t requeued;                   /* jobs sent back to the queue */
     uint64_t auth_refused[2];            /* handshakes refused: clients, workers */
     uint64_t foreign_reports;            /* worker reports about jobs it does not hold */
+    uint64_t uploads;                    /* artifacts completed by UPLOAD */
+    uint64_t upload_bytes;               /* bytes received by UPLOAD */
+    uint64_t fetch_bytes;                /* artifact bytes served to workers */
+    uint64_t model_loads;                /* models loaded into the broker's cache */
     s_hist_t dispatch;                   /* queued -> assigned */
     s_hist_t commit;                     /* batch handed over -> durable */
 } s_stats_t;
@@ -225,6 +234,9 @@ struct qr_broker {
     qr_hmap_t *blobs;    /* id -> s_blob_t */
     qr_hmap_t *blob_by_content; /* (hash, len) -> s_blob_t */
     s_account_t *mint, *fees;
+    qr_store_t *store;  /* artifacts (models) */
+    qr_hmap_t *models;  /* "WEIGHTS:GRAPH" -> s_model_t, loaded models */
+    size_t model_bytes; /* their weights' size */
 
     uint64_t next_job, next_acct, next_worker, next_txn, next_blob, seq;
     uint64_t running[QR_SCHED_KINDS]; /* assigned or running, per kind */
@@ -673,12 +685,197 @@ static s_deadline_t s_dl_pop(qr_broker_t *self)
 }
 
 /* Registers a job in memory (indexes, scheduler, deadline).  Takes j. */
+/* ---- ai.infer models ----
+ * The broker loads a model (weights + graph from the artifact store) the
+ * first time a job names it: to refuse a bad model at submit, to know the
+ * job's widths and work, and to check results.  Loaded models stay in an LRU
+ * under model-cache-mb; each keeps secret Freivalds probes, drawn again after
+ * S_PROBE_USES checks or S_PROBE_MS, so a worker never learns them by
+ * probing. */
+#define S_PROBE_USES 4096
+#define S_PROBE_MS 60000
+#define S_GRAPH_MAX (1u << 20)
+
+typedef struct {
+    char key[2 * QR_SHA_HEX + 2];   /* "WEIGHTS:GRAPH" */
+    qr_st_file_t *st;               /* the weights */
+    qr_model_t *model;              /* built on st */
+    qr_model_probes_t *probes;      /* secret check vectors; NULL until first check */
+    int64_t probes_ms;              /* monotonic ms they were drawn */
+    uint64_t probe_uses;            /* checks since */
+    size_t bytes;                   /* weights file size */
+    int64_t used_ms;                /* LRU */
+} s_model_t;
+
+static void s_model_free(s_model_t *m)
+{
+    if (!m)
+        return;
+    qr_model_probes_destroy(&m->probes);
+    qr_model_destroy(&m->model);
+    qr_st_destroy(&m->st);
+    free(m);
+}
+
+static void s_model_free_each(void *arg, void *v)
+{
+    (void)arg;
+    s_model_free(v);
+}
+
+typedef struct {
+    s_model_t *oldest;
+    const s_model_t *keep;
+} s_lru_t;
+
+static void s_model_lru(void *arg, void *v)
+{
+    s_lru_t *l = arg;
+    s_model_t *m = v;
+    if (m != l->keep && (!l->oldest || m->used_ms < l->oldest->used_ms))
+        l->oldest = m;
+}
+
+/* The loaded model for weights:graph, loading it from the store if needed.
+ * NULL with *code (QR_ENOTFOUND: not uploaded; QR_EINVAL: not a valid model;
+ * QR_ENOMEM) and a reason in why. */
+static s_model_t *s_model_get(qr_broker_t *self, const char *weights, const char *graph, int *code,
+                              char *why, size_t whylen)
+{
+    char key[2 * QR_SHA_HEX + 2];
+    *code = QR_EINVAL;
+    if (!qr_sha_valid(weights) || !qr_sha_valid(graph)) {
+        snprintf(why, whylen, "ai.infer needs weights and graph as SHA-256 names (64 lowercase hex "
+                              "digits), as `quarry upload` prints them");
+        return NULL;
+    }
+    snprintf(key, sizeof key, "%s:%s", weights, graph);
+    s_model_t *m = qr_hmap_get(self->models, key, strlen(key));
+    if (m) {
+        m->used_ms = qr_clock_ms();
+        return m;
+    }
+    char wpath[4200];
+    int64_t glen = qr_store_size(self->store, graph);
+    if (qr_store_path(self->store, weights, wpath, sizeof wpath) < 0 || glen < 0) {
+        *code = QR_ENOTFOUND;
+        snprintf(why, whylen, "the %s artifact %.12s... is not in the broker's store; upload it "
+                              "first (quarry upload FILE)",
+                 glen < 0 && qr_store_size(self->store, weights) >= 0 ? "graph" : "weights",
+                 glen < 0 && qr_store_size(self->store, weights) >= 0 ? graph : weights);
+        return NULL;
+    }
+    if (glen > (int64_t)S_GRAPH_MAX) {
+        snprintf(why, whylen, "the graph artifact is %" PRId64 " bytes; a graph is at most %u",
+                 glen, S_GRAPH_MAX);
+        return NULL;
+    }
+    char *g = malloc((size_t)glen + 1);
+    if (!(m = calloc(1, sizeof *m)) || !g) {
+        free(g);
+        free(m);
+        *code = QR_ENOMEM;
+        snprintf(why, whylen, "out of memory loading a model");
+        return NULL;
+    }
+    char err[384];
+    if (qr_store_read(self->store, graph, 0, g, (size_t)glen) != glen) {
+        snprintf(why, whylen, "cannot read the graph artifact from the store");
+        *code = QR_EIO;
+        goto fail;
+    }
+    if (!(m->st = qr_st_load(wpath, err, sizeof err))) {
+        snprintf(why, whylen, "weights are not a valid safetensors file: %.180s", err);
+        goto fail;
+    }
+    if (!(m->model = qr_model_new(g, (size_t)glen, m->st, err, sizeof err))) {
+        snprintf(why, whylen, "model graph does not fit its weights: %.180s", err);
+        goto fail;
+    }
+    free(g);
+    snprintf(m->key, sizeof m->key, "%s", key);
+    m->bytes = (size_t)qr_store_size(self->store, weights);
+    m->used_ms = qr_clock_ms();
+    if (qr_hmap_put(self->models, m->key, strlen(m->key), m) < 0) {
+        s_model_free(m);
+        *code = QR_ENOMEM;
+        snprintf(why, whylen, "out of memory loading a model");
+        return NULL;
+    }
+    self->model_bytes += m->bytes;
+    self->stats.model_loads++;
+    /* evict least recently used models past the budget (never the new one) */
+    size_t budget = (size_t)self->cfg.model_cache_mb << 20;
+    while (self->model_bytes > budget) {
+        s_lru_t l = {NULL, m};
+        qr_hmap_each(self->models, s_model_lru, &l);
+        if (!l.oldest)
+            break;
+        qr_hmap_del(self->models, l.oldest->key, strlen(l.oldest->key));
+        self->model_bytes -= l.oldest->bytes;
+        s_model_free(l.oldest);
+    }
+    return m;
+fail:
+    free(g);
+    s_model_free(m);
+    return NULL;
+}
+
+/* The model of a job row ("WEIGHTS:GRAPH"). */
+static s_model_t *s_job_model(qr_broker_t *self, const qr_db_job_t *r, int *code, char *why,
+                              size_t whylen)
+{
+    char w[QR_SHA_HEX + 1] = "", g[QR_SHA_HEX + 1] = "";
+    if (strlen(r->model) == 2 * QR_SHA_HEX + 1) {
+        memcpy(w, r->model, QR_SHA_HEX);
+        memcpy(g, r->model + QR_SHA_HEX + 1, QR_SHA_HEX);
+    }
+    return s_model_get(self, w, g, code, why, whylen);
+}
+
+/* Work units of rows through a model: one per started 2^20 multiply-adds of
+ * its dense layers (as ai.gemm), at least 1. */
+static uint64_t s_model_units(const qr_model_t *m, uint32_t rows)
+{
+    unsigned __int128 madds = 0;
+    for (uint32_t i = 0; i < qr_model_layers(m); i++)
+        if (qr_model_op(m, i) == QR_MODEL_DENSE)
+            madds += (unsigned __int128)rows * qr_model_layer_in_width(m, i) *
+                     qr_model_layer_width(m, i);
+    unsigned __int128 u = (madds + (1u << 20) - 1) >> 20;
+    return u == 0 ? 1 : u > (unsigned __int128)UINT32_MAX ? UINT32_MAX : (uint64_t)u;
+}
+
+static bool s_is_infer(const qr_db_job_t *r)
+{
+    return strcmp(r->kind, "ai.infer") == 0;
+}
+
+/* Scheduler affinity key of a model: its weights' first 64 bits. */
+static uint64_t s_affinity(const char *sha)
+{
+    uint64_t k = 0;
+    for (int i = 0; i < 16 && sha[i]; i++)
+        k = k << 4 | (uint64_t)(sha[i] <= '9' ? sha[i] - '0' : sha[i] - 'a' + 10);
+    return k ? k : 1;
+}
+
 static int s_job_track(qr_broker_t *self, s_job_t *j)
 {
     j->sj.id = j->row.id;
     j->sj.priority = j->row.priority;
     j->sj.seq = ++self->seq;
-    j->sj.units = qr_gemm_units(j->row.m, j->row.n, j->row.k);
+    if (s_is_infer(&j->row)) {
+        int code;
+        char why[256];
+        s_model_t *m = s_job_model(self, &j->row, &code, why, sizeof why);
+        /* a model lost from the store: the job still runs its course (and
+         * fails on the workers), billed at the minimum */
+        j->sj.units = m ? s_model_units(m->model, j->row.m) : 1;
+        j->sj.affinity = s_affinity(j->row.model);
+    } else
+        j->sj.units = qr_gemm_units(j->row.m, j->row.n, j->row.k);
     j->sj.max_price = j->row.max_price;
     j->sj.min_mem_mb = j->row.min_mem_mb;
     j->sj.kind = qr_sched_kind(j->row.kind);
@@ -755,6 +952,7 @@ static void s_free_worker_each(void *arg, void *v)
     qr_hmap_destroy(&w->has);
     qr_ring_free(&w->has_order);
     free(w->jobs);
+    free(w->holds);
     free(w);
 }
 
@@ -912,6 +1110,8 @@ static int s_state_load(qr_broker_t *self, char *err, size_t errlen)
     self->blob_by_content = qr_hmap_new();
     self->keys = qr_hmap_new();
     self->sched = qr_sched_new();
+    if (self->sched)
+        qr_sched_set_affinity(self->sched, !self->cfg.no_affinity);
     if (!self->jobs || !self->accounts || !self->acct_by_name || !self->workers_by_id ||
         !self->workers_by_name || !self->workers_by_ident || !self->sessions || !self->idem || !self->blobs ||
         !self->blob_by_content || !self->keys ||
@@ -994,6 +1194,38 @@ static void s_has_put(s_worker_t *w, uint64_t id, size_t bytes)
         w->has_bytes += bytes;
 }
 
+/* ---- artifact holdings ---- */
+
+static void s_hold(qr_broker_t *self, s_worker_t *w, const char *sha)
+{
+    if (!qr_sha_valid(sha))
+        return;
+    for (size_t i = 0; i < w->nholds; i++)
+        if (strcmp(w->holds[i], sha) == 0)
+            return;
+    if (w->nholds >= 4096 || s_grow((void **)&w->holds, &w->capholds, w->nholds + 1,
+                                     sizeof *w->holds) < 0)
+        return; /* just not preferred for it */
+    memcpy(w->holds[w->nholds++], sha, QR_SHA_HEX + 1);
+    qr_sched_hold(self->sched, &w->sw, s_affinity(sha));
+}
+
+static void s_unhold(qr_broker_t *self, s_worker_t *w, const char *sha)
+{
+    for (size_t i = 0; i < w->nholds; i++)
+        if (strcmp(w->holds[i], sha) == 0) {
+            qr_sched_unhold(self->sched, &w->sw, s_affinity(sha));
+            memcpy(w->holds[i], w->holds[--w->nholds], QR_SHA_HEX + 1);
+            return;
+        }
+}
+
+static void s_unhold_all(qr_broker_t *self, s_worker_t *w)
+{
+    qr_sched_unhold_all(self->sched, &w->sw);
+    w->nholds = 0;
+}
+
 static void s_worker_lost(qr_broker_t *self, s_worker_t *w, const char *why, bool count)
 {
     qr_log(QR_LOG_WARN, "worker lost", "worker=%" PRIu64 " name=%s reason=\"%s\" jobs=%zu",
@@ -1005,6 +1237,7 @@ static void s_worker_lost(qr_broker_t *self, s_worker_t *w, const char *why, boo
         s_requeue(self, j, count, detail);
     }
     qr_sched_remove_worker(self->sched, &w->sw);
+    s_unhold_all(self, w);
     qr_hmap_del(self->workers_by_ident, w->ident, w->idlen);
     w->online = false;
     w->sw.busy = 0;
@@ -1071,7 +1304,7 @@ static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const
     else if (r->slots < 1 || r->slots > 4096)
         bad = "READY: slots must be 1-4096";
     else if (!kinds)
-        bad = "READY: no runtime this broker knows (ai.gemm)";
+        bad = "READY: no runtime this broker knows (ai.gemm, ai.infer)";
     char kwhy[192] = "";
     if (!bad && !self->cfg.insecure) {
         /* the key decides whom the work pays, and who may use the name */
@@ -1132,6 +1365,7 @@ static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const
     w->op = op;
     snprintf(w->key, sizeof w->key, "%s", uid ? uid : "");
     s_has_reset(w, r->input_cache_mb); /* it starts from an empty cache too */
+    s_unhold_all(self, w);
     w->idlen = idlen > S_IDENT_MAX ? S_IDENT_MAX : idlen;
     memcpy(w->ident, ident, w->idlen);
     qr_hmap_put(self->workers_by_ident, w->ident, w->idlen, w);
@@ -1190,6 +1424,8 @@ static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const
     else
         qr_sched_add_worker(self->sched, &w->sw);
     qr_sched_unpark(self->sched);
+    for (size_t i = 0; i < r->n_artifacts && i < 4096; i++)
+        s_hold(self, w, r->artifacts[i]);
     qr_db_add_worker(self->db, w->id, w->name, op->id, devjson, runtimes, w->sw.ask, w->slots);
     qr_db_worker_state(self->db, w->id, "online", w->sw.reputation, w->jobs_done);
     Quarry__ReadyAck ack = QUARRY__READY_ACK__INIT;
@@ -1235,7 +1471,7 @@ static s_job_t *s_held_job(qr_broker_t *self, s_worker_t *w, uint64_t job_id)
 static void s_settle(qr_broker_t *self, s_job_t *j, s_worker_t *w, const void *c, size_t clen)
 {
     s_account_t *client = qr_hmap_get_u64(self->accounts, j->row.client_id);
-    uint64_t units = qr_gemm_units(j->row.m, j->row.n, j->row.k);
+    uint64_t units = j->sj.units;
     uint64_t gross = w->sw.ask && units > j->row.max_price / w->sw.ask ? j->row.max_price
                                                                        : w->sw.ask * units;
     if (gross > j->row.max_price)
@@ -1277,6 +1513,93 @@ static void s_settle(qr_broker_t *self, s_job_t *j, s_worker_t *w, const void *c
     s_worker_drop_job(self, j);
 }
 
+/* Checks an ai.infer result: frame 0 the output (rows x output width),
+ * frame 1 every earlier layer's output, in layer order.  Dense layers pass
+ * Freivalds' test with the model's secret probes, every other layer is
+ * re-applied here (qr_model_check).  Returns 0 when it passes, 1 (reason in
+ * bad) when not. */
+static int s_check_infer(qr_broker_t *self, s_job_t *j, const qr_msg_t *msg, char *bad,
+                         size_t badlen)
+{
+    int code;
+    char why[256];
+    s_model_t *m = s_job_model(self, &j->row, &code, why, sizeof why);
+    if (!m) {
+        snprintf(bad, badlen, "model unavailable to check it (%s)", why);
+        return 1;
+    }
+    const qr_model_t *md = m->model;
+    uint32_t L = qr_model_layers(md), rows = j->row.m;
+    size_t olen = 0, ilen = 0, want_i = 0;
+    const uint8_t *out = qr_msg_payload(msg, 0, &olen);
+    const uint8_t *inter = qr_msg_payload(msg, 1, &ilen);
+    for (uint32_t i = 0; i + 1 < L; i++)
+        want_i += (size_t)rows * qr_model_layer_width(md, i) * sizeof(float);
+    size_t want_o = (size_t)rows * qr_model_output_width(md) * sizeof(float);
+    if (qr_msg_npayload(msg) != 2 || olen != want_o || ilen != want_i) {
+        snprintf(bad, badlen, "expected 2 frames of %zu and %zu bytes (output, layers), got %d "
+                 "(%zu, %zu)", want_o, want_i, qr_msg_npayload(msg), olen, ilen);
+        return 1;
+    }
+    /* frames are normally float-aligned; copy the rare one that is not */
+    float *copy = NULL;
+    const float **layers = calloc(L, sizeof *layers);
+    if (!layers)
+        goto oom;
+    if ((uintptr_t)out % sizeof(float) || (uintptr_t)inter % sizeof(float)) {
+        if (!(copy = malloc(want_o + want_i + 1)))
+            goto oom;
+        memcpy(copy, inter, want_i);
+        memcpy((uint8_t *)copy + want_i, out, want_o);
+        inter = (const uint8_t *)copy;
+        out = (const uint8_t *)copy + want_i;
+    }
+    size_t off = 0;
+    for (uint32_t i = 0; i + 1 < L; i++) {
+        layers[i] = (const float *)(inter + off);
+        off += (size_t)rows * qr_model_layer_width(md, i) * sizeof(float);
+    }
+    layers[L - 1] = (const float *)out;
+    int64_t now = qr_clock_ms();
+    if (!m->probes || m->probe_uses >= S_PROBE_USES || now - m->probes_ms > S_PROBE_MS) {
+        uint64_t seed;
+        qr_model_probes_destroy(&m->probes);
+        if (qr_random_bytes(&seed, sizeof seed) != 0 ||
+            !(m->probes = qr_model_probes_new(md, (int)self->cfg.verify_rounds, seed)))
+            goto oom;
+        m->probes_ms = now;
+        m->probe_uses = 0;
+    }
+    m->probe_uses++;
+    int badl = -1;
+    char err[320] = "";
+    int rc = qr_model_check(md, (const float *)j->row.input, layers, rows, m->probes, &badl, err,
+                            sizeof err);
+    if (rc != 0) {
+        /* the numbers stay in the broker's log: a deviation and its bound
+         * say something about the secret probes, so the worker and the
+         * client hear only which layer and row failed */
+        qr_log(QR_LOG_WARN, "ai.infer check failed", "job=%" PRIu64 " layer=%d reason=\"%s\"",
+               j->row.id, badl, rc < 0 ? "the check could not run" : err);
+        char *cut = strstr(err, ": row ");
+        if (cut && (cut = strchr(cut + 6, ':')))
+            *cut = '\0';
+        snprintf(bad, badlen, "%s",
+                 rc < 0 ? "the check could not run on this result" : err);
+        /* and a failed check draws new probes: whatever the attempt taught
+         * its author about these is worth nothing next time */
+        m->probe_uses = S_PROBE_USES;
+    }
+    free(layers);
+    free(copy);
+    return rc == 0 ? 0 : 1;
+oom:
+    free(layers);
+    free(copy);
+    snprintf(bad, badlen, "out of memory checking it");
+    return 1;
+}
+
 static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
 {
     char err[256];
@@ -1292,12 +1615,17 @@ static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
         return;
     }
     size_t ab, bb, cb, clen = 0;
-    qr_gemm_sizes(j->row.m, j->row.n, j->row.k, &ab, &bb, &cb);
     const void *c = qr_msg_payload(msg, 0, &clen);
     double worst = 0;
     int verdict = 1;
     uint64_t seed;
-    if (c && clen == cb && ((uintptr_t)c % sizeof(float)) == 0 &&
+    char ibad[320] = "";
+    if (s_is_infer(&j->row)) {
+        verdict = s_check_infer(self, j, msg, ibad, sizeof ibad);
+        cb = (size_t)j->row.m * j->row.n * sizeof(float);
+    } else if (qr_gemm_sizes(j->row.m, j->row.n, j->row.k, &ab, &bb, &cb) < 0)
+        verdict = 1;
+    else if (c && clen == cb && ((uintptr_t)c % sizeof(float)) == 0 &&
         qr_random_bytes(&seed, sizeof seed) == 0)
         verdict = qr_gemm_verify((const float *)j->row.input,
                                  (const float *)(j->row.input + ab), c, j->row.m, j->row.n,
@@ -1320,7 +1648,10 @@ static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
                w->id, j->row.price, j->row.fee);
     } else {
         char detail[256];
-        if (clen != cb)
+        if (ibad[0])
+            snprintf(detail, sizeof detail, "result from worker %" PRIu64 " failed verification: %s",
+                     w->id, ibad);
+        else if (clen != cb)
             snprintf(detail, sizeof detail,
                      "result from worker %" PRIu64 " has %zu bytes, expected %zu", w->id, clen, cb);
         else
@@ -1386,6 +1717,67 @@ static void s_on_progress(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
     protobuf_c_message_free_unpacked(&p->base, NULL);
 }
 
+/* Largest chunk one FETCH gets: a worker asks for less and keeps several
+ * in flight. */
+#define S_CHUNK_MAX (4u << 20)
+
+static void s_on_fetch(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
+{
+    char err[256];
+    Quarry__Fetch *f = (Quarry__Fetch *)qr_msg_decode(msg, &quarry__fetch__descriptor, err, sizeof err);
+    if (!f) {
+        qr_log(QR_LOG_WARN, "bad FETCH", "worker=%" PRIu64 " reason=\"%s\"", w->id, err);
+        return;
+    }
+    Quarry__Chunk c = QUARRY__CHUNK__INIT;
+    c.sha256 = f->sha256;
+    c.offset = f->offset;
+    int64_t size = qr_store_size(self->store, f->sha256);
+    uint8_t *buf = NULL;
+    int64_t got = 0;
+    if (size < 0)
+        c.code = QR_ENOTFOUND;
+    else if (f->offset > (uint64_t)size || f->length == 0)
+        c.code = QR_EINVAL;
+    else {
+        size_t len = f->length > S_CHUNK_MAX ? S_CHUNK_MAX : f->length;
+        if ((uint64_t)len > (uint64_t)size - f->offset)
+            len = (size_t)((uint64_t)size - f->offset);
+        buf = malloc(len ? len : 1);
+        got = buf ? qr_store_read(self->store, f->sha256, f->offset, buf, len) : -1;
+        if (got != (int64_t)len)
+            c.code = buf ? QR_EIO : QR_ENOMEM;
+    }
+    c.size = size < 0 ? 0 : (uint64_t)size;
+    if (c.code) {
+        free(buf);
+        s_worker_send(self, w, QR_WCMD_CHUNK, &c.base, NULL, 0);
+    } else {
+        qr_payload_t p = {buf, (size_t)got};
+        w->hb_at = qr_clock_ms() + self->cfg.heartbeat_ms;
+        s_queue(self, self->workers, QR_PROTO_WORKER, w->ident, w->idlen, QR_WCMD_CHUNK, &c.base,
+                0, &p, 1, buf);
+        self->stats.fetch_bytes += (uint64_t)got;
+    }
+    protobuf_c_message_free_unpacked(&f->base, NULL);
+}
+
+static void s_on_holdings(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
+{
+    char err[256];
+    Quarry__Holdings *h =
+        (Quarry__Holdings *)qr_msg_decode(msg, &quarry__holdings__descriptor, err, sizeof err);
+    if (!h) {
+        qr_log(QR_LOG_WARN, "bad HOLDINGS", "worker=%" PRIu64 " reason=\"%s\"", w->id, err);
+        return;
+    }
+    for (size_t i = 0; i < h->n_dropped; i++)
+        s_unhold(self, w, h->dropped[i]);
+    for (size_t i = 0; i < h->n_added; i++)
+        s_hold(self, w, h->added[i]);
+    protobuf_c_message_free_unpacked(&h->base, NULL);
+}
+
 static void s_worker_message(qr_broker_t *self)
 {
     qr_msg_t msg;
@@ -1427,6 +1819,12 @@ static void s_worker_message(qr_broker_t *self)
         break;
     case QR_WCMD_PROGRESS:
         s_on_progress(self, w, &msg);
+        break;
+    case QR_WCMD_FETCH:
+        s_on_fetch(self, w, &msg);
+        break;
+    case QR_WCMD_HOLDINGS:
+        s_on_holdings(self, w, &msg);
         break;
     case QR_WCMD_DISCONNECT:
         s_worker_lost(self, w, "disconnected", false);
@@ -1487,9 +1885,66 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
         return QR_EINVAL;
     }
     if (qr_sched_kind(sp->kind) < 0) {
-        snprintf(why, whylen, "unknown job kind '%.64s' (this broker runs: ai.gemm)",
+        snprintf(why, whylen, "unknown job kind '%.64s' (this broker runs: ai.gemm, ai.infer)",
                  sp->kind ? sp->kind : "");
         return QR_EKIND;
+    }
+    if (sp->max_price > INT64_MAX / 4) {
+        snprintf(why, whylen, "max_price must be at most %" PRId64, INT64_MAX / 4);
+        return QR_EINVAL;
+    }
+    if (sp->timeout_ms < 0) {
+        snprintf(why, whylen, "timeout_ms must not be negative");
+        return QR_EINVAL;
+    }
+    if (s->idem_key && strlen(s->idem_key) > 127) {
+        snprintf(why, whylen, "idempotency key longer than 127 bytes");
+        return QR_EINVAL;
+    }
+    if (strcmp(sp->kind, "ai.infer") == 0) {
+        int code;
+        s_model_t *m = s_model_get(self, sp->weights, sp->graph, &code, why, whylen);
+        if (!m)
+            return code;
+        uint32_t in = qr_model_input_width(m->model), out = qr_model_output_width(m->model);
+        if (sp->m < 1 || sp->m > QR_MODEL_MAX_ROWS) {
+            snprintf(why, whylen, "ai.infer rows (m) must be 1..%u, got %u", QR_MODEL_MAX_ROWS,
+                     sp->m);
+            return QR_EINVAL;
+        }
+        size_t ib = (size_t)sp->m * in * sizeof(float), acts = 0;
+        for (uint32_t i = 0; i < qr_model_layers(m->model); i++)
+            acts += (size_t)sp->m * qr_model_layer_width(m->model, i) * sizeof(float);
+        if (ib > (size_t)self->cfg.max_input_bytes || acts > (size_t)self->cfg.max_input_bytes) {
+            snprintf(why, whylen, "ai.infer input of %zu bytes (activations %zu) is over the limit "
+                     "of %" PRId64 " bytes; send fewer rows", ib, acts, self->cfg.max_input_bytes);
+            return QR_ETOOBIG;
+        }
+        size_t la = 0;
+        qr_msg_payload(msg, 0, &la);
+        if (qr_msg_npayload(msg) != 1 || la != ib) {
+            snprintf(why, whylen,
+                     "ai.infer needs 1 input frame of %u rows x %u floats (%zu bytes), got %d "
+                     "frames (%zu bytes)", sp->m, in, ib, qr_msg_npayload(msg), la);
+            return QR_EINVAL;
+        }
+        (void)out;
+        qr_model_layer_t l0;
+        const uint8_t *px = qr_msg_payload(msg, 0, &la);
+        if (qr_model_layer(m->model, 0, &l0) == 0 && l0.op == QR_MODEL_EMBEDDING) {
+            /* token ids: integral floats in [0, vocab), or the worker would
+             * fail the job after it was paid for in attempts */
+            for (size_t r = 0; r < sp->m; r++) {
+                float id;
+                memcpy(&id, px + r * sizeof id, sizeof id);
+                if (!(id >= 0.0f && id < (float)l0.vocab) || id != floorf(id)) {
+                    snprintf(why, whylen, "ai.infer row %zu: token id %g is not an integer in "
+                             "[0, %u)", r, (double)id, l0.vocab);
+                    return QR_EINVAL;
+                }
+            }
+        }
+        return QR_OK;
     }
     size_t ab, bb, cb;
     if (qr_gemm_sizes(sp->m, sp->n, sp->k, &ab, &bb, &cb) < 0) {
@@ -1511,19 +1966,56 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
                  bb, qr_msg_npayload(msg), la, lb);
         return QR_EINVAL;
     }
-    if (sp->max_price > INT64_MAX / 4) {
-        snprintf(why, whylen, "max_price must be at most %" PRId64, INT64_MAX / 4);
-        return QR_EINVAL;
-    }
-    if (sp->timeout_ms < 0) {
-        snprintf(why, whylen, "timeout_ms must not be negative");
-        return QR_EINVAL;
-    }
-    if (s->idem_key && strlen(s->idem_key) > 127) {
-        snprintf(why, whylen, "idempotency key longer than 127 bytes");
-        return QR_EINVAL;
-    }
     return QR_OK;
+}
+
+static void s_on_upload(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
+{
+    char why[512];
+    Quarry__Upload *u =
+        (Quarry__Upload *)qr_msg_decode(msg, &quarry__upload__descriptor, why, sizeof why);
+    if (!u) {
+        s_client_error(self, c->ident, c->idlen, 0, 0, QR_EPROTO, why);
+        return;
+    }
+    size_t len = 0;
+    const void *data = NULL;
+    if (qr_msg_npayload(msg) > 1) {
+        s_client_error(self, c->ident, c->idlen, u->req_id, 0, QR_EINVAL,
+                       "UPLOAD carries at most one chunk frame");
+        protobuf_c_message_free_unpacked(&u->base, NULL);
+        return;
+    }
+    if (qr_msg_npayload(msg) == 1)
+        data = qr_msg_payload(msg, 0, &len);
+    uint64_t have = 0;
+    int rc = qr_store_put(self->store, u->sha256, u->size, u->offset, data, len, &have, why,
+                          sizeof why);
+    if (rc == QR_ESTATE) {
+        /* out of step (a lost chunk, a broker restart): the ack says where
+         * to go on from */
+        rc = QR_OK;
+    }
+    if (rc != QR_OK) {
+        qr_log(QR_LOG_WARN, "upload refused", "account=%s reason=\"%s\"", c->acct->name, why);
+        s_client_error(self, c->ident, c->idlen, u->req_id, 0, rc, why);
+        protobuf_c_message_free_unpacked(&u->base, NULL);
+        return;
+    }
+    self->stats.upload_bytes += len;
+    bool done = u->size && have == u->size;
+    if (done && len) {
+        self->stats.uploads++;
+        qr_log(QR_LOG_INFO, "artifact stored", "sha256=%s bytes=%" PRIu64 " account=%s",
+               u->sha256, have, c->acct->name);
+    }
+    Quarry__UploadAck ack = QUARRY__UPLOAD_ACK__INIT;
+    ack.req_id = u->req_id;
+    ack.sha256 = u->sha256;
+    ack.have = have;
+    ack.done = done;
+    s_client_reply(self, c, QR_CMD_UPLOAD | QR_CMD_REPLY, &ack.base, u->req_id, NULL, 0, NULL);
+    protobuf_c_message_free_unpacked(&u->base, NULL);
 }
 
 static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
@@ -1542,9 +2034,19 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
         return;
     }
     Quarry__JobSpec *sp = s->spec;
+    bool infer = strcmp(sp->kind, "ai.infer") == 0;
+    if (infer) {
+        int code;
+        s_model_t *mdl = s_model_get(self, sp->weights, sp->graph, &code, why, sizeof why);
+        sp->k = mdl ? qr_model_input_width(mdl->model) : 0; /* validated just now */
+        sp->n = mdl ? qr_model_output_width(mdl->model) : 0;
+    }
     if (sp->max_price == 0) {
         /* the client left the cap to the broker */
-        uint64_t units = qr_gemm_units(sp->m, sp->n, sp->k);
+        int code;
+        s_model_t *mdl = infer ? s_model_get(self, sp->weights, sp->graph, &code, why, sizeof why)
+                               : NULL;
+        uint64_t units = mdl ? s_model_units(mdl->model, sp->m) : qr_gemm_units(sp->m, sp->n, sp->k);
         uint64_t cap = (uint64_t)self->cfg.default_unit_cap;
         sp->max_price = units > (uint64_t)(INT64_MAX / 4) / cap ? (uint64_t)(INT64_MAX / 4) : units * cap;
     }
@@ -1613,12 +2115,14 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
         protobuf_c_message_free_unpacked(&s->base, NULL);
         return;
     }
-    size_t la, lb;
-    const void *a = qr_msg_payload(msg, 0, &la), *b = qr_msg_payload(msg, 1, &lb);
+    size_t la, lb = 0;
+    const void *a = qr_msg_payload(msg, 0, &la), *b = infer ? (const uint8_t *)a + la
+                                                            : qr_msg_payload(msg, 1, &lb);
     if (!s_blob_find(self, a, la, b, lb) && !s_inputs_finite(a, la, b, lb)) {
         /* checked once per distinct input: a stored blob passed already */
         s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_EINVAL,
-                       "ai.gemm inputs must be finite: A or B holds inf or NaN");
+                       infer ? "ai.infer input must be finite: it holds inf or NaN"
+                             : "ai.gemm inputs must be finite: A or B holds inf or NaN");
         protobuf_c_message_free_unpacked(&s->base, NULL);
         return;
     }
@@ -1646,6 +2150,8 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
     r->min_mem_mb = sp->min_mem_mb;
     r->priority = sp->priority;
     r->max_attempts = sp->max_attempts ? sp->max_attempts : (uint32_t)self->cfg.max_attempts;
+    if (infer)
+        snprintf(r->model, sizeof r->model, "%s:%s", sp->weights, sp->graph);
     r->created_ms = r->updated_ms = qr_wall_ms();
     r->deadline_ms = sp->timeout_ms ? r->created_ms + sp->timeout_ms : 0;
     r->state = QR_JOB_QUEUED;
@@ -2305,6 +2811,9 @@ static void s_client_message(qr_broker_t *self)
     case QR_CMD_SUBMIT:
         s_on_submit(self, c, &msg);
         break;
+    case QR_CMD_UPLOAD:
+        s_on_upload(self, c, &msg);
+        break;
     case QR_CMD_STATUS:
     case QR_CMD_WATCH:
     case QR_CMD_CANCEL:
@@ -2376,6 +2885,14 @@ static void s_dispatch(qr_broker_t *self)
         spec.need_gpu = j->row.need_gpu;
         spec.min_mem_mb = j->row.min_mem_mb;
         spec.priority = j->row.priority;
+        char wsha[QR_SHA_HEX + 1] = "", gsha[QR_SHA_HEX + 1] = "";
+        bool infer = s_is_infer(&j->row);
+        if (infer && strlen(j->row.model) == 2 * QR_SHA_HEX + 1) {
+            memcpy(wsha, j->row.model, QR_SHA_HEX);
+            memcpy(gsha, j->row.model + QR_SHA_HEX + 1, QR_SHA_HEX);
+            spec.weights = wsha;
+            spec.graph = gsha;
+        }
         Quarry__Assign as = QUARRY__ASSIGN__INIT;
         as.job_id = j->row.id;
         as.spec = &spec;
@@ -2386,10 +2903,11 @@ static void s_dispatch(qr_broker_t *self)
             s_worker_send(self, w, QR_WCMD_ASSIGN, &as.base, NULL, 0);
             continue;
         }
-        size_t ab, bb, cb;
-        qr_gemm_sizes(j->row.m, j->row.n, j->row.k, &ab, &bb, &cb);
+        size_t ab = j->row.input_len, bb = 0, cb;
+        if (!infer)
+            qr_gemm_sizes(j->row.m, j->row.n, j->row.k, &ab, &bb, &cb);
         qr_payload_t p[2] = {{j->row.input, ab}, {j->row.input + ab, bb}};
-        s_out_t *o = s_worker_send(self, w, QR_WCMD_ASSIGN, &as.base, p, 2);
+        s_out_t *o = s_worker_send(self, w, QR_WCMD_ASSIGN, &as.base, p, infer ? 1 : 2);
         if (o) {
             o->hold = j->input;
             j->input->refs++;
@@ -2457,6 +2975,7 @@ static void s_timers(qr_broker_t *self)
     int64_t now = qr_clock_ms();
     if (now >= self->sweep_at) {
         s_sweep_sessions(self, now);
+        qr_store_sweep(self->store, now, 10 * 60 * 1000); /* abandoned uploads */
         self->sweep_at = now + 60000;
     }
     if (now >= self->hb_check_at) {
@@ -2856,6 +3375,21 @@ static int s_render(void *arg, const char *path, qr_text_t *t)
         qr_text_printf(t, "quarry_worker_slots{use=\"total\"} %u\nquarry_worker_slots{use=\"busy\"} %u\n",
                        u.slots, u.busy);
     }
+    s_metric(t, "quarry_artifact_uploads_total", "counter", "artifacts stored by UPLOAD");
+    qr_text_printf(t, "quarry_artifact_uploads_total %llu\n", (unsigned long long)st->uploads);
+    s_metric(t, "quarry_artifact_upload_bytes_total", "counter", "bytes received by UPLOAD");
+    qr_text_printf(t, "quarry_artifact_upload_bytes_total %llu\n",
+                   (unsigned long long)st->upload_bytes);
+    s_metric(t, "quarry_artifact_fetch_bytes_total", "counter",
+             "artifact bytes served to workers (FETCH)");
+    qr_text_printf(t, "quarry_artifact_fetch_bytes_total %llu\n",
+                   (unsigned long long)st->fetch_bytes);
+    s_metric(t, "quarry_model_loads_total", "counter", "models loaded into the broker's cache");
+    qr_text_printf(t, "quarry_model_loads_total %llu\n", (unsigned long long)st->model_loads);
+    s_metric(t, "quarry_affinity_hits_total", "counter",
+             "ai.infer jobs matched to a worker that already held the model");
+    qr_text_printf(t, "quarry_affinity_hits_total %llu\n",
+                   (unsigned long long)qr_sched_affinity_hits(self->sched));
     s_metric(t, "quarry_jobs_submitted_total", "counter", "jobs accepted since start");
     qr_text_printf(t, "quarry_jobs_submitted_total %llu\n", (unsigned long long)st->submitted);
     s_metric(t, "quarry_jobs_ended_total", "counter", "jobs that reached a final state since start");
@@ -3166,6 +3700,19 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
         free(self);
         return NULL;
     }
+    if (self->cfg.max_artifact_mb < 1 || self->cfg.model_cache_mb < 0) {
+        snprintf(err, errlen, "bad settings: need max-artifact-mb >= 1, model-cache-mb >= 0");
+        free(self);
+        return NULL;
+    }
+    /* before the state load: restored ai.infer jobs look up their models */
+    self->store = qr_store_new(cfg->store_dir && *cfg->store_dir ? cfg->store_dir : "quarry-store",
+                               (uint64_t)self->cfg.max_artifact_mb << 20, 64, err, errlen);
+    if (!self->store || !(self->models = qr_hmap_new())) {
+        if (self->store)
+            snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     int applied = 0;
     self->db = qr_db_new(cfg->db, err, errlen);
     if (!self->db)
@@ -3278,6 +3825,10 @@ void qr_broker_destroy(qr_broker_t **self_p)
     free(self->dl);
     qr_ring_free(&self->cache);
     qr_ring_free(&self->final);
+    if (self->models)
+        qr_hmap_each(self->models, s_model_free_each, NULL);
+    qr_hmap_destroy(&self->models);
+    qr_store_destroy(&self->store);
     if (self->clients)
         zmq_close(self->clients);
     if (self->workers)

@@ -67,6 +67,10 @@ typedef struct {
     int64_t client_rate;         /* submits a second per account (burst as many); 0 = no limit */
     int64_t client_quota;        /* jobs queued or running per account; 0 = no limit */
     int64_t keep_final;          /* finished jobs kept in memory; older ones are read from PostgreSQL */
+    const char *store_dir;       /* content-addressed artifact store (models) */
+    int64_t max_artifact_mb;     /* largest artifact accepted by UPLOAD */
+    int64_t model_cache_mb;      /* artifacts of ai.infer models kept loaded for checks */
+    bool no_affinity;            /* ignore which worker holds a model (benchmarks) */
 } qr_broker_cfg_t;
 
 typedef struct qr_broker qr_broker_t;

@@ -72,8 +72,8 @@
     "id, client_id, kind, state, m::int8, n::int8, k::int8, max_price, need_gpu, min_mem_mb, " \
     "priority::int8, max_attempts::int8, attempts::int8, coalesce(" S_MS("deadline") ", 0), "  \
     "coalesce(worker_id, 0), units, price, fee, " S_MS("created_at") ", " S_MS("updated_at")   \
-    ", detail, coalesce(idem_key, ''), input_blob"
-#define S_JOB_NCOLS 23
+    ", detail, coalesce(idem_key, ''), input_blob, coalesce(model, '')"
+#define S_JOB_NCOLS 24
 
 /* A growable byte buffer. */
 typedef struct {
@@ -90,7 +90,7 @@ static const char *const s_copy_sql[S_NCOPY] = {
     "COPY blobs (id, data) FROM STDIN (FORMAT binary)",
     "COPY jobs (id, client_id, kind, state, m, n, k, max_price, need_gpu, min_mem_mb, priority, "
     "max_attempts, attempts, deadline, worker_id, units, price, fee, detail, idem_key, input_blob, "
-    "created_at, updated_at) FROM STDIN (FORMAT binary)",
+    "created_at, updated_at, model) FROM STDIN (FORMAT binary)",
     "COPY job_events (job_id, state, worker_id, detail, at) FROM STDIN (FORMAT binary)",
     "COPY ledger_entries (txn_id, account_id, bucket, job_id, kind, amount, at) FROM STDIN "
     "(FORMAT binary)",
@@ -699,6 +699,7 @@ static bool s_job_from_row(const PGresult *res, int row, qr_db_job_t *job, bool 
     s_get_text(res, row, 20, job->detail, sizeof job->detail);
     s_get_text(res, row, 21, job->idem_key, sizeof job->idem_key);
     job->input_blob = (uint64_t)s_get_i64(res, row, 22);
+    s_get_text(res, row, 23, job->model, sizeof job->model);
     if (with_input) {
         size_t n = (size_t)PQgetlength(res, row, S_JOB_NCOLS);
         /* non-NULL even when empty: NULL means "not loaded" */
@@ -1077,7 +1078,7 @@ void qr_db_worker_state(qr_db_t *self, uint64_t id, const char *state, int32_t r
 
 void qr_db_add_job(qr_db_t *self, const qr_db_job_t *job)
 {
-    s_buf_t *b = s_row(self, S_JOBS, 23);
+    s_buf_t *b = s_row(self, S_JOBS, 24);
     s_f_i64(self, b, job->id);
     s_f_i64(self, b, job->client_id);
     s_f_textn(self, b, job->kind, sizeof job->kind);
@@ -1107,6 +1108,10 @@ void qr_db_add_job(qr_db_t *self, const qr_db_job_t *job)
     s_f_i64(self, b, job->input_blob);
     s_f_ts(self, b, job->created_ms);
     s_f_ts(self, b, job->updated_ms ? job->updated_ms : job->created_ms);
+    if (job->model[0])
+        s_f_textn(self, b, job->model, sizeof job->model);
+    else
+        s_f_null(self, b);
 }
 
 void qr_db_job_update(qr_db_t *self, const qr_db_job_t *job)

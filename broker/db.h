@@ -70,6 +70,7 @@ typedef struct {
     char detail[256];        /* reason for rejected/failed/expired */
     char idem_key[128];      /* client's idempotency key, "" = none */
     uint64_t input_blob;     /* blobs.id of the input */
+    char model[132];         /* ai.infer: "WEIGHTS:GRAPH" SHA-256s; "" = none */
     uint8_t *input;          /* A then B for ai.gemm; NULL when not loaded */
     size_t input_len;
 } qr_db_job_t;

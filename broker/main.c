@@ -27,10 +27,10 @@ static void s_on_signal(int sig)
 int main(int argc, char **argv)
 {
     char *client_ep = NULL, *worker_ep = NULL, *db = NULL, *level = NULL, *metrics = NULL,
-         *curve_key = NULL, *admin_keys = NULL;
-    bool insecure = false, open_reg = false;
+         *curve_key = NULL, *admin_keys = NULL, *store = NULL;
+    bool insecure = false, open_reg = false, no_aff = false;
     int64_t hb, liveness, attempts, maxin, fee, prefetch, pfunits, batch, rounds, cache, unitcap, minrep, keepfinal,
-        crate, cquota;
+        crate, cquota, maxart, modelcache;
     const qr_opt_t opts[] = {
         {"client-endpoint", QR_OPT_STR, &client_ep, "tcp://*:5555", "ZeroMQ endpoint(s) clients connect to, comma-separated"},
         {"worker-endpoint", QR_OPT_STR, &worker_ep, "tcp://*:5556", "ZeroMQ endpoint(s) workers connect to, comma-separated"},
@@ -64,6 +64,13 @@ int main(int argc, char **argv)
          "jobs each account may have queued or running at once (0 = no limit)"},
         {"keep-final-jobs", QR_OPT_INT, &keepfinal, "100000",
          "finished jobs kept in memory; requests about older ones read PostgreSQL"},
+        {"store-dir", QR_OPT_STR, &store, "quarry-store",
+         "folder of the content-addressed artifact store (uploaded models)"},
+        {"max-artifact-mb", QR_OPT_INT, &maxart, "4096", "largest artifact (model file) accepted by upload"},
+        {"model-cache-mb", QR_OPT_INT, &modelcache, "2048",
+         "ai.infer models kept loaded in memory to validate submits and check results"},
+        {"no-affinity", QR_OPT_BOOL, &no_aff, "false",
+         "match ai.infer jobs without preferring workers that hold the model (benchmarks)"},
         {"log-level", QR_OPT_STR, &level, "info", "debug, info, warn or error"},
     };
     const size_t nopts = sizeof opts / sizeof opts[0];
@@ -118,6 +125,8 @@ int main(int argc, char **argv)
         .prefetch_units = pfunits, .batch_max = batch, .verify_rounds = rounds,
         .blob_cache_mb = cache, .default_unit_cap = unitcap, .min_reputation = minrep,
         .keep_final = keepfinal, .client_rate = crate, .client_quota = cquota,
+        .store_dir = store, .max_artifact_mb = maxart, .model_cache_mb = modelcache,
+        .no_affinity = no_aff,
     };
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const s_kinds[] = {"ai.gemm"};
+#include "hmap.h"
+
+static const char *const s_kinds[] = {"ai.gemm", "ai.infer"};
 #define S_NKINDS (sizeof s_kinds / sizeof s_kinds[0])
 
 typedef struct {
@@ -20,7 +22,16 @@ struct qr_sched {
     size_t nall, capall;
     qr_sjob_t **parked; /* jobs no registered worker can take */
     size_t nparked, capparked;
+    qr_hmap_t *holders; /* affinity key -> s_holders_t */
+    bool no_affinity;   /* benchmarks: ignore holdings */
+    uint64_t affinity_hits;
 };
+
+/* Workers that hold one key (few per key: a linear array). */
+typedef struct {
+    qr_sworker_t **w;
+    size_t n, cap;
+} s_holders_t;
 
 int qr_sched_kind(const char *name)
 {
@@ -182,7 +193,20 @@ static void s_worker_sync(qr_sched_t *self, qr_sworker_t *w)
 
 qr_sched_t *qr_sched_new(void)
 {
-    return calloc(1, sizeof(qr_sched_t));
+    qr_sched_t *self = calloc(1, sizeof(qr_sched_t));
+    if (self && !(self->holders = qr_hmap_new())) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+static void s_holders_free(void *arg, void *v)
+{
+    (void)arg;
+    s_holders_t *h = v;
+    free(h->w);
+    free(h);
 }
 
 void qr_sched_destroy(qr_sched_t **self_p)
@@ -196,6 +220,8 @@ void qr_sched_destroy(qr_sched_t **self_p)
     }
     free(self->all);
     free(self->parked);
+    qr_hmap_each(self->holders, s_holders_free, NULL);
+    qr_hmap_destroy(&self->holders);
     free(self);
     *self_p = NULL;
 }
@@ -298,6 +324,91 @@ static bool s_anyone_fits(const qr_sched_t *self, const qr_sjob_t *j, int cls)
     return false;
 }
 
+int qr_sched_hold(qr_sched_t *self, qr_sworker_t *w, uint64_t key)
+{
+    if (!key)
+        return 0;
+    s_holders_t *h = qr_hmap_get_u64(self->holders, key);
+    if (!h) {
+        if (!(h = calloc(1, sizeof *h)) || qr_hmap_put_u64(self->holders, key, h) < 0) {
+            free(h);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < h->n; i++)
+        if (h->w[i] == w)
+            return 0;
+    if (h->n == h->cap) {
+        size_t nc = h->cap ? h->cap * 2 : 4;
+        qr_sworker_t **nw = realloc(h->w, nc * sizeof *nw);
+        if (!nw)
+            return -1;
+        h->w = nw;
+        h->cap = nc;
+    }
+    h->w[h->n++] = w;
+    return 0;
+}
+
+void qr_sched_unhold(qr_sched_t *self, qr_sworker_t *w, uint64_t key)
+{
+    s_holders_t *h = key ? qr_hmap_get_u64(self->holders, key) : NULL;
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->n; i++)
+        if (h->w[i] == w) {
+            h->w[i] = h->w[--h->n];
+            break;
+        }
+    if (!h->n) {
+        qr_hmap_del_u64(self->holders, key);
+        s_holders_free(NULL, h);
+    }
+}
+
+static void s_unhold_one(void *arg, void *v)
+{
+    s_holders_t *h = v;
+    for (size_t i = 0; i < h->n; i++)
+        if (h->w[i] == arg) {
+            h->w[i] = h->w[--h->n];
+            break;
+        }
+}
+
+void qr_sched_unhold_all(qr_sched_t *self, qr_sworker_t *w)
+{
+    /* qr_hmap_each must not change the map: strike the worker from every
+     * list in place; an empty list stays until its key is held again */
+    qr_hmap_each(self->holders, s_unhold_one, w);
+}
+
+void qr_sched_set_affinity(qr_sched_t *self, bool on)
+{
+    self->no_affinity = !on;
+}
+
+uint64_t qr_sched_affinity_hits(const qr_sched_t *self)
+{
+    return self->affinity_hits;
+}
+
+/* The best holder of j's key that has room in class cls and fits j. */
+static qr_sworker_t *s_holder(qr_sched_t *self, const qr_sjob_t *j, int cls)
+{
+    if (!j->affinity || self->no_affinity)
+        return NULL;
+    s_holders_t *h = qr_hmap_get_u64(self->holders, j->affinity);
+    qr_sworker_t *best = NULL;
+    for (size_t i = 0; h && i < h->n; i++) {
+        qr_sworker_t *c = h->w[i];
+        if (c->registered && c->heap_idx[cls] >= 0 && s_fits(c, j) &&
+            (!best || s_worker_before(c, best)))
+            best = c;
+    }
+    return best;
+}
+
 static int s_park(qr_sched_t *self, qr_sjob_t *j)
 {
     if (self->nparked == self->capparked) {
@@ -329,7 +440,11 @@ bool qr_sched_next(qr_sched_t *self, qr_sjob_t **job, qr_sworker_t **worker)
             return false;
         s_heap_t *jh = &self->jobs[best], *wh = &self->workers[best];
         qr_sjob_t *j = jh->items[0];
-        qr_sworker_t *w = wh->items[0];
+        qr_sworker_t *w = s_holder(self, j, best);
+        if (w)
+            self->affinity_hits++;
+        else
+            w = wh->items[0];
         if (!s_fits(w, j)) {
             /* rare path: look past the cheapest worker for one that fits */
             w = NULL;

@@ -15,6 +15,13 @@
  *     under max_units.  Prefetch hides the round trip for small jobs without
  *     letting one worker hoard large ones;
  *  3. heaps satisfy their order.
+ * Affinity: a job may name a key (its model) and workers announce the keys
+ * they hold (qr_sched_hold); for such a job the scheduler first looks at the
+ * holders of its key that have room and fit, O(holders), and takes the best
+ * of them before any other worker, because fetching a model costs far more
+ * than any difference in ask.  Without a holder with room it falls back to
+ * the ordinary head worker (which then fetches the model and becomes one).
+ *
  * A job that no registered worker can ever take (price cap below every ask,
  * more memory than any device) is parked instead of blocking its class, and
  * goes back to its queue when a worker registers (qr_sched_unpark).  The
@@ -46,6 +53,7 @@ typedef struct {
     bool parked;         /* waiting for a worker that can take it */
     uint64_t avoid[QR_SCHED_AVOID]; /* workers whose result for it was wrong */
     uint32_t navoid;     /* entries used in avoid (a ring once full) */
+    uint64_t affinity;   /* key of what it needs cached (its model); 0 = none */
     void *owner;         /* the broker's job record */
 } qr_sjob_t;
 
@@ -93,6 +101,17 @@ int qr_sched_enqueue(qr_sched_t *self, qr_sjob_t *j);
 void qr_sched_dequeue(qr_sched_t *self, qr_sjob_t *j);
 /* Remembers that worker_id must not get job j again (its result was wrong). */
 void qr_sched_avoid(qr_sjob_t *j, uint64_t worker_id);
+
+/* Worker w holds / no longer holds what key names (a model).  hold returns 0
+ * or -1 (OOM: the worker is just not preferred).  Unregistering a worker does
+ * not drop its holdings; the caller unholds them (qr_sched_unhold_all). */
+int qr_sched_hold(qr_sched_t *self, qr_sworker_t *w, uint64_t key);
+void qr_sched_unhold(qr_sched_t *self, qr_sworker_t *w, uint64_t key);
+void qr_sched_unhold_all(qr_sched_t *self, qr_sworker_t *w);
+/* Turns affinity matching on (the default) or off (benchmarks). */
+void qr_sched_set_affinity(qr_sched_t *self, bool on);
+/* Decisions that went to a holder of the job's key (an affinity hit). */
+uint64_t qr_sched_affinity_hits(const qr_sched_t *self);
 
 /* Moves every parked job back to its queue (after a worker registers). */
 void qr_sched_unpark(qr_sched_t *self);

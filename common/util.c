@@ -2,6 +2,10 @@
 #define _GNU_SOURCE
 #include "util.h"
 
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -88,6 +92,27 @@ int qr_random_bytes(void *buf, size_t n)
             return -1;
         p += r;
         n -= (size_t)r;
+    }
+    return 0;
+}
+
+int qr_mkdir_p(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+            return -1;
+        buf[i] = c;
     }
     return 0;
 }

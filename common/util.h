@@ -32,5 +32,8 @@ void qr_log(qr_log_level_t level, const char *msg, const char *kvfmt, ...)
 
 /* Fills buf with n bytes from the OS random source (getrandom). Returns 0 or -1. */
 int qr_random_bytes(void *buf, size_t n);
+/* Creates folder path and any missing parents (mode 0750), like mkdir -p.
+ * Returns 0 (also when it exists), or -1 with errno set. */
+int qr_mkdir_p(const char *path);
 
 #endif

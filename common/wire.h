@@ -38,6 +38,7 @@ enum {
     QR_CMD_DEPOSIT = 0x0A, /* DepositReq -> BalanceReply (admin credit) */
     QR_CMD_DASH = 0x0B,    /* Empty -> DashReply */
     QR_CMD_ADMIN_KEY = 0x0C, /* AdminKey -> Empty (admin key only) */
+    QR_CMD_UPLOAD = 0x0D,  /* Upload [+ chunk frame] -> UploadAck */
     QR_CMD_EVENT = 0x40,   /* broker -> client: Event */
     QR_CMD_ERROR = 0x7F,   /* either way: Error */
     QR_CMD_REPLY = 0x80,   /* OR-ed into a request's command for its reply */
@@ -53,6 +54,9 @@ enum {
     QR_WCMD_FAIL = 0x06,       /* worker -> broker: Fail */
     QR_WCMD_CANCEL = 0x07,     /* broker -> worker: Cancel */
     QR_WCMD_DISCONNECT = 0x08, /* both ways: Disconnect */
+    QR_WCMD_FETCH = 0x09,      /* worker -> broker: Fetch */
+    QR_WCMD_CHUNK = 0x0A,      /* broker -> worker: Chunk + bytes */
+    QR_WCMD_HOLDINGS = 0x0B,   /* worker -> broker: Holdings */
 };
 
 /* One received message.  Frames stay owned by the struct until qr_msg_close. */

@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev libopenblas-dev libcmocka-dev
       libjansson-dev postgresql postgresql-client python3 python3-numpy
-      libsecp256k1-dev libcurl4-openssl-dev)
+      libsodium-dev libsecp256k1-dev libcurl4-openssl-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -63,7 +63,7 @@ done
 echo "== broker with CURVE (clients on $cport, workers on $wport); logs in var/log/"
 "$build/broker/quarry-broker" --db="$db" --client-endpoint="tcp://127.0.0.1:$cport" \
   --worker-endpoint="tcp://127.0.0.1:$wport" --curve-key="$keys/broker" \
-  --admin-keys="$keys/admin.pub" 2>>"$var/log/broker.log" &
+  --admin-keys="$keys/admin.pub" --store-dir="$var/store" 2>>"$var/log/broker.log" &
 pids+=($!)
 for i in $(seq 1 100); do
   [ -f "$keys/broker.pub" ] && break
@@ -82,11 +82,11 @@ echo "== registering keys: the demo client and the two operators' workers"
 "${admin[@]}" admin add-operator "$keys/south-1.pub" south-compute >/dev/null
 "$build/worker/quarry-worker" --broker="tcp://127.0.0.1:$wport" --name=north-1 \
   --operator=north-compute --ask-price=10 --slots=1 --server-key="$keys/broker.pub" \
-  --key="$keys/north-1.key" 2>>"$var/log/worker-north-1.log" &
+  --key="$keys/north-1.key" --cache-dir="$var/cache/north-1" 2>>"$var/log/worker-north-1.log" &
 pids+=($!)
 "$build/worker/quarry-worker" --broker="tcp://127.0.0.1:$wport" --name=south-1 \
   --operator=south-compute --ask-price=12 --slots=1 --server-key="$keys/broker.pub" \
-  --key="$keys/south-1.key" 2>>"$var/log/worker-south-1.log" &
+  --key="$keys/south-1.key" --cache-dir="$var/cache/south-1" 2>>"$var/log/worker-south-1.log" &
 pids+=($!)
 
 q=("$build/sdk/quarry" --broker="tcp://127.0.0.1:$cport" --server-key="$keys/broker.pub"
@@ -114,6 +114,18 @@ echo "== results"
 for id in "${ids[@]:0:4}"; do
   "${q[@]}" result "$id" --head 4
 done
+echo "== ai.infer: an MLP block + classifier (safetensors, F16 weights) uploaded once,"
+echo "   fetched and cached by a worker, every layer checked by the broker"
+py=python3
+"$py" -c "import numpy" 2>/dev/null || py=/usr/bin/python3
+"$py" "$root/deploy/make-model.py" "$var/model" 16
+for i in 1 2 3; do
+  "${q[@]}" infer --weights "$var/model/mlp.safetensors" --graph "$var/model/mlp.json" \
+    --input "$var/model/input.f32" --rows 16 --max-price 100000 --wait \
+    --out "$var/model/output-$i.f32" >/dev/null
+done
+id=$("${q[@]}" --json jobs --limit 1 | sed -n 's/.*"job_id": *\([0-9]*\).*/\1/p' | head -1)
+"${q[@]}" result "$id" --head 10
 echo "== jobs"
 "${q[@]}" jobs --limit "$njobs"
 echo "== workers"

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "quarry.h"
 
 enum {
@@ -56,6 +58,10 @@ typedef struct {
     uint64_t job_id;        /* JOB argument */
     uint64_t amount;        /* deposit AMOUNT */
     float *A, *B;           /* submit inputs, owned */
+    const char *weights, *graph, *input_file; /* infer */
+    uint64_t rows;          /* infer: input rows */
+    float *X;               /* infer input, owned */
+    size_t nx;              /* its floats */
 } cli_t;
 
 typedef enum { F_STR, F_U64, F_I64, F_BOOL } ftype_t;
@@ -99,6 +105,22 @@ static const flag_t s_submit_flags[] = {
     F("idem", F_STR, idem, "KEY", "idempotency key: resubmits return the first job"),
     F("wait", F_BOOL, wait, NULL, "wait for the job to end (progress on a terminal)"),
     F("out", F_STR, out_file, "FILE", "with --wait: write C there (raw fp32)"),
+};
+static const flag_t s_infer_flags[] = {
+    F("weights", F_STR, weights, "FILE|SHA", "model weights: a safetensors file (uploaded if "
+      "the broker lacks it) or the SHA-256 `quarry upload` printed"),
+    F("graph", F_STR, graph, "FILE|SHA", "model graph: a JSON file or its SHA-256"),
+    F("input", F_STR, input_file, "FILE", "input rows, raw little-endian fp32 (token ids for "
+      "an embedding model)"),
+    F("rows", F_U64, rows, "N", "rows in the input (its floats / input width)"),
+    F("max-price", F_U64, max_price, "UNITS", "cap on the price, reserved at submit"),
+    F("timeout-ms", F_I64, cmd_timeout_ms, "MS", "job deadline after acceptance (0 = none)"),
+    F("priority", F_I64, priority, "N", "higher runs first"),
+    F("gpu", F_BOOL, gpu, NULL, "run on a GPU worker only"),
+    F("max-attempts", F_U64, max_attempts, "N", "runs before it fails (0 = broker default)"),
+    F("idem", F_STR, idem, "KEY", "idempotency key: resubmits return the first job"),
+    F("wait", F_BOOL, wait, NULL, "wait for the job to end (progress on a terminal)"),
+    F("out", F_STR, out_file, "FILE", "with --wait: write the output there (raw fp32)"),
 };
 static const flag_t s_wait_flags[] = {
     F("timeout-ms", F_I64, cmd_timeout_ms, "MS", "give up after MS (default: no limit)"),
@@ -695,6 +717,129 @@ static int cmd_submit(cli_t *cli, quarry_client_t *c, int argc, char **argv)
     return ex;
 }
 
+static bool s_is_sha(const char *s)
+{
+    size_t n = 0;
+    for (; s && s[n]; n++)
+        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+            return false;
+    return n == QUARRY_SHA_HEX;
+}
+
+static int cmd_upload(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    (void)argc;
+    char sha[QUARRY_SHA_HEX + 1];
+    uint64_t size = 0;
+    quarry_err_t rc = quarry_upload(c, argv[0], sha, &size);
+    if (rc)
+        return s_fail(c, rc);
+    if (cli->json) {
+        printf("{\"sha256\":\"%s\",\"bytes\":%" PRIu64 ",\"file\":", sha, size);
+        s_json_str(argv[0]);
+        puts("}");
+    } else
+        printf("%s  %s (%" PRIu64 " bytes)\n", sha, argv[0], size);
+    return EXIT_OK;
+}
+
+static int check_infer(cli_t *cli, int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    if (!cli->weights || !cli->graph || !cli->input_file || !cli->rows) {
+        s_err("infer needs --weights, --graph, --input and --rows");
+        return EXIT_USAGE;
+    }
+    if (cli->rows > 65536) {
+        s_err("--rows is limited to 65536 per job");
+        return EXIT_USAGE;
+    }
+    if (cli->out_file && !cli->wait) {
+        s_err("--out needs --wait (or use 'quarry result JOB --out FILE')");
+        return EXIT_USAGE;
+    }
+    if (cli->priority < INT32_MIN || cli->priority > INT32_MAX || cli->max_attempts > UINT32_MAX) {
+        s_err("--priority or --max-attempts out of range");
+        return EXIT_USAGE;
+    }
+    struct stat st;
+    if (stat(cli->input_file, &st) < 0) {
+        s_err("--input: cannot open %s: %s", cli->input_file, strerror(errno));
+        return EXIT_LOCAL;
+    }
+    if (st.st_size <= 0 || st.st_size % (off_t)sizeof(float) ||
+        (uint64_t)(st.st_size / (off_t)sizeof(float)) % cli->rows) {
+        s_err("--input: %s has %lld bytes, not %" PRIu64 " equal rows of fp32 values",
+              cli->input_file, (long long)st.st_size, cli->rows);
+        return EXIT_USAGE;
+    }
+    cli->nx = (size_t)st.st_size / sizeof(float);
+    return s_read_matrix(cli->input_file, "--input", cli->nx, &cli->X);
+}
+
+/* A model part named by SHA-256 or by a file to upload. */
+static int s_artifact(cli_t *cli, quarry_client_t *c, const char *arg, char *sha)
+{
+    struct stat st;
+    if (s_is_sha(arg) && stat(arg, &st) < 0) {
+        memcpy(sha, arg, QUARRY_SHA_HEX + 1);
+        return EXIT_OK;
+    }
+    quarry_err_t rc = quarry_upload(c, arg, sha, NULL);
+    if (rc)
+        return s_fail(c, rc);
+    if (!cli->json)
+        fprintf(stderr, "uploaded %s as %s\n", arg, sha);
+    return EXIT_OK;
+}
+
+static int cmd_infer(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    char wsha[QUARRY_SHA_HEX + 1], gsha[QUARRY_SHA_HEX + 1];
+    int ex = s_artifact(cli, c, cli->weights, wsha);
+    if (!ex)
+        ex = s_artifact(cli, c, cli->graph, gsha);
+    if (ex) {
+        free(cli->X);
+        cli->X = NULL;
+        return ex;
+    }
+    quarry_job_opts_t o;
+    quarry_job_opts_init(&o);
+    o.max_price = cli->max_price;
+    o.timeout_ms = cli->cmd_timeout_ms > 0 ? cli->cmd_timeout_ms : 0;
+    o.need_gpu = cli->gpu;
+    o.priority = (int32_t)cli->priority;
+    o.max_attempts = (uint32_t)cli->max_attempts;
+    o.idem_key = cli->idem;
+    uint64_t id = 0, reserved = 0;
+    bool dup = false;
+    quarry_err_t rc = quarry_infer_submit(c, wsha, gsha, (uint32_t)cli->rows, cli->X, cli->nx,
+                                          &o, &id, &reserved, &dup);
+    free(cli->X);
+    cli->X = NULL;
+    if (rc)
+        return s_fail(c, rc);
+    if (!cli->wait) {
+        if (cli->json)
+            printf("{\"job_id\":%" PRIu64 ",\"reserved\":%" PRIu64 ",\"duplicate\":%s}\n", id,
+                   reserved, dup ? "true" : "false");
+        else
+            printf("job %" PRIu64 " submitted%s  reserved %" PRIu64 "\n", id,
+                   dup ? " (duplicate of an earlier submit)" : "", reserved);
+        return EXIT_OK;
+    }
+    if (!cli->json)
+        fprintf(isatty(STDERR_FILENO) ? stderr : stdout, "job %" PRIu64 " submitted%s\n", id,
+                dup ? " (duplicate)" : "");
+    quarry_job_info_t info;
+    ex = s_wait_and_report(cli, c, id, -1, &info);
+    if (ex == EXIT_OK && cli->out_file)
+        ex = s_fetch_result(cli, c, id, false);
+    return ex;
+}
+
 static int cmd_status(cli_t *cli, quarry_client_t *c, int argc, char **argv)
 {
     uint64_t id = cli->job_id;
@@ -1083,6 +1228,10 @@ static int cmd_admin(cli_t *cli, quarry_client_t *c, int argc, char **argv)
 static const command_t s_commands[] = {
     CMD("submit", "", 0, 0, s_submit_flags, check_submit, cmd_submit,
         "submit an ai.gemm job C = A * B"),
+    CMD0("upload", "FILE", 1, 1, NULL, cmd_upload,
+         "store a model file (weights or graph) with the broker; prints its SHA-256"),
+    CMD("infer", "", 0, 0, s_infer_flags, check_infer, cmd_infer,
+        "submit an ai.infer job: input rows through a model (uploaded as needed)"),
     CMD0("status", "JOB", 1, 1, check_job, cmd_status, "show a job"),
     CMD("wait", "JOB", 1, 1, s_wait_flags, check_job, cmd_wait, "wait until a job is final"),
     CMD("result", "JOB", 1, 1, s_result_flags, check_job, cmd_result,

@@ -27,13 +27,16 @@
 #include "quarry.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
+#include "artifact.h"
 #include "err.h"
 #include "jobstate.h"
 #include "keys.h"
@@ -556,6 +559,202 @@ quarry_err_t quarry_gemm_submit(quarry_client_t *c, uint32_t m, uint32_t n, uint
     qr_msg_t msg;
     ProtobufCMessage *r;
     quarry_err_t rc = s_request(c, QR_CMD_SUBMIT, &s.base, &s.req_id, pl, 2,
+                                &quarry__submit_ack__descriptor, &msg, &r, "SUBMIT");
+    if (rc == QUARRY_OK) {
+        Quarry__SubmitAck *a = (Quarry__SubmitAck *)r;
+        *job_id = a->job_id;
+        if (reserved)
+            *reserved = a->reserved;
+        if (duplicate)
+            *duplicate = a->duplicate;
+        protobuf_c_message_free_unpacked(r, NULL);
+    }
+    qr_msg_close(&msg);
+    return rc;
+}
+
+/* ---- ai.infer ------------------------------------------------------------ */
+
+#define S_UPLOAD_CHUNK (1u << 20)
+#define S_UPLOAD_WINDOW 8 /* chunks in flight: credit-based flow control */
+
+/* Reads up to len bytes of fd at off; -1 on error. */
+static ssize_t s_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/* One UPLOAD round trip without payload: how much the broker has. */
+static quarry_err_t s_upload_ask(quarry_client_t *c, const char *sha, uint64_t size,
+                                 uint64_t *have)
+{
+    Quarry__Upload u = QUARRY__UPLOAD__INIT;
+    u.sha256 = (char *)sha;
+    u.size = size;
+    qr_msg_t msg;
+    ProtobufCMessage *r;
+    quarry_err_t rc = s_request(c, QR_CMD_UPLOAD, &u.base, &u.req_id, NULL, 0,
+                                &quarry__upload_ack__descriptor, &msg, &r, "UPLOAD");
+    if (rc == QUARRY_OK) {
+        *have = ((Quarry__UploadAck *)r)->have;
+        protobuf_c_message_free_unpacked(r, NULL);
+    }
+    qr_msg_close(&msg);
+    return rc;
+}
+
+quarry_err_t quarry_upload(quarry_client_t *c, const char *path, char *sha256, uint64_t *size)
+{
+    if (!c)
+        return QUARRY_EINVAL;
+    if (!path || !sha256)
+        return s_fail(c, QUARRY_EINVAL, "path and sha256 must not be NULL");
+    char sha[QR_SHA_HEX + 1], why[512];
+    uint64_t total = 0;
+    if (qr_sha_file(path, sha, &total, why, sizeof why) < 0)
+        return s_fail(c, QUARRY_EIO, "%s", why);
+    if (total == 0)
+        return s_fail(c, QUARRY_EINVAL, "%s is empty", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return s_fail(c, QUARRY_EIO, "cannot open %s: %s", path, strerror(errno));
+    uint8_t *buf = malloc(S_UPLOAD_CHUNK);
+    if (!buf) {
+        close(fd);
+        return s_fail(c, QUARRY_ENOMEM, "out of memory");
+    }
+    uint64_t have = 0;
+    quarry_err_t rc = s_upload_ask(c, sha, total, &have);
+    for (int rounds = 0; rc == QUARRY_OK && have < total; rounds++) {
+        if (rounds > 64) {
+            rc = s_fail(c, QUARRY_EIO, "upload of %s makes no progress", path);
+            break;
+        }
+        /* a window of chunks in flight, acknowledged in order; an ack that
+         * disagrees (a lost chunk, a restarted broker) restarts from what
+         * the broker has */
+        uint64_t ids[S_UPLOAD_WINDOW], ends[S_UPLOAD_WINDOW], sent = have;
+        int head = 0, n = 0;
+        bool resync = false;
+        while (rc == QUARRY_OK && !resync && (n > 0 || sent < total)) {
+            while (n < S_UPLOAD_WINDOW && sent < total) {
+                size_t len = total - sent > S_UPLOAD_CHUNK ? S_UPLOAD_CHUNK : (size_t)(total - sent);
+                if (s_pread_all(fd, buf, len, sent) != (ssize_t)len) {
+                    rc = s_fail(c, QUARRY_EIO, "cannot read %s (did it change?)", path);
+                    break;
+                }
+                Quarry__Upload u = QUARRY__UPLOAD__INIT;
+                u.req_id = ++c->next_req;
+                u.sha256 = sha;
+                u.size = total;
+                u.offset = sent;
+                qr_payload_t pl = {buf, len};
+                rc = s_send(c, QR_CMD_UPLOAD, &u.base, &pl, 1, s_now_ms() + c->timeout_ms,
+                            "UPLOAD");
+                if (rc)
+                    break;
+                sent += len;
+                ids[(head + n) % S_UPLOAD_WINDOW] = u.req_id;
+                ends[(head + n) % S_UPLOAD_WINDOW] = sent;
+                n++;
+            }
+            if (rc || n == 0)
+                break;
+            qr_msg_t msg;
+            ProtobufCMessage *r;
+            rc = s_await(c, QR_CMD_UPLOAD | QR_CMD_REPLY, ids[head], &quarry__upload_ack__descriptor,
+                         s_now_ms() + c->timeout_ms, &msg, &r);
+            if (rc == S_SILENT)
+                rc = s_timed_out(c, "UPLOAD");
+            if (rc == QUARRY_OK) {
+                have = ((Quarry__UploadAck *)r)->have;
+                protobuf_c_message_free_unpacked(r, NULL);
+                if (have != ends[head] && have < total)
+                    resync = true; /* the later acks answer chunks the broker refused */
+            }
+            qr_msg_close(&msg);
+            head = (head + 1) % S_UPLOAD_WINDOW;
+            n--;
+            if (have >= total)
+                break;
+        }
+        if (rc == QUARRY_OK && resync) {
+            /* drain the window's other acks, then ask where to go on */
+            while (n-- > 0) {
+                qr_msg_t msg;
+                ProtobufCMessage *r;
+                quarry_err_t d = s_await(c, QR_CMD_UPLOAD | QR_CMD_REPLY, ids[head],
+                                         &quarry__upload_ack__descriptor,
+                                         s_now_ms() + c->timeout_ms, &msg, &r);
+                if (d == QUARRY_OK)
+                    protobuf_c_message_free_unpacked(r, NULL);
+                qr_msg_close(&msg);
+                head = (head + 1) % S_UPLOAD_WINDOW;
+            }
+            rc = s_upload_ask(c, sha, total, &have);
+        }
+    }
+    free(buf);
+    close(fd);
+    if (rc == QUARRY_OK) {
+        memcpy(sha256, sha, QR_SHA_HEX + 1);
+        if (size)
+            *size = total;
+        c->err[0] = '\0';
+    }
+    return rc;
+}
+
+quarry_err_t quarry_infer_submit(quarry_client_t *c, const char *weights, const char *graph,
+                                 uint32_t rows, const float *input, size_t count,
+                                 const quarry_job_opts_t *opts, uint64_t *job_id,
+                                 uint64_t *reserved, bool *duplicate)
+{
+    if (!c)
+        return QUARRY_EINVAL;
+    if (!input || !job_id || !count)
+        return s_fail(c, QUARRY_EINVAL, "input, count and job_id must be given");
+    if (!qr_sha_valid(weights) || !qr_sha_valid(graph))
+        return s_fail(c, QUARRY_EINVAL,
+                      "weights and graph must be SHA-256 names (64 lowercase hex digits)");
+    if (!rows || count % rows != 0)
+        return s_fail(c, QUARRY_EINVAL, "%zu input floats do not make %u equal rows", count,
+                      rows);
+    if (count > SIZE_MAX / sizeof(float))
+        return s_fail(c, QUARRY_ETOOBIG, "input size overflows");
+    quarry_job_opts_t def;
+    quarry_job_opts_init(&def);
+    if (!opts)
+        opts = &def;
+    Quarry__JobSpec spec = QUARRY__JOB_SPEC__INIT;
+    spec.kind = (char *)"ai.infer";
+    spec.m = rows;
+    spec.weights = (char *)weights;
+    spec.graph = (char *)graph;
+    spec.max_price = opts->max_price;
+    spec.timeout_ms = opts->timeout_ms;
+    spec.need_gpu = opts->need_gpu;
+    spec.min_mem_mb = opts->min_mem_mb;
+    spec.priority = opts->priority;
+    spec.max_attempts = opts->max_attempts;
+    Quarry__Submit s = QUARRY__SUBMIT__INIT;
+    s.spec = &spec;
+    s.idem_key = (char *)(opts->idem_key ? opts->idem_key : "");
+    qr_payload_t pl = {input, count * sizeof(float)};
+    qr_msg_t msg;
+    ProtobufCMessage *r;
+    quarry_err_t rc = s_request(c, QR_CMD_SUBMIT, &s.base, &s.req_id, &pl, 1,
                                 &quarry__submit_ack__descriptor, &msg, &r, "SUBMIT");
     if (rc == QUARRY_OK) {
         Quarry__SubmitAck *a = (Quarry__SubmitAck *)r;

@@ -293,6 +293,39 @@ quarry_err_t quarry_gemm_submit(quarry_client_t *client, uint32_t m, uint32_t n,
                                 const float *A, const float *B, const quarry_job_opts_t *opts,
                                 uint64_t *job_id, uint64_t *reserved, bool *duplicate);
 
+/* ---- ai.infer ----
+ * A model is two artifacts in the broker's content-addressed store: its
+ * weights (a safetensors file) and its graph (JSON, docs/model.md).  Upload
+ * each once; jobs then name them by SHA-256. */
+
+/* Length of an artifact name (SHA-256 in lowercase hex), without the NUL. */
+#define QUARRY_SHA_HEX 64
+
+/* Uploads the file at path to the broker's artifact store, in 1 MiB chunks
+ * with a bounded window in flight, and writes its SHA-256 (the name jobs use)
+ * into sha256 (QUARRY_SHA_HEX + 1 bytes) and its size into *size (may be
+ * NULL).  A file the broker already holds is not sent again (an interrupted
+ * upload goes on from where the broker stands).  The broker checks the
+ * SHA-256 before storing it.  Returns QUARRY_OK; QUARRY_EIO when the file
+ * cannot be read; QUARRY_ETOOBIG over the broker's artifact limit; QUARRY_EINVAL
+ * for an empty file; QUARRY_EUNAVAIL; ... */
+quarry_err_t quarry_upload(quarry_client_t *client, const char *path, char *sha256,
+                           uint64_t *size);
+
+/* Submits an ai.infer job: rows input rows (input: rows x the model's input
+ * width floats, row-major; count is their number; for a model starting with
+ * an embedding, one token id per row) through the model named by the
+ * SHA-256s of its weights and graph.  The broker validates the model and the
+ * input size at submit (QUARRY_ENOTFOUND: an artifact was not uploaded;
+ * QUARRY_EINVAL: the graph does not fit the weights, or the input has the
+ * wrong size).  The result (quarry_job_result*) is the output, rows x the
+ * model's output width, fetched like any job's.  Other arguments as for
+ * quarry_gemm_submit. */
+quarry_err_t quarry_infer_submit(quarry_client_t *client, const char *weights_sha256,
+                                 const char *graph_sha256, uint32_t rows, const float *input,
+                                 size_t count, const quarry_job_opts_t *opts, uint64_t *job_id,
+                                 uint64_t *reserved, bool *duplicate);
+
 /* Fetches the current state of job id into *out.
  * Returns QUARRY_OK, QUARRY_ENOTFOUND, QUARRY_EUNAVAIL, ... */
 quarry_err_t quarry_job_status(quarry_client_t *client, uint64_t id, quarry_job_info_t *out);

@@ -9,7 +9,20 @@ if(NOT Python3_Interpreter_FOUND)
   return()
 endif()
 
+# numpy checks ai.infer independently (sdk/python/tests/test_infer.py): prefer
+# an interpreter that has it (Debian's python3-numpy is for /usr/bin/python3).
+execute_process(COMMAND ${Python3_EXECUTABLE} -c "import numpy"
+                RESULT_VARIABLE QR_PY_NONUMPY OUTPUT_QUIET ERROR_QUIET)
+if(QR_PY_NONUMPY AND EXISTS /usr/bin/python3)
+  execute_process(COMMAND /usr/bin/python3 -c "import numpy"
+                  RESULT_VARIABLE QR_SYS_NONUMPY OUTPUT_QUIET ERROR_QUIET)
+  if(NOT QR_SYS_NONUMPY)
+    set(Python3_EXECUTABLE /usr/bin/python3)
+  endif()
+endif()
+
 set(QR_PY_ENV
+  "QUARRY_CLI_BIN=$<TARGET_FILE:quarry-cli>"
   "QUARRY_LIB=$<TARGET_FILE:quarry>"
   "QUARRY_BROKER_BIN=$<TARGET_FILE:quarry-broker>"
   "QUARRY_WORKER_BIN=$<TARGET_FILE:quarry-worker>"

@@ -31,6 +31,8 @@
 
 #include "err.h"
 #include "gemm.h"
+#include "gpu.h"
+#include "model.h"
 #include "util.h"
 
 /* From libopenblas; declared here so that only common/gemm.c includes cblas.h. */
@@ -42,8 +44,19 @@ void openblas_set_num_threads(int num_threads);
 #define S_BLOCK_MADDS (1u << 24)
 #define S_ALIGN 64
 
+enum { S_GEMM = 0, S_INFER = 1 };
+#define S_BATCH_JOBS 256 /* jobs merged into one forward pass, at most */
+
 struct qr_exec_job_t {
+    int kind;             /* S_GEMM, S_INFER */
     uint64_t id;          /* broker's job id */
+    const qr_model_t *model; /* S_INFER: the model (the caller keeps it alive) */
+    uint32_t rows;        /* S_INFER: input rows */
+    float *acts;          /* S_INFER: layers 0..L-2 of its rows, concatenated */
+    size_t acts_bytes;
+    char why[160];        /* S_INFER: why the forward pass failed */
+    int64_t queued_ms;    /* when it was submitted (batch delay) */
+    qr_exec_job_t *batch; /* next job of the batch it runs in (thread-owned) */
     uint32_t m, n, k;     /* shape: A m x k, B k x n, C m x n */
     zmq_msg_t a, b;       /* input frames, emptied once no longer needed */
     float *a_copy;        /* aligned copy of A when the frame was misaligned */
@@ -62,6 +75,7 @@ typedef struct {
     uint64_t job_id;    /* the job */
     uint32_t per_mille; /* PROGRESS */
     qr_exec_job_t *job; /* DONE: ownership returns to the main thread */
+    bool more;          /* DONE: more jobs of the same batch follow */
 } s_event_t;
 
 typedef struct {
@@ -71,6 +85,12 @@ typedef struct {
     void *in;             /* thread's PULL for job pointers */
     void *out;            /* thread's PUSH into the event socket */
     int64_t delay_ms;     /* fault injection: sleep per job */
+    qr_gpu_t *gpu;        /* the GPU path, shared by all slots; NULL = CPU only */
+    int nbatch;           /* main: jobs on the thread (ids below) */
+    uint64_t batch_ids[S_BATCH_JOBS];
+    uint64_t cancelled[S_BATCH_JOBS]; /* main: batch members cancelled alone */
+    int ncancelled;
+    int cancelled_reason;
     /* main thread only */
     void *push;           /* main's PUSH feeding `in` */
     pthread_t thread;     /* the executor thread */
@@ -88,6 +108,10 @@ struct qr_executor_t {
     qr_exec_job_t *head;  /* queue of jobs waiting for a slot */
     qr_exec_job_t *tail;  /* last queued job */
     size_t queued;        /* jobs in the queue */
+    uint32_t batch_rows;  /* rows merged into one ai.infer pass, at most */
+    uint64_t passes;      /* ai.infer forward passes started */
+    uint64_t pass_jobs;   /* ai.infer jobs they carried */
+    int64_t batch_delay_ms; /* an ai.infer job waits this long for company */
 };
 
 /* ---- jobs ---------------------------------------------------------------- */
@@ -153,6 +177,22 @@ fail:
     return NULL;
 }
 
+qr_exec_job_t *qr_exec_job_new_infer(uint64_t id, const qr_model_t *model, uint32_t rows,
+                                     zmq_msg_t *in)
+{
+    zmq_msg_t none;
+    zmq_msg_init(&none);
+    uint32_t w = qr_model_output_width(model);
+    qr_exec_job_t *self = qr_exec_job_new(id, rows, w ? w : 1, 1, in, &none);
+    zmq_msg_close(&none);
+    if (!self)
+        return NULL;
+    self->kind = S_INFER;
+    self->model = model;
+    self->rows = rows;
+    return self;
+}
+
 static void s_job_release_inputs(qr_exec_job_t *self)
 {
     zmq_msg_close(&self->a);
@@ -174,8 +214,33 @@ void qr_exec_job_destroy(qr_exec_job_t **self_p)
     zmq_msg_close(&self->a);
     zmq_msg_close(&self->b);
     free(self->C);
+    free(self->acts);
     free(self);
     *self_p = NULL;
+}
+
+float *qr_exec_job_take_layers(qr_exec_job_t *self, size_t *len)
+{
+    float *a = self->acts;
+    *len = a ? self->acts_bytes : 0;
+    self->acts = NULL;
+    return a;
+}
+
+float *qr_exec_job_layers(qr_exec_job_t *self, size_t *len)
+{
+    *len = self->acts ? self->acts_bytes : 0;
+    return self->acts;
+}
+
+bool qr_exec_job_is_infer(const qr_exec_job_t *self)
+{
+    return self->kind == S_INFER;
+}
+
+const char *qr_exec_job_error(const qr_exec_job_t *self)
+{
+    return self->why;
 }
 
 uint64_t qr_exec_job_id(const qr_exec_job_t *self)
@@ -268,6 +333,16 @@ static void s_compute(s_slot_t *slot, qr_exec_job_t *job)
         job->status = QR_ENOMEM;
         goto done;
     }
+    if (slot->gpu && !atomic_load(&slot->cancel)) {
+        char err[160];
+        if (qr_gpu_sgemm(slot->gpu, job->A, job->B, job->C, job->m, job->n, job->k, err,
+                         sizeof err) == 0) {
+            job->status = QR_OK;
+            goto done;
+        }
+        qr_log(QR_LOG_WARN, "GPU sgemm failed, using the CPU", "job=%llu reason=\"%s\"",
+               (unsigned long long)job->id, err);
+    }
     uint64_t per_row = (uint64_t)job->n * job->k;
     uint64_t rows = per_row >= S_BLOCK_MADDS ? 1 : S_BLOCK_MADDS / per_row;
     if (rows > job->m)
@@ -292,6 +367,89 @@ done:
     job->compute_us = (uint64_t)(qr_clock_us() - t0);
 }
 
+/* Runs a batch of ai.infer jobs on one model as one forward pass over all
+ * their rows, then splits every layer's rows back to the jobs. */
+static void s_infer(s_slot_t *slot, qr_exec_job_t *head)
+{
+    int64_t t0 = qr_clock_us();
+    const qr_model_t *m = head->model;
+    uint32_t in = qr_model_input_width(m), L = qr_model_layers(m), total = 0;
+    for (qr_exec_job_t *j = head; j; j = j->batch) {
+        total += j->rows;
+        j->status = QR_ECOMPUTE;
+    }
+    const float *x = head->A;
+    float *merged = NULL;
+    if (head->batch) {
+        if (!(merged = s_aligned((size_t)total * in * sizeof(float)))) {
+            for (qr_exec_job_t *j = head; j; j = j->batch)
+                j->status = QR_ENOMEM;
+            goto done;
+        }
+        size_t off = 0;
+        for (qr_exec_job_t *j = head; j; j = j->batch) {
+            memcpy(merged + off, j->A, (size_t)j->rows * in * sizeof(float));
+            off += (size_t)j->rows * in;
+        }
+        x = merged;
+    }
+    char err[160];
+    qr_model_acts_t *acts = NULL;
+    if (!atomic_load(&slot->cancel) && slot->gpu) {
+        acts = qr_gpu_model_forward(slot->gpu, m, x, total, err, sizeof err);
+        if (!acts) /* a bad input fails the same way on the CPU; a GPU fault does not */
+            qr_log(QR_LOG_WARN, "GPU forward failed, using the CPU", "job=%llu reason=\"%s\"",
+                   (unsigned long long)head->id, err);
+    }
+    if (!acts && !atomic_load(&slot->cancel))
+        acts = qr_model_forward(m, x, total, err, sizeof err);
+    if (!acts) {
+        int st = atomic_load(&slot->cancel) ? QR_ECANCELLED : QR_ECOMPUTE;
+        for (qr_exec_job_t *j = head; j; j = j->batch) {
+            j->status = st;
+            snprintf(j->why, sizeof j->why, "%s", st == QR_ECOMPUTE ? err : "cancelled");
+        }
+        goto done;
+    }
+    size_t per_row = 0; /* floats of layers 0..L-2 per row */
+    for (uint32_t i = 0; i + 1 < L; i++)
+        per_row += qr_model_layer_width(m, i);
+    uint32_t r0 = 0, ow = qr_model_output_width(m);
+    for (qr_exec_job_t *j = head; j; r0 += j->rows, j = j->batch) {
+        j->C = s_aligned(j->c_bytes);
+        j->acts_bytes = (size_t)j->rows * per_row * sizeof(float);
+        j->acts = j->acts_bytes ? s_aligned(j->acts_bytes) : NULL;
+        if (!j->C || (j->acts_bytes && !j->acts)) {
+            j->status = QR_ENOMEM;
+            continue;
+        }
+        memcpy(j->C, qr_model_acts_output(acts) + (size_t)r0 * ow, j->c_bytes);
+        size_t off = 0;
+        for (uint32_t i = 0; i + 1 < L; i++) {
+            size_t w = qr_model_layer_width(m, i);
+            memcpy(j->acts + off, qr_model_acts_layer(acts, (int)i) + (size_t)r0 * w,
+                   (size_t)j->rows * w * sizeof(float));
+            off += (size_t)j->rows * w;
+        }
+        j->status = QR_OK;
+    }
+    qr_model_acts_destroy(&acts);
+done:
+    free(merged);
+    uint64_t us = (uint64_t)(qr_clock_us() - t0);
+    for (qr_exec_job_t *j = head; j; j = j->batch) {
+        if (j->status != QR_OK) {
+            free(j->C);
+            free(j->acts);
+            j->C = NULL;
+            j->acts = NULL;
+        }
+        s_job_release_inputs(j);
+        /* the batch's time, shared by rows */
+        j->compute_us = total ? us * j->rows / total : us;
+    }
+}
+
 static void *s_thread(void *arg)
 {
     s_slot_t *slot = arg;
@@ -302,6 +460,21 @@ static void *s_thread(void *arg)
             continue;
         if (rc != (int)sizeof job || !job)
             break;
+        if (job->kind == S_INFER) {
+            s_infer(slot, job);
+            /* read the link before posting: the main thread owns a job again
+             * as soon as its DONE is out */
+            for (qr_exec_job_t *j = job, *next; j; j = next) {
+                next = j->batch;
+                j->batch = NULL;
+                s_event_t ev = {.type = QR_EXEC_DONE, .slot = slot->index, .job_id = j->id,
+                                .per_mille = 1000, .job = j, .more = next != NULL};
+                if (zmq_send(slot->out, &ev, sizeof ev, 0) < 0)
+                    qr_log(QR_LOG_ERROR, "executor event lost", "job=%llu err=\"%s\"",
+                           (unsigned long long)j->id, zmq_strerror(errno));
+            }
+            continue;
+        }
         s_compute(slot, job);
         s_post(slot, QR_EXEC_DONE, job->id, 1000, job);
     }
@@ -312,17 +485,148 @@ static void *s_thread(void *arg)
 
 /* ---- pool (main thread) ---------------------------------------------------- */
 
+/* Unlinks queued job j (prev its predecessor or NULL). */
+static void s_unqueue(qr_executor_t *self, qr_exec_job_t *prev, qr_exec_job_t *j)
+{
+    if (prev)
+        prev->next = j->next;
+    else
+        self->head = j->next;
+    if (self->tail == j)
+        self->tail = prev;
+    self->queued--;
+    j->next = NULL;
+}
+
 static int s_dispatch(qr_executor_t *self, s_slot_t *slot, qr_exec_job_t *job)
 {
     atomic_store(&slot->cancel, false);
     slot->cancel_reason = 0;
+    slot->ncancelled = 0;
     slot->busy = true;
     slot->job_id = job->id;
+    slot->nbatch = 1;
+    slot->batch_ids[0] = job->id;
+    job->batch = NULL;
+    if (job->kind == S_INFER) {
+        /* dynamic batching: queued jobs on the same model ride along, up to
+         * batch_rows rows */
+        uint32_t rows = job->rows;
+        qr_exec_job_t *last = job;
+        for (qr_exec_job_t *prev = NULL, *j = self->head, *next; j; j = next) {
+            next = j->next;
+            if (slot->nbatch >= S_BATCH_JOBS || rows >= self->batch_rows)
+                break;
+            if (j->kind != S_INFER || j->model != job->model ||
+                rows + j->rows > self->batch_rows) {
+                prev = j;
+                continue;
+            }
+            s_unqueue(self, prev, j);
+            rows += j->rows;
+            last->batch = j;
+            last = j;
+            slot->batch_ids[slot->nbatch++] = j->id;
+        }
+        self->passes++;
+        self->pass_jobs += (uint64_t)slot->nbatch;
+    }
     if (zmq_send(slot->push, &job, sizeof job, 0) != (int)sizeof job) {
+        /* nothing left: put the riders back at the front */
+        for (qr_exec_job_t *j = job->batch, *next; j; j = next) {
+            next = j->batch;
+            j->batch = NULL;
+            j->next = self->head;
+            self->head = j;
+            if (!self->tail)
+                self->tail = j;
+            self->queued++;
+        }
+        job->batch = NULL;
         slot->busy = false;
+        slot->nbatch = 0;
         return -1;
     }
     return 0;
+}
+
+/* Rows of queued ai.infer jobs on model m. */
+static uint32_t s_rows_queued(const qr_executor_t *self, const qr_model_t *m)
+{
+    uint32_t rows = 0;
+    for (const qr_exec_job_t *j = self->head; j; j = j->next)
+        if (j->kind == S_INFER && j->model == m)
+            rows += j->rows;
+    return rows;
+}
+
+/* True when the queue's head may start now: an ai.infer job waits up to
+ * batch_delay_ms for others on its model unless its batch is full. */
+static bool s_head_ready(const qr_executor_t *self, int64_t now)
+{
+    const qr_exec_job_t *h = self->head;
+    return h && (h->kind != S_INFER || self->batch_delay_ms <= 0 ||
+                 now - h->queued_ms >= self->batch_delay_ms ||
+                 s_rows_queued(self, h->model) >= self->batch_rows);
+}
+
+/* Starts queued jobs on idle slots while the head may start. */
+static void s_kick(qr_executor_t *self)
+{
+    int64_t now = qr_clock_ms();
+    for (int i = 0; i < self->nslots && s_head_ready(self, now); i++) {
+        if (self->slots[i].busy)
+            continue;
+        qr_exec_job_t *next = self->head;
+        s_unqueue(self, NULL, next);
+        if (s_dispatch(self, &self->slots[i], next) < 0) {
+            next->next = self->head;
+            self->head = next;
+            if (!self->tail)
+                self->tail = next;
+            self->queued++;
+            qr_log(QR_LOG_ERROR, "executor dispatch failed", "job=%llu err=\"%s\"",
+                   (unsigned long long)next->id, zmq_strerror(errno));
+            return;
+        }
+    }
+}
+
+void qr_executor_set_gpu(qr_executor_t *self, qr_gpu_t *gpu)
+{
+    /* before any job: the threads read it without a lock (the job hand-over
+     * through the inproc socket orders the write before their reads) */
+    for (int i = 0; i < self->nslots; i++)
+        self->slots[i].gpu = gpu;
+}
+
+void qr_executor_batch_stats(const qr_executor_t *self, uint64_t *passes, uint64_t *jobs)
+{
+    *passes = self->passes;
+    *jobs = self->pass_jobs;
+}
+
+void qr_executor_set_batching(qr_executor_t *self, uint32_t rows, int64_t delay_ms)
+{
+    self->batch_rows = rows ? rows : 1;
+    self->batch_delay_ms = delay_ms > 0 ? delay_ms : 0;
+}
+
+int64_t qr_executor_wait_ms(const qr_executor_t *self, int64_t now)
+{
+    if (!self->head || self->head->kind != S_INFER || self->batch_delay_ms <= 0)
+        return -1;
+    for (int i = 0; i < self->nslots; i++)
+        if (!self->slots[i].busy) {
+            int64_t t = self->head->queued_ms + self->batch_delay_ms - now;
+            return t > 0 ? t : 0;
+        }
+    return -1; /* every slot busy: a DONE comes first */
+}
+
+void qr_executor_tick(qr_executor_t *self)
+{
+    s_kick(self);
 }
 
 qr_executor_t *qr_executor_new(void *ctx, int slots, int64_t delay_ms)
@@ -337,6 +641,7 @@ qr_executor_t *qr_executor_new(void *ctx, int slots, int64_t delay_ms)
     if (!self->slots)
         goto fail;
     self->nslots = slots;
+    self->batch_rows = 256;
     /* Endpoint names must be unique per context, and a closed socket's name
      * is released only later by ZeroMQ's reaper, so a new pool at the address
      * of a just-destroyed one cannot reuse its names: draw random ones. */
@@ -432,21 +737,14 @@ int qr_executor_submit(qr_executor_t *self, qr_exec_job_t **job_p)
     qr_exec_job_t *job = *job_p;
     *job_p = NULL;
     job->next = NULL;
-    for (int i = 0; i < self->nslots; i++) {
-        if (self->slots[i].busy)
-            continue;
-        if (s_dispatch(self, &self->slots[i], job) < 0) {
-            qr_exec_job_destroy(&job);
-            return QR_EIO;
-        }
-        return QR_OK;
-    }
+    job->queued_ms = qr_clock_ms();
     if (self->tail)
         self->tail->next = job;
     else
         self->head = job;
     self->tail = job;
     self->queued++;
+    s_kick(self);
     return QR_OK;
 }
 
@@ -473,26 +771,22 @@ int qr_executor_recv(qr_executor_t *self, qr_exec_event_t *ev, int flags)
     s_slot_t *slot = &self->slots[w.slot];
     ev->job = w.job;
     ev->cancel_reason = slot->cancel_reason;
-    slot->busy = false;
-    slot->cancel_reason = 0;
-    if (self->head) {
-        qr_exec_job_t *next = self->head;
-        self->head = next->next;
-        if (!self->head)
-            self->tail = NULL;
-        self->queued--;
-        next->next = NULL;
-        if (s_dispatch(self, slot, next) < 0) {
-            /* put it back; the next DONE retries */
-            next->next = self->head;
-            self->head = next;
-            if (!self->tail)
-                self->tail = next;
-            self->queued++;
-            qr_log(QR_LOG_ERROR, "executor dispatch failed", "job=%llu err=\"%s\"",
-                   (unsigned long long)next->id, zmq_strerror(errno));
+    for (int i = 0; i < slot->ncancelled; i++)
+        if (slot->cancelled[i] == w.job_id)
+            ev->cancel_reason = slot->cancelled_reason;
+    /* forget the id: holds() and jobs() must not list a job that left */
+    for (int i = 0; i < slot->nbatch; i++)
+        if (slot->batch_ids[i] == w.job_id) {
+            slot->batch_ids[i] = slot->batch_ids[--slot->nbatch];
+            break;
         }
-    }
+    if (w.more && slot->nbatch > 0)
+        return QR_OK; /* the slot is busy until its batch's last job */
+    slot->busy = false;
+    slot->nbatch = 0;
+    slot->cancel_reason = 0;
+    slot->ncancelled = 0;
+    s_kick(self);
     return QR_OK;
 }
 
@@ -500,10 +794,21 @@ int qr_executor_cancel(qr_executor_t *self, uint64_t job_id, int reason)
 {
     for (int i = 0; i < self->nslots; i++) {
         s_slot_t *s = &self->slots[i];
-        if (s->busy && s->job_id == job_id) {
-            if (!s->cancel_reason)
-                s->cancel_reason = reason;
-            atomic_store(&s->cancel, true);
+        if (!s->busy)
+            continue;
+        for (int b = 0; b < s->nbatch; b++) {
+            if (s->batch_ids[b] != job_id)
+                continue;
+            if (s->nbatch == 1) {
+                if (!s->cancel_reason)
+                    s->cancel_reason = reason;
+                atomic_store(&s->cancel, true);
+            } else if (s->ncancelled < S_BATCH_JOBS) {
+                /* one rider of a batch: the pass goes on for the others, its
+                 * DONE carries the reason */
+                s->cancelled[s->ncancelled++] = job_id;
+                s->cancelled_reason = reason;
+            }
             return QR_EXEC_STOPPING;
         }
     }
@@ -511,13 +816,7 @@ int qr_executor_cancel(qr_executor_t *self, uint64_t job_id, int reason)
     for (qr_exec_job_t *j = self->head; j; prev = j, j = j->next) {
         if (j->id != job_id)
             continue;
-        if (prev)
-            prev->next = j->next;
-        else
-            self->head = j->next;
-        if (self->tail == j)
-            self->tail = prev;
-        self->queued--;
+        s_unqueue(self, prev, j);
         qr_exec_job_destroy(&j);
         return QR_EXEC_DROPPED;
     }
@@ -527,8 +826,9 @@ int qr_executor_cancel(qr_executor_t *self, uint64_t job_id, int reason)
 bool qr_executor_holds(const qr_executor_t *self, uint64_t job_id)
 {
     for (int i = 0; i < self->nslots; i++)
-        if (self->slots[i].busy && self->slots[i].job_id == job_id)
-            return true;
+        for (int b = 0; self->slots[i].busy && b < self->slots[i].nbatch; b++)
+            if (self->slots[i].batch_ids[b] == job_id)
+                return true;
     for (const qr_exec_job_t *j = self->head; j; j = j->next)
         if (j->id == job_id)
             return true;
@@ -540,9 +840,9 @@ size_t qr_executor_jobs(const qr_executor_t *self, uint64_t *ids, size_t max, bo
     size_t n = 0;
     if (!queued_only)
         for (int i = 0; i < self->nslots; i++)
-            if (self->slots[i].busy) {
+            for (int b = 0; self->slots[i].busy && b < self->slots[i].nbatch; b++) {
                 if (n < max)
-                    ids[n] = self->slots[i].job_id;
+                    ids[n] = self->slots[i].batch_ids[b];
                 n++;
             }
     for (const qr_exec_job_t *j = self->head; j; j = j->next) {
@@ -557,6 +857,6 @@ size_t qr_executor_running(const qr_executor_t *self)
 {
     size_t n = 0;
     for (int i = 0; i < self->nslots; i++)
-        n += self->slots[i].busy;
+        n += self->slots[i].busy ? (size_t)self->slots[i].nbatch : 0;
     return n;
 }

@@ -24,6 +24,7 @@
 
 /* One ai.gemm computation: C = A * B, fp32 row-major. */
 typedef struct qr_exec_job_t qr_exec_job_t;
+typedef struct qr_model qr_model_t;
 
 /* Creates a job that computes the m x n product of A (m x k) and B (k x n),
  * given as ZeroMQ frames that the job takes over with zmq_msg_move (the
@@ -33,6 +34,24 @@ typedef struct qr_exec_job_t qr_exec_job_t;
  * owned by the caller, or NULL when out of memory (a and b untouched). */
 qr_exec_job_t *qr_exec_job_new(uint64_t id, uint32_t m, uint32_t n, uint32_t k, zmq_msg_t *a,
                                zmq_msg_t *b);
+
+/* Creates an ai.infer job: rows input rows for model (rows x input width
+ * floats in frame in, taken over as for qr_exec_job_new; the caller
+ * validated its size).  The model must stay alive until the job is
+ * destroyed; jobs on the same model pointer may be merged into one forward
+ * pass (qr_executor_set_batching).  Its result is the output (rows x output
+ * width, qr_exec_job_take_result) and every earlier layer's rows
+ * (qr_exec_job_take_layers), which the broker needs to check it.  NULL when
+ * out of memory. */
+qr_exec_job_t *qr_exec_job_new_infer(uint64_t id, const qr_model_t *model, uint32_t rows,
+                                     zmq_msg_t *in);
+/* Layers 0..L-2 of an ai.infer job's rows, concatenated in layer order (NULL
+ * for ai.gemm or before it finished); take_ hands them over (free()). */
+float *qr_exec_job_layers(qr_exec_job_t *self, size_t *len);
+float *qr_exec_job_take_layers(qr_exec_job_t *self, size_t *len);
+bool qr_exec_job_is_infer(const qr_exec_job_t *self);
+/* Why an ai.infer forward pass failed ("" otherwise). */
+const char *qr_exec_job_error(const qr_exec_job_t *self);
 
 /* Frees the job, its inputs and any result; accepts NULL; nulls *self_p. */
 void qr_exec_job_destroy(qr_exec_job_t **self_p);
@@ -80,6 +99,27 @@ enum {
  * use one thread per call, since the pool already keeps the cores busy.
  * Returns the pool, owned by the caller, or NULL on failure. */
 qr_executor_t *qr_executor_new(void *ctx, int slots, int64_t delay_ms);
+
+/* Dynamic batching of ai.infer jobs: a job starting on a thread takes along
+ * the queued jobs on the same model up to rows rows in all (default 256), and
+ * with delay_ms > 0 a lone ai.infer job at the head of the queue waits up to
+ * delay_ms for others (even with a thread idle) unless its batch is full.
+ * The pool then needs qr_executor_tick within qr_executor_wait_ms. */
+void qr_executor_set_batching(qr_executor_t *self, uint32_t rows, int64_t delay_ms);
+/* Runs ai.gemm and ai.infer on gpu (common/gpu.h; NULL = the CPU) from now
+ * on, falling back to the CPU for a job the GPU fails.  The caller keeps gpu
+ * open until the pool is destroyed. */
+typedef struct qr_gpu qr_gpu_t;
+void qr_executor_set_gpu(qr_executor_t *self, qr_gpu_t *gpu);
+
+/* ai.infer forward passes started and the jobs they carried (jobs / passes
+ * is the mean batch). */
+void qr_executor_batch_stats(const qr_executor_t *self, uint64_t *passes, uint64_t *jobs);
+/* Milliseconds until a waiting batch must start (0: now), or -1 when none
+ * waits on the clock. */
+int64_t qr_executor_wait_ms(const qr_executor_t *self, int64_t now);
+/* Starts whatever may start now (the batch delay passed). */
+void qr_executor_tick(qr_executor_t *self);
 
 /* Cancels running jobs, stops and joins the threads, frees every job still
  * held (queued, running or finished but unread).  Accepts NULL; nulls *self_p. */

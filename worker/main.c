@@ -50,10 +50,11 @@ static void s_usage(const qr_opt_t *opts, size_t n)
 int main(int argc, char **argv)
 {
     char *broker = NULL, *name = NULL, *operator_name = NULL, *log_level = NULL, *gpu = NULL,
-         *metrics_addr = NULL, *server_key = NULL, *key_file = NULL;
-    int64_t ask_price = 0, slots = 0, drain_ms = 0, input_cache_mb = 0;
+         *metrics_addr = NULL, *server_key = NULL, *key_file = NULL, *cache_dir = NULL;
+    int64_t ask_price = 0, slots = 0, drain_ms = 0, input_cache_mb = 0, cache_mb = 0,
+            batch_rows = 0, batch_delay = 0;
 #ifdef QR_TEST_FAULTS
-    int64_t corrupt_every = 0, delay_ms = 0;
+    int64_t corrupt_every = 0, delay_ms = 0, tamper_layer = -1;
     bool forget_inputs = false;
 #endif
     const qr_opt_t opts[] = {
@@ -68,6 +69,14 @@ int main(int argc, char **argv)
          "HOST:PORT serving Prometheus /metrics and /healthz (empty = off)"},
         {"input-cache-mb", QR_OPT_INT, &input_cache_mb, "256",
          "inputs kept so the broker need not send them again (0 = none)"},
+        {"cache-dir", QR_OPT_STR, &cache_dir, "quarry-cache",
+         "folder where fetched models are kept between jobs and restarts"},
+        {"cache-mb", QR_OPT_INT, &cache_mb, "8192",
+         "size cap of the model cache; least recently used models are evicted"},
+        {"batch-rows", QR_OPT_INT, &batch_rows, "256",
+         "ai.infer rows merged into one forward pass, at most (1 = no batching)"},
+        {"batch-delay-ms", QR_OPT_INT, &batch_delay, "0",
+         "how long a lone ai.infer job waits for others on its model before it runs"},
         {"server-key", QR_OPT_STR, &server_key, "",
          "broker public key, Z85 text or its .pub file (empty = plain text, --insecure broker)"},
         {"key", QR_OPT_STR, &key_file, "",
@@ -80,6 +89,8 @@ int main(int argc, char **argv)
          "TEST BUILD: corrupt one element of every Nth result (0 = never)"},
         {"fault-delay-ms", QR_OPT_INT, &delay_ms, "0",
          "TEST BUILD: sleep this long inside every job, honouring cancel"},
+        {"fault-tamper-layer", QR_OPT_INT, &tamper_layer, "-1",
+         "TEST BUILD: alter one value of this ai.infer layer in every result (-1 = never)"},
         {"fault-forget-inputs", QR_OPT_BOOL, &forget_inputs, "false",
          "TEST BUILD: report an input cache but keep nothing in it"},
 #endif
@@ -111,9 +122,11 @@ int main(int argc, char **argv)
     bool gpu_on = strcmp(gpu, "auto") == 0;
     if (level < 0 || (!gpu_on && strcmp(gpu, "off") != 0) || ask_price < 0 || slots < 0 ||
         slots > 4096 || drain_ms < 0 || input_cache_mb < 0 ||
-        input_cache_mb > (1 << 20)) {
-        fprintf(stderr, "quarry-worker: bad value for --log-level, --gpu, --ask-price, --slots "
-                        "--drain-ms or --input-cache-mb (see --help)\n");
+        input_cache_mb > (1 << 20) || cache_mb < 1 || batch_rows < 1 || batch_rows > 65536 ||
+        batch_delay < 0 || batch_delay > 10000) {
+        fprintf(stderr, "quarry-worker: bad value for --log-level, --gpu, --ask-price, --slots, "
+                        "--drain-ms, --input-cache-mb, --cache-mb (>= 1), --batch-rows "
+                        "(1..65536) or --batch-delay-ms (0..10000) (see --help)\n");
         rc = 2;
         goto done;
     }
@@ -143,6 +156,10 @@ int main(int argc, char **argv)
     cfg.slots = (int)slots;
     cfg.drain_ms = drain_ms;
     cfg.input_cache_mb = input_cache_mb;
+    cfg.cache_dir = cache_dir;
+    cfg.cache_mb = cache_mb;
+    cfg.batch_rows = batch_rows;
+    cfg.batch_delay_ms = batch_delay;
     cfg.metrics_addr = metrics_addr;
     cfg.gpu = gpu_on;
     cfg.server_key = server_key;
@@ -156,10 +173,12 @@ int main(int argc, char **argv)
     cfg.fault_corrupt_every = corrupt_every;
     cfg.fault_delay_ms = delay_ms;
     cfg.fault_forget_inputs = forget_inputs;
-    if (corrupt_every || delay_ms || forget_inputs)
+    cfg.fault_tamper_layer = tamper_layer;
+    if (corrupt_every || delay_ms || forget_inputs || tamper_layer >= 0)
         qr_log(QR_LOG_WARN, "fault injection on",
-               "corrupt_every=%lld delay_ms=%lld forget_inputs=%d", (long long)corrupt_every,
-               (long long)delay_ms, forget_inputs);
+               "corrupt_every=%lld delay_ms=%lld forget_inputs=%d tamper_layer=%lld",
+               (long long)corrupt_every, (long long)delay_ms, forget_inputs,
+               (long long)tamper_layer);
 #endif
     ctx = zmq_ctx_new();
     if (!ctx)

@@ -30,20 +30,26 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "artifact.h"
+#include "cache.h"
 #include "devices.h"
 #include "err.h"
 #include "executor.h"
 #include "gemm.h"
+#include "gpu.h"
 #include "hmap.h"
 #include "httpd.h"
 #include "keys.h"
+#include "model.h"
 #include "ring.h"
+#include "safetensors.h"
 #include "util.h"
 #include "wire.h"
 
@@ -53,6 +59,12 @@
 #define S_BATCH 256           /* messages handled per socket per loop turn */
 #define S_FINAL_LINGER_MS 2000 /* time the last FAILs and DISCONNECT get to leave */
 #define S_RUNTIME "ai.gemm"
+#define S_RUNTIME_INFER "ai.infer"
+#define S_FETCH_CHUNK (1u << 20)   /* bytes per FETCH */
+#define S_FETCH_WINDOW 4           /* FETCHes in flight per artifact (credit) */
+#define S_FETCH_STALL_MS 30000     /* a fetch that hears nothing this long fails */
+#define S_MODELS_LOADED 8          /* models kept loaded beyond those in use */
+#define S_GRAPH_MAX (1u << 20)
 
 /* Why the worker itself stopped a running job (echoed by the pool). */
 enum { S_CANCEL_BROKER = 1, S_CANCEL_SHUTDOWN = 2 };
@@ -65,6 +77,42 @@ typedef struct s_out {
     int code;            /* FAIL: qr_err_t */
     char message[128];   /* FAIL: why */
 } s_out_t;
+
+/* An ai.infer job waiting for its model's artifacts to arrive. */
+typedef struct s_pending {
+    struct s_pending *next;
+    uint64_t id;                     /* the job */
+    uint32_t rows;                   /* input rows */
+    char weights[QR_SHA_HEX + 1];    /* artifacts it needs */
+    char graph[QR_SHA_HEX + 1];
+    zmq_msg_t in;                    /* its input frame */
+} s_pending_t;
+
+/* An artifact being fetched from the broker in chunks (credit-based flow
+ * control: at most S_FETCH_WINDOW FETCHes in flight).  Chunks arrive in
+ * order (one DEALER-ROUTER pipe), so the hash runs as they come. */
+typedef struct s_fetch {
+    struct s_fetch *next;
+    char sha[QR_SHA_HEX + 1];
+    uint64_t size;      /* total, known from the first CHUNK (0 before) */
+    uint64_t requested; /* bytes asked for so far */
+    uint64_t received;  /* bytes written */
+    int inflight;       /* FETCHes without a CHUNK yet */
+    int fd;             /* the .part file */
+    qr_sha_t hash;      /* over the bytes written */
+    int64_t touched_ms; /* last CHUNK (or start) */
+} s_fetch_t;
+
+/* A model loaded from the cache, shared by the jobs that run on it. */
+typedef struct {
+    char key[2 * QR_SHA_HEX + 2];    /* "WEIGHTS:GRAPH" */
+    char weights[QR_SHA_HEX + 1];
+    char graph[QR_SHA_HEX + 1];
+    qr_st_file_t *st;
+    qr_model_t *model;
+    uint32_t users;                  /* jobs in the pool on it */
+    int64_t used_ms;                 /* LRU among unused ones */
+} s_wmodel_t;
 
 /* An input the broker may refer to by id instead of sending it again.  The
  * frames are ZeroMQ references: a job gets copies that share the bytes. */
@@ -110,6 +158,16 @@ struct qr_worker_t {
     uint64_t compute_us;        /* time spent computing jobs, all executors */
     uint64_t input_hits;        /* ASSIGNs served from the input cache */
     uint64_t input_misses;      /* ASSIGNs naming an input it did not hold */
+    qr_gpu_t *gpu;              /* the CUDA path when a GPU was found; NULL = CPU */
+    qr_cache_t *cache;          /* models on disk */
+    s_pending_t *pending;       /* ai.infer jobs waiting for artifacts */
+    s_fetch_t *fetches;         /* artifacts on their way */
+    qr_hmap_t *models;          /* "WEIGHTS:GRAPH" -> s_wmodel_t */
+    qr_hmap_t *job_models;      /* job id -> s_wmodel_t, while the pool holds the job */
+    uint64_t fetch_bytes;       /* artifact bytes received */
+    uint64_t fetches_done;      /* artifacts fetched and checked */
+    uint64_t fetches_failed;
+    uint64_t model_loads;       /* models loaded into memory */
     bool curve;                 /* CurveZMQ: the keys below go on every DEALER */
     char server_pub[QR_KEY_Z85_LEN + 1]; /* broker public key */
     char pub[QR_KEY_Z85_LEN + 1];        /* own public key */
@@ -128,6 +186,8 @@ static int s_render(void *arg, const char *path, qr_text_t *t)
         qr_text_printf(t, "not found; try /metrics or /healthz\n");
         return 404;
     }
+    uint64_t passes = 0, pjobs = 0;
+    qr_executor_batch_stats(self->pool, &passes, &pjobs);
     qr_text_printf(t,
                    "# HELP quarry_worker_registered 1 while registered with the broker\n"
                    "# TYPE quarry_worker_registered gauge\n"
@@ -149,11 +209,35 @@ static int s_render(void *arg, const char *path, qr_text_t *t)
                    "# HELP quarry_worker_input_lookups_total ASSIGNs that named an input\n"
                    "# TYPE quarry_worker_input_lookups_total counter\n"
                    "quarry_worker_input_lookups_total{result=\"hit\"} %llu\n"
-                   "quarry_worker_input_lookups_total{result=\"miss\"} %llu\n",
+                   "quarry_worker_input_lookups_total{result=\"miss\"} %llu\n"
+                   "# HELP quarry_worker_model_cache models on disk\n"
+                   "# TYPE quarry_worker_model_cache gauge\n"
+                   "quarry_worker_model_cache{unit=\"entries\"} %zu\n"
+                   "quarry_worker_model_cache{unit=\"bytes\"} %llu\n"
+                   "# HELP quarry_worker_fetches_total artifacts fetched from the broker\n"
+                   "# TYPE quarry_worker_fetches_total counter\n"
+                   "quarry_worker_fetches_total{result=\"ok\"} %llu\n"
+                   "quarry_worker_fetches_total{result=\"failed\"} %llu\n"
+                   "# HELP quarry_worker_fetch_bytes_total artifact bytes received\n"
+                   "# TYPE quarry_worker_fetch_bytes_total counter\n"
+                   "quarry_worker_fetch_bytes_total %llu\n"
+                   "# HELP quarry_worker_infer_passes_total ai.infer forward passes (batches)\n"
+                   "# TYPE quarry_worker_infer_passes_total counter\n"
+                   "quarry_worker_infer_passes_total %llu\n"
+                   "# HELP quarry_worker_infer_jobs_total ai.infer jobs those passes carried\n"
+                   "# TYPE quarry_worker_infer_jobs_total counter\n"
+                   "quarry_worker_infer_jobs_total %llu\n"
+                   "# HELP quarry_worker_model_loads_total models loaded into memory\n"
+                   "# TYPE quarry_worker_model_loads_total counter\n"
+                   "quarry_worker_model_loads_total %llu\n",
                    self->registered ? 1 : 0, (unsigned long long)self->results,
                    (unsigned long long)self->failed, (double)self->compute_us / 1e6,
                    self->cfg.slots, self->in_order.n, self->in_bytes,
-                   (unsigned long long)self->input_hits, (unsigned long long)self->input_misses);
+                   (unsigned long long)self->input_hits, (unsigned long long)self->input_misses,
+                   qr_cache_count(self->cache), (unsigned long long)qr_cache_bytes(self->cache),
+                   (unsigned long long)self->fetches_done, (unsigned long long)self->fetches_failed,
+                   (unsigned long long)self->fetch_bytes, (unsigned long long)passes,
+                   (unsigned long long)pjobs, (unsigned long long)self->model_loads);
     return 200;
 }
 
@@ -180,6 +264,11 @@ void qr_worker_cfg_defaults(qr_worker_cfg_t *cfg)
     cfg->backoff_min_ms = 250;
     cfg->backoff_max_ms = 10000;
     cfg->input_cache_mb = 256;
+    cfg->cache_dir = "quarry-cache";
+    cfg->cache_mb = 8192;
+    cfg->batch_rows = 256;
+    cfg->batch_delay_ms = 0;
+    cfg->fault_tamper_layer = -1;
 }
 
 /* ---- input cache ------------------------------------------------------------ */
@@ -355,6 +444,39 @@ qr_worker_t *qr_worker_new(void *ctx, const qr_worker_cfg_t *cfg)
     self->pool = qr_executor_new(ctx, self->cfg.slots, self->cfg.fault_delay_ms);
     if (!self->pool)
         goto fail;
+    for (size_t i = 0; self->cfg.gpu && i < qr_devices_count(self->devices); i++) {
+        const qr_device_info_t *di = qr_devices_get(self->devices, i);
+        if (strcmp(di->type, "gpu") != 0)
+            continue;
+        char gerr[256];
+        self->gpu = qr_gpu_open(0, gerr, sizeof gerr);
+        if (self->gpu) {
+            qr_executor_set_gpu(self->pool, self->gpu);
+            qr_log(QR_LOG_INFO, "GPU path on", "device=\"%s\" module=%s",
+                   qr_gpu_name(self->gpu), qr_gpu_module_path(self->gpu));
+        } else
+            qr_log(QR_LOG_WARN, "GPU found but not usable; computing on the CPU",
+                   "reason=\"%s\"", gerr);
+        break;
+    }
+    qr_executor_set_batching(self->pool,
+                             (uint32_t)(self->cfg.batch_rows > 0 ? self->cfg.batch_rows : 1),
+                             self->cfg.batch_delay_ms);
+    {
+        char cerr[512];
+        self->cache = qr_cache_new(cfg->cache_dir && *cfg->cache_dir ? cfg->cache_dir
+                                                                     : "quarry-cache",
+                                   (uint64_t)(self->cfg.cache_mb > 0 ? self->cfg.cache_mb : 1)
+                                       << 20,
+                                   cerr, sizeof cerr);
+        if (!self->cache) {
+            qr_log(QR_LOG_ERROR, "cannot open the model cache", "err=\"%s\"", cerr);
+            goto fail;
+        }
+        self->cfg.cache_dir = NULL; /* the copy need not outlive this call */
+    }
+    if (!(self->models = qr_hmap_new()) || !(self->job_models = qr_hmap_new()))
+        goto fail;
     self->heartbeat_ms = self->cfg.heartbeat_ms;
     self->liveness = self->cfg.liveness;
     self->backoff_ms = self->cfg.backoff_min_ms;
@@ -363,6 +485,55 @@ fail:
     qr_log(QR_LOG_ERROR, "worker could not start", NULL);
     qr_worker_destroy(&self);
     return NULL;
+}
+
+/* ---- models and artifacts ------------------------------------------------- */
+
+static void s_wmodel_free(s_wmodel_t *m, qr_gpu_t *gpu)
+{
+    if (!m)
+        return;
+    qr_gpu_model_forget(gpu, m->model); /* its device copy first */
+    qr_model_destroy(&m->model);
+    qr_st_destroy(&m->st);
+    free(m);
+}
+
+static void s_wmodel_free_each(void *arg, void *v)
+{
+    s_wmodel_free(v, arg);
+}
+
+static void s_pending_free(s_pending_t *p)
+{
+    zmq_msg_close(&p->in);
+    free(p);
+}
+
+static void s_fetch_free(const qr_worker_t *self, s_fetch_t *f)
+{
+    char part[4200];
+    if (f->fd >= 0)
+        close(f->fd);
+    if (self->cache && qr_cache_path(self->cache, f->sha, true, part, sizeof part) == 0)
+        unlink(part);
+    free(f);
+}
+
+/* Drops every fetch and every job waiting for one (the link went down: the
+ * broker re-queues jobs that READY does not list). */
+static void s_artifacts_abort(qr_worker_t *self)
+{
+    while (self->fetches) {
+        s_fetch_t *f = self->fetches;
+        self->fetches = f->next;
+        s_fetch_free(self, f);
+    }
+    while (self->pending) {
+        s_pending_t *p = self->pending;
+        self->pending = p->next;
+        s_pending_free(p);
+    }
 }
 
 static void s_outbox_free(s_out_t *o)
@@ -381,6 +552,13 @@ void qr_worker_destroy(qr_worker_t **self_p)
     if (self->dealer)
         zmq_close(self->dealer);
     qr_executor_destroy(&self->pool);
+    s_artifacts_abort(self);
+    if (self->models)
+        qr_hmap_each(self->models, s_wmodel_free_each, self->gpu);
+    qr_hmap_destroy(&self->models);
+    qr_hmap_destroy(&self->job_models);
+    qr_cache_destroy(&self->cache);
+    qr_gpu_close(&self->gpu);
     while (self->outbox) {
         s_out_t *o = self->outbox;
         self->outbox = o->next;
@@ -456,6 +634,7 @@ static void s_drop(qr_worker_t *self, bool backoff)
         zmq_close(self->dealer);
     self->dealer = NULL;
     self->registered = false;
+    s_artifacts_abort(self);
     int64_t now = qr_clock_ms();
     if (backoff) {
         self->reconnect_at = now + self->backoff_ms;
@@ -490,14 +669,24 @@ static void s_send_ready(qr_worker_t *self)
     size_t n = qr_executor_jobs(self->pool, running, nheld, false);
     for (s_out_t *o = self->outbox; o && n < nheld; o = o->next)
         running[n++] = o->job_id;
-    char *runtimes[] = {S_RUNTIME};
+    char *runtimes[] = {S_RUNTIME, S_RUNTIME_INFER};
+    size_t nart = qr_cache_count(self->cache);
+    char **arts = calloc(nart ? nart : 1, sizeof *arts);
+    if (!arts) {
+        self->ready_at = qr_clock_ms() + S_CONNECT_RETRY_MS;
+        goto done;
+    }
+    for (size_t i = 0; i < nart; i++)
+        arts[i] = (char *)qr_cache_name(self->cache, i);
     Quarry__Ready r = QUARRY__READY__INIT;
     r.name = self->name;
     r.operator_ = self->operator_name;
     r.n_devices = ndev;
     r.devices = devp;
-    r.n_runtimes = 1;
+    r.n_runtimes = 2;
     r.runtimes = runtimes;
+    r.n_artifacts = nart;
+    r.artifacts = arts;
     r.ask_price = self->cfg.ask_price;
     r.slots = (uint32_t)self->cfg.slots;
     r.n_running = n;
@@ -510,7 +699,8 @@ static void s_send_ready(qr_worker_t *self)
     /* EAGAIN: the TCP link is not up yet (invariant 1); try again soon. */
     self->ready_at = qr_clock_ms() + (rc == QR_OK ? S_READY_RETRY_MS : S_CONNECT_RETRY_MS);
     if (rc == QR_OK)
-        qr_log(QR_LOG_DEBUG, "ready sent", "running=%zu", n);
+        qr_log(QR_LOG_DEBUG, "ready sent", "running=%zu artifacts=%zu", n, nart);
+    free(arts);
 done:
     free(devs);
     free(devp);
@@ -533,7 +723,7 @@ static int s_send_result(qr_worker_t *self, qr_exec_job_t *job)
     qr_exec_job_shape(job, &m, &n, &k);
     Quarry__Result r = QUARRY__RESULT__INIT;
     r.job_id = qr_exec_job_id(job);
-    r.units = qr_gemm_units(m, n, k);
+    r.units = qr_exec_job_is_infer(job) ? 0 : qr_gemm_units(m, n, k); /* the broker bills */
     r.compute_us = qr_exec_job_compute_us(job);
     uint8_t body[64];
     size_t blen = protobuf_c_message_pack(&r.base, body);
@@ -546,12 +736,25 @@ static int s_send_result(qr_worker_t *self, qr_exec_job_t *job)
     zmq_send(self->dealer, body, blen, ZMQ_SNDMORE);
     size_t clen;
     float *c = qr_exec_job_take_result(job, &clen);
+    bool infer = qr_exec_job_is_infer(job);
     zmq_msg_t frame;
     if (zmq_msg_init_data(&frame, c, clen, s_free_frame, NULL) < 0) {
         free(c);
         zmq_send(self->dealer, NULL, 0, 0); /* ends the message; the broker rejects it */
         qr_log(QR_LOG_ERROR, "result frame lost", "job=%llu", (unsigned long long)r.job_id);
         return QR_OK;
+    }
+    if (infer) {
+        /* the output, then every earlier layer: what the broker checks */
+        if (zmq_msg_send(&frame, self->dealer, ZMQ_SNDMORE) < 0)
+            zmq_msg_close(&frame);
+        size_t llen;
+        float *l = qr_exec_job_take_layers(job, &llen);
+        if (!l || zmq_msg_init_data(&frame, l, llen, s_free_frame, NULL) < 0) {
+            free(l);
+            zmq_send(self->dealer, NULL, 0, 0); /* an empty frame: the broker rejects it */
+            return QR_OK;
+        }
     }
     if (zmq_msg_send(&frame, self->dealer, 0) < 0) {
         zmq_msg_close(&frame);
@@ -662,10 +865,60 @@ static void s_fault_corrupt(qr_worker_t *self, qr_exec_job_t *job)
 }
 #endif
 
+/* A job left the pool (DONE, or dropped from its queue): its model may be
+ * unloaded once no job uses it. */
+static void s_job_released(qr_worker_t *self, uint64_t job_id)
+{
+    s_wmodel_t *m = qr_hmap_del_u64(self->job_models, job_id);
+    if (m && m->users) {
+        m->users--;
+        m->used_ms = qr_clock_ms();
+    }
+}
+
+#ifdef QR_TEST_FAULTS
+/* Fault injection: one value of ai.infer layer fault_tamper_layer moves, by
+ * far more than rounding: the broker's per-layer check must catch it. */
+static void s_fault_tamper(qr_worker_t *self, qr_exec_job_t *job, const qr_model_t *m)
+{
+    int64_t t = self->cfg.fault_tamper_layer;
+    uint32_t L = qr_model_layers(m);
+    if (t < 0 || !m || (uint64_t)t >= L)
+        return;
+    uint32_t rows, n, k;
+    qr_exec_job_shape(job, &rows, &n, &k);
+    size_t len;
+    float *x;
+    size_t count = (size_t)rows * qr_model_layer_width(m, (uint32_t)t);
+    if ((uint32_t)t == L - 1)
+        x = qr_exec_job_result(job, &len);
+    else {
+        size_t off = 0;
+        for (uint32_t i = 0; i < (uint32_t)t; i++)
+            off += (size_t)rows * qr_model_layer_width(m, i);
+        x = qr_exec_job_layers(job, &len);
+        x = x ? x + off : NULL;
+    }
+    if (!x || !count)
+        return;
+    x[count / 2] = x[count / 2] * 1.5f + 0.5f;
+    qr_log(QR_LOG_WARN, "fault injected: layer tampered", "job=%llu layer=%lld",
+           (unsigned long long)qr_exec_job_id(job), (long long)t);
+}
+#endif
+
 static void s_on_done(qr_worker_t *self, qr_exec_event_t *ev)
 {
     qr_exec_job_t *job = ev->job;
     int status = qr_exec_job_status(job);
+    s_wmodel_t *wm = qr_hmap_get_u64(self->job_models, ev->job_id);
+#ifdef QR_TEST_FAULTS
+    if (status == QR_OK && wm && ev->cancel_reason != S_CANCEL_BROKER)
+        s_fault_tamper(self, job, wm->model);
+#else
+    (void)wm;
+#endif
+    s_job_released(self, ev->job_id);
     if (ev->cancel_reason == S_CANCEL_BROKER) {
         /* invariant 4: the broker already forgot this job */
         qr_log(QR_LOG_DEBUG, "job cancelled", "job=%llu", (unsigned long long)ev->job_id);
@@ -686,7 +939,11 @@ static void s_on_done(qr_worker_t *self, qr_exec_event_t *ev)
     }
     const char *why = status == QR_ECANCELLED ? "worker shutting down"
                       : status == QR_ENOMEM   ? "out of memory for the result"
-                                              : "compute failed";
+                      : qr_exec_job_error(job)[0] ? qr_exec_job_error(job)
+                                                  : "compute failed";
+    char whybuf[160];
+    snprintf(whybuf, sizeof whybuf, "%s", why);
+    why = whybuf;
     self->failed++;
     qr_log(QR_LOG_WARN, "job failed", "job=%llu code=%d reason=\"%s\"",
            (unsigned long long)ev->job_id, status, why);
@@ -717,6 +974,404 @@ static void s_reject(qr_worker_t *self, uint64_t job_id, int code, const char *m
     qr_log(QR_LOG_WARN, "assign rejected", "job=%llu code=%d reason=\"%s\"",
            (unsigned long long)job_id, code, message);
     s_emit(self, job_id, NULL, code, message);
+}
+
+static void s_holdings_dropped(void *arg, const char *sha)
+{
+    /* collected into the HOLDINGS the caller sends */
+    Quarry__Holdings *h = arg;
+    if (h->n_dropped < 64)
+        h->dropped[h->n_dropped++] = strdup(sha);
+}
+
+/* Loaded model for weights:graph (both in the cache), loading it.  NULL with
+ * a reason in err. */
+static s_wmodel_t *s_wmodel_get(qr_worker_t *self, const char *weights, const char *graph,
+                                char *err, size_t errlen)
+{
+    char key[2 * QR_SHA_HEX + 2];
+    snprintf(key, sizeof key, "%s:%s", weights, graph);
+    s_wmodel_t *m = qr_hmap_get(self->models, key, strlen(key));
+    if (m) {
+        qr_cache_touch(self->cache, weights);
+        qr_cache_touch(self->cache, graph);
+        return m;
+    }
+    char wpath[4200], gpath[4200];
+    qr_cache_path(self->cache, weights, false, wpath, sizeof wpath);
+    qr_cache_path(self->cache, graph, false, gpath, sizeof gpath);
+    char *g = NULL;
+    size_t glen = 0;
+    FILE *f = fopen(gpath, "rb");
+    if (f) {
+        g = malloc(S_GRAPH_MAX + 1);
+        glen = g ? fread(g, 1, S_GRAPH_MAX + 1, f) : 0;
+        fclose(f);
+    }
+    if (!g || glen == 0 || glen > S_GRAPH_MAX) {
+        snprintf(err, errlen, "cannot read the graph %.12s... from the cache", graph);
+        free(g);
+        return NULL;
+    }
+    m = calloc(1, sizeof *m);
+    char e[256];
+    if (!m || !(m->st = qr_st_load(wpath, e, sizeof e))) {
+        snprintf(err, errlen, "weights %.12s...: %s", weights, m ? e : "out of memory");
+        free(g);
+        s_wmodel_free(m, self->gpu);
+        return NULL;
+    }
+    m->model = qr_model_new(g, glen, m->st, e, sizeof e);
+    free(g);
+    if (!m->model) {
+        snprintf(err, errlen, "model: %s", e);
+        s_wmodel_free(m, self->gpu);
+        return NULL;
+    }
+    snprintf(m->key, sizeof m->key, "%s", key);
+    memcpy(m->weights, weights, QR_SHA_HEX + 1);
+    memcpy(m->graph, graph, QR_SHA_HEX + 1);
+    if (qr_hmap_put(self->models, m->key, strlen(m->key), m) < 0) {
+        s_wmodel_free(m, self->gpu);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    qr_cache_pin(self->cache, weights);
+    qr_cache_pin(self->cache, graph);
+    self->model_loads++;
+    qr_log(QR_LOG_INFO, "model loaded", "weights=%.12s graph=%.12s layers=%u", weights, graph,
+           qr_model_layers(m->model));
+    return m;
+}
+
+typedef struct {
+    s_wmodel_t *victim;
+} s_unload_t;
+
+static void s_unload_scan(void *arg, void *v)
+{
+    s_unload_t *u = arg;
+    s_wmodel_t *m = v;
+    if (!m->users && (!u->victim || m->used_ms < u->victim->used_ms))
+        u->victim = m;
+}
+
+/* Unloads idle models past S_MODELS_LOADED, least recently used first. */
+static void s_models_trim(qr_worker_t *self)
+{
+    while (qr_hmap_size(self->models) > S_MODELS_LOADED) {
+        s_unload_t u = {NULL};
+        qr_hmap_each(self->models, s_unload_scan, &u);
+        if (!u.victim)
+            return;
+        qr_hmap_del(self->models, u.victim->key, strlen(u.victim->key));
+        qr_cache_unpin(self->cache, u.victim->weights);
+        qr_cache_unpin(self->cache, u.victim->graph);
+        s_wmodel_free(u.victim, self->gpu);
+    }
+}
+
+/* Starts pending job p if its artifacts are here.  Returns true when p left
+ * the pending state (started or failed; p is freed). */
+static bool s_pending_try(qr_worker_t *self, s_pending_t *p)
+{
+    if (!qr_cache_has(self->cache, p->weights) || !qr_cache_has(self->cache, p->graph))
+        return false;
+    char err[320];
+    s_wmodel_t *m = s_wmodel_get(self, p->weights, p->graph, err, sizeof err);
+    if (!m) {
+        /* the broker validated this model: a broken cache entry or a bug */
+        s_reject(self, p->id, QR_ECOMPUTE, err);
+        s_pending_free(p);
+        return true;
+    }
+    size_t want = (size_t)p->rows * qr_model_input_width(m->model) * sizeof(float);
+    if (zmq_msg_size(&p->in) != want) {
+        snprintf(err, sizeof err, "input of %zu bytes, the model needs %u rows x %u floats",
+                 zmq_msg_size(&p->in), p->rows, qr_model_input_width(m->model));
+        s_reject(self, p->id, QR_EINVAL, err);
+        s_pending_free(p);
+        return true;
+    }
+    qr_exec_job_t *job = qr_exec_job_new_infer(p->id, m->model, p->rows, &p->in);
+    if (!job) {
+        s_reject(self, p->id, QR_ENOMEM, "out of memory for the input");
+        s_pending_free(p);
+        return true;
+    }
+    uint64_t id = p->id;
+    s_pending_free(p);
+    if (qr_hmap_put_u64(self->job_models, id, m) < 0) {
+        qr_exec_job_destroy(&job);
+        s_reject(self, id, QR_ENOMEM, "out of memory");
+        return true;
+    }
+    m->users++;
+    if (qr_executor_submit(self->pool, &job) != QR_OK) {
+        s_job_released(self, id);
+        s_reject(self, id, QR_ECOMPUTE, "executor pool failed");
+    }
+    s_models_trim(self);
+    return true;
+}
+
+/* Starts every pending job whose artifacts have all arrived. */
+static void s_pending_kick(qr_worker_t *self)
+{
+    for (s_pending_t **pp = &self->pending; *pp;) {
+        s_pending_t *p = *pp;
+        s_pending_t *next = p->next;
+        if (s_pending_try(self, p))
+            *pp = next;
+        else
+            pp = &p->next;
+    }
+}
+
+static bool s_pending_forget(qr_worker_t *self, uint64_t id)
+{
+    for (s_pending_t **pp = &self->pending; *pp; pp = &(*pp)->next)
+        if ((*pp)->id == id) {
+            s_pending_t *p = *pp;
+            *pp = p->next;
+            s_pending_free(p);
+            return true;
+        }
+    return false;
+}
+
+static void s_fetch_request(qr_worker_t *self, s_fetch_t *f, uint64_t offset, uint32_t len)
+{
+    Quarry__Fetch q = QUARRY__FETCH__INIT;
+    q.sha256 = f->sha;
+    q.offset = offset;
+    q.length = len;
+    s_sent(self, qr_wire_send(self->dealer, NULL, 0, QR_PROTO_WORKER, QR_WCMD_FETCH, &q.base,
+                              NULL, 0));
+    f->inflight++;
+}
+
+/* Asks for sha unless it is on its way already. */
+static void s_fetch_start(qr_worker_t *self, const char *sha)
+{
+    for (s_fetch_t *f = self->fetches; f; f = f->next)
+        if (strcmp(f->sha, sha) == 0)
+            return;
+    char part[4200];
+    s_fetch_t *f = calloc(1, sizeof *f);
+    if (!f || qr_cache_path(self->cache, sha, true, part, sizeof part) < 0) {
+        free(f);
+        return; /* its jobs fail at the stall timeout */
+    }
+    f->fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    memcpy(f->sha, sha, QR_SHA_HEX + 1);
+    qr_sha_init(&f->hash);
+    f->touched_ms = qr_clock_ms();
+    f->next = self->fetches;
+    self->fetches = f;
+    if (f->fd < 0) {
+        qr_log(QR_LOG_ERROR, "cannot write to the model cache", "sha256=%.12s err=\"%s\"", sha,
+               strerror(errno));
+        return;
+    }
+    /* one chunk first: its answer says how large the artifact is */
+    s_fetch_request(self, f, 0, S_FETCH_CHUNK);
+    f->requested = S_FETCH_CHUNK;
+    qr_log(QR_LOG_INFO, "fetching artifact", "sha256=%.12s", sha);
+}
+
+/* Fails every pending job that needs sha. */
+static void s_fetch_fail_jobs(qr_worker_t *self, const char *sha, const char *why)
+{
+    for (s_pending_t **pp = &self->pending; *pp;) {
+        s_pending_t *p = *pp;
+        if (strcmp(p->weights, sha) == 0 || strcmp(p->graph, sha) == 0) {
+            *pp = p->next;
+            s_reject(self, p->id, QR_EIO, why);
+            s_pending_free(p);
+        } else
+            pp = &p->next;
+    }
+}
+
+static void s_fetch_end(qr_worker_t *self, s_fetch_t *f, const char *failure)
+{
+    for (s_fetch_t **pp = &self->fetches; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    if (failure) {
+        self->fetches_failed++;
+        char why[256];
+        snprintf(why, sizeof why, "fetching model artifact %.12s... failed: %s", f->sha, failure);
+        qr_log(QR_LOG_WARN, "artifact fetch failed", "sha256=%.12s reason=\"%s\"", f->sha,
+               failure);
+        s_fetch_fail_jobs(self, f->sha, why);
+        s_fetch_free(self, f);
+        return;
+    }
+    close(f->fd);
+    f->fd = -1;
+    Quarry__Holdings h = QUARRY__HOLDINGS__INIT;
+    char *dropped[64];
+    h.dropped = dropped;
+    char err[256];
+    if (qr_cache_insert(self->cache, f->sha, f->size, s_holdings_dropped, &h, err,
+                        sizeof err) < 0) {
+        s_fetch_end(self, f, err); /* not in the list any more: only fails its jobs */
+        return;
+    }
+    self->fetches_done++;
+    qr_log(QR_LOG_INFO, "artifact fetched", "sha256=%.12s bytes=%llu", f->sha,
+           (unsigned long long)f->size);
+    char *added[1] = {f->sha};
+    h.n_added = 1;
+    h.added = added;
+    if (self->registered)
+        s_sent(self, qr_wire_send(self->dealer, NULL, 0, QR_PROTO_WORKER, QR_WCMD_HOLDINGS,
+                                  &h.base, NULL, 0));
+    for (size_t i = 0; i < h.n_dropped; i++)
+        free(dropped[i]);
+    free(f);
+    s_pending_kick(self);
+}
+
+static void s_on_chunk(qr_worker_t *self, qr_msg_t *msg)
+{
+    char err[256];
+    Quarry__Chunk *c = (Quarry__Chunk *)qr_msg_decode(msg, &quarry__chunk__descriptor, err, sizeof err);
+    if (!c) {
+        qr_log(QR_LOG_WARN, "bad chunk", "reason=\"%s\"", err);
+        return;
+    }
+    s_fetch_t *f = self->fetches;
+    while (f && (!c->sha256 || strcmp(f->sha, c->sha256) != 0))
+        f = f->next;
+    size_t len = 0;
+    const void *data = qr_msg_npayload(msg) == 1 ? qr_msg_payload(msg, 0, &len) : NULL;
+    if (!f)
+        goto done; /* a fetch we gave up on */
+    f->inflight--;
+    f->touched_ms = qr_clock_ms();
+    if (c->code) {
+        s_fetch_end(self, f, qr_strerror(c->code));
+        goto done;
+    }
+    if (f->size == 0) {
+        f->size = c->size;
+        if (f->size == 0) {
+            s_fetch_end(self, f, "the broker reports an empty artifact");
+            goto done;
+        }
+    }
+    if (c->size != f->size || c->offset != f->received || len > f->size - f->received ||
+        (len == 0 && f->received < f->size) || f->fd < 0) {
+        s_fetch_end(self, f, f->fd < 0 ? "cannot write to the cache" : "chunks out of step");
+        goto done;
+    }
+    const uint8_t *p = data;
+    for (size_t left = len; left;) {
+        ssize_t n = write(f->fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            s_fetch_end(self, f, strerror(errno));
+            goto done;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    qr_sha_update(&f->hash, data, len);
+    f->received += len;
+    self->fetch_bytes += len;
+    if (f->received == f->size) {
+        char got[QR_SHA_HEX + 1];
+        qr_sha_final(&f->hash, got);
+        if (strcmp(got, f->sha) != 0) {
+            s_fetch_end(self, f, "content does not match its SHA-256");
+            goto done;
+        }
+        if (fsync(f->fd) < 0) {
+            s_fetch_end(self, f, strerror(errno));
+            goto done;
+        }
+        s_fetch_end(self, f, NULL);
+        goto done;
+    }
+    /* keep the window full */
+    if (f->requested > f->size)
+        f->requested = f->size;
+    while (f->inflight < S_FETCH_WINDOW && f->requested < f->size) {
+        uint64_t n = f->size - f->requested;
+        uint32_t ask = n > S_FETCH_CHUNK ? S_FETCH_CHUNK : (uint32_t)n;
+        s_fetch_request(self, f, f->requested, ask);
+        f->requested += ask;
+    }
+done:
+    protobuf_c_message_free_unpacked(&c->base, NULL);
+}
+
+/* ai.infer ASSIGN: the input now, the model from the cache or fetched. */
+static void s_assign_infer(qr_worker_t *self, qr_msg_t *msg, const Quarry__Assign *a)
+{
+    const Quarry__JobSpec *spec = a->spec;
+    char err[256];
+    if (!qr_sha_valid(spec->weights) || !qr_sha_valid(spec->graph)) {
+        s_reject(self, a->job_id, QR_EINVAL, "ai.infer needs weights and graph SHA-256 names");
+        return;
+    }
+    if (spec->m < 1 || spec->m > QR_MODEL_MAX_ROWS) {
+        snprintf(err, sizeof err, "ai.infer rows %u out of 1..%u", spec->m, QR_MODEL_MAX_ROWS);
+        s_reject(self, a->job_id, QR_EINVAL, err);
+        return;
+    }
+    s_pending_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        s_reject(self, a->job_id, QR_ENOMEM, "out of memory");
+        return;
+    }
+    zmq_msg_init(&p->in);
+    p->id = a->job_id;
+    p->rows = spec->m;
+    memcpy(p->weights, spec->weights, QR_SHA_HEX + 1);
+    memcpy(p->graph, spec->graph, QR_SHA_HEX + 1);
+    if (qr_msg_npayload(msg) == 0 && a->input_blob) {
+        s_input_t *in = self->inputs ? qr_hmap_get_u64(self->inputs, a->input_blob) : NULL;
+        if (in)
+            self->input_hits++;
+        else
+            self->input_misses++;
+        if (!in || zmq_msg_copy(&p->in, &in->a) < 0) {
+            snprintf(err, sizeof err, "input %llu is not in this worker's cache",
+                     (unsigned long long)a->input_blob);
+            s_reject(self, a->job_id, in ? QR_ENOMEM : QR_ENOTFOUND, err);
+            s_pending_free(p);
+            return;
+        }
+    } else if (qr_msg_npayload(msg) != 1) {
+        snprintf(err, sizeof err, "expected 1 input frame, got %d", qr_msg_npayload(msg));
+        s_reject(self, a->job_id, QR_EINVAL, err);
+        s_pending_free(p);
+        return;
+    } else {
+        zmq_msg_t *f = &msg->frames[msg->first + 3];
+        if (a->input_blob) {
+            zmq_msg_t none;
+            zmq_msg_init(&none);
+            s_input_put(self, a->input_blob, f, &none);
+            zmq_msg_close(&none);
+        }
+        zmq_msg_copy(&p->in, f);
+    }
+    if (s_pending_try(self, p))
+        return;
+    p->next = self->pending;
+    self->pending = p;
+    if (!qr_cache_has(self->cache, p->weights))
+        s_fetch_start(self, p->weights);
+    if (!qr_cache_has(self->cache, p->graph))
+        s_fetch_start(self, p->graph);
 }
 
 static void s_on_assign(qr_worker_t *self, qr_msg_t *msg)
@@ -750,12 +1405,19 @@ static void s_on_assign(qr_worker_t *self, qr_msg_t *msg)
     for (s_out_t *o = self->outbox; o; o = o->next)
         if (o->job_id == id)
             goto done; /* finished already, answer pending (invariant 3) */
+    for (s_pending_t *p = self->pending; p; p = p->next)
+        if (p->id == id)
+            goto done; /* waiting for its model */
     if (self->draining) {
         s_reject(self, id, QR_ECANCELLED, "worker shutting down");
         goto done;
     }
     if (!spec) {
         s_reject(self, id, QR_EINVAL, "spec missing");
+        goto done;
+    }
+    if (spec->kind && strcmp(spec->kind, S_RUNTIME_INFER) == 0) {
+        s_assign_infer(self, msg, a);
         goto done;
     }
     if (!spec->kind || strcmp(spec->kind, S_RUNTIME) != 0) {
@@ -844,6 +1506,13 @@ static void s_on_cancel(qr_worker_t *self, qr_msg_t *msg)
     uint64_t id = c->job_id;
     protobuf_c_message_free_unpacked(&c->base, NULL);
     int r = qr_executor_cancel(self->pool, id, S_CANCEL_BROKER);
+    if (r == QR_EXEC_DROPPED)
+        s_job_released(self, id);
+    if (r == QR_EXEC_NOT_HELD && s_pending_forget(self, id)) {
+        qr_log(QR_LOG_INFO, "job cancelled by broker", "job=%llu state=fetching",
+               (unsigned long long)id);
+        return;
+    }
     if (r == QR_EXEC_NOT_HELD && !s_outbox_forget(self, id)) {
         qr_log(QR_LOG_DEBUG, "cancel for a job not held", "job=%llu", (unsigned long long)id);
         return;
@@ -907,6 +1576,9 @@ static bool s_on_broker(qr_worker_t *self, qr_msg_t *msg)
     case QR_WCMD_CANCEL:
         s_on_cancel(self, msg);
         break;
+    case QR_WCMD_CHUNK:
+        s_on_chunk(self, msg);
+        break;
     case QR_WCMD_DISCONNECT:
         /* The broker does not know us (it restarted, or expired us): register again. */
         qr_log(QR_LOG_INFO, "broker asked to reconnect", NULL);
@@ -966,8 +1638,16 @@ static void s_on_stop(qr_worker_t *self)
         size_t n = total < 256 ? total : 256;
         for (size_t i = 0; i < n; i++) {
             qr_executor_cancel(self->pool, ids[i], S_CANCEL_SHUTDOWN);
+            s_job_released(self, ids[i]);
             s_emit(self, ids[i], NULL, QR_ECANCELLED, "worker shutting down");
         }
+    }
+    /* jobs still waiting for their model never started either */
+    while (self->pending) {
+        s_pending_t *p = self->pending;
+        self->pending = p->next;
+        s_emit(self, p->id, NULL, QR_ECANCELLED, "worker shutting down");
+        s_pending_free(p);
     }
 }
 
@@ -1014,6 +1694,9 @@ static int64_t s_next_wake(const qr_worker_t *self, int64_t now)
     }
     if (self->draining && !self->hurried)
         t = s_min(t, self->drain_deadline);
+    int64_t w = qr_executor_wait_ms(self->pool, now);
+    if (w >= 0)
+        t = s_min(t, now + w);
     return t > now ? t - now : 0;
 }
 
@@ -1040,6 +1723,12 @@ static void s_timers(qr_worker_t *self, int64_t now)
                                   NULL, 0));
     if (self->registered && self->outbox)
         s_flush(self);
+    qr_executor_tick(self->pool);
+    for (s_fetch_t *f = self->fetches, *next; f; f = next) {
+        next = f->next;
+        if (now - f->touched_ms > S_FETCH_STALL_MS)
+            s_fetch_end(self, f, "no answer from the broker");
+    }
     if (self->draining && !self->hurried && now >= self->drain_deadline)
         s_hurry(self);
 }

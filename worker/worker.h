@@ -36,7 +36,13 @@ typedef struct {
     const char *key_file;        /* own secret key file (PREFIX.key, mode 0600); NULL or ""
                                     with server_key set = a throwaway key pair (admitted
                                     only by a broker in --open-registration mode) */
+    const char *cache_dir;       /* artifact (model) cache folder */
+    int64_t cache_mb;            /* its size cap */
+    int64_t batch_rows;          /* ai.infer rows merged into one forward pass, at most */
+    int64_t batch_delay_ms;      /* a lone ai.infer job waits this long for company */
     int64_t fault_corrupt_every; /* QR_TEST_FAULTS builds only: corrupt every Nth C */
+    int64_t fault_tamper_layer;  /* QR_TEST_FAULTS builds only: alter this ai.infer layer
+                                    of every result (-1 = never) */
     int64_t fault_delay_ms;      /* QR_TEST_FAULTS builds only: sleep in every job */
     bool fault_forget_inputs;    /* QR_TEST_FAULTS builds only: keep no input it reports */
 } qr_worker_cfg_t;
@@ -45,7 +51,9 @@ typedef struct qr_worker_t qr_worker_t;
 
 /* Defaults: tcp://127.0.0.1:5556, name from the host, operator "operator",
  * ask price 10, slots 0 (one per core), drain 30 s, GPUs on, heartbeat
- * 2500 ms, liveness 3, backoff 250 ms to 10 s, input cache 256 MiB, no faults. */
+ * 2500 ms, liveness 3, backoff 250 ms to 10 s, input cache 256 MiB, artifact
+ * cache "quarry-cache" capped at 8 GiB, batches of up to 256 rows with no
+ * added delay, no faults. */
 void qr_worker_cfg_defaults(qr_worker_cfg_t *cfg);
 
 /* Checks cfg's CurveZMQ settings (server_key, key_file) without keeping

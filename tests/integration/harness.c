@@ -151,6 +151,8 @@ bool h_alive(pid_t pid)
 int h_stop(pid_t pid, int sig, int timeout_ms)
 {
     int st = 0;
+    if (pid <= 0)
+        return -1; /* never kill(0) or kill(-1): that would hit the test runner */
     kill(pid, sig);
     for (int waited = 0; waited < timeout_ms; waited += 10) {
         pid_t r = waitpid(pid, &st, WNOHANG);
@@ -175,9 +177,13 @@ pid_t h_broker(const char *log, const char *db, int cport, int wport, ...)
     snprintf(dbarg, sizeof dbarg, "--db=%s", db);
     /* plain text: these tests are about the marketplace; it_security runs
      * its brokers with CURVE */
+    /* an artifact store per broker port, so tests running side by side
+     * never share one (a later --store-dir in the extra args wins) */
+    static char store[64];
+    snprintf(store, sizeof store, "--store-dir=stores/%d", cport);
     char *argv[S_MAXARGS] = {QR_BROKER_BIN, cep,         wep,         dbarg,
-                             "--heartbeat-ms=200", "--liveness=3", "--insecure"};
-    int n = 7;
+                             "--heartbeat-ms=200", "--liveness=3", "--insecure", store};
+    int n = 8;
     va_list ap;
     va_start(ap, wport);
     for (char *a; n < S_MAXARGS - 1 && (a = va_arg(ap, char *));)
@@ -196,8 +202,10 @@ pid_t h_worker(const char *log, int wport, const char *name, const char *op, int
     snprintf(o, sizeof o, "--operator=%s", op);
     snprintf(sl, sizeof sl, "--slots=%d", slots);
     snprintf(ak, sizeof ak, "--ask-price=%d", ask);
-    char *argv[S_MAXARGS] = {QR_WORKER_BIN, ep, nm, o, sl, ak};
-    int n = 6;
+    char cache[200];
+    snprintf(cache, sizeof cache, "--cache-dir=caches/%d-%s", wport, name);
+    char *argv[S_MAXARGS] = {QR_WORKER_BIN, ep, nm, o, sl, ak, cache};
+    int n = 7;
     va_list ap;
     va_start(ap, ask);
     for (char *a; n < S_MAXARGS - 1 && (a = va_arg(ap, char *));)

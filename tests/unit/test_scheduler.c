@@ -41,6 +41,7 @@ static void test_kinds(void **state)
 {
     (void)state;
     assert_int_equal(qr_sched_kind("ai.gemm"), 0);
+    assert_int_equal(qr_sched_kind("ai.infer"), 1);
     assert_int_equal(qr_sched_kind("zk.nope"), -1);
     assert_int_equal(qr_sched_kind(NULL), -1);
     assert_string_equal(qr_sched_kind_name(0), "ai.gemm");
@@ -280,6 +281,83 @@ static void test_prefetch_by_work(void **state)
     qr_sched_destroy(&s);
 }
 
+static void test_affinity(void **state)
+{
+    (void)state;
+    qr_sched_t *s = qr_sched_new();
+    /* w1 is cheaper; w2 holds the model (key 42) */
+    qr_sworker_t w1 = s_worker(1, 1, 2, 1000), w2 = s_worker(2, 5, 1, 1000);
+    assert_int_equal(qr_sched_add_worker(s, &w1), 0);
+    assert_int_equal(qr_sched_add_worker(s, &w2), 0);
+    assert_int_equal(qr_sched_hold(s, &w2, 42), 0);
+    assert_int_equal(qr_sched_hold(s, &w2, 42), 0); /* twice is once */
+    qr_sjob_t a = s_job(1, 0, 1, 1, 100), b = s_job(2, 0, 2, 1, 100), c = s_job(3, 0, 3, 1, 100);
+    a.affinity = 42;
+    b.affinity = 42;
+    c.affinity = 7; /* nobody holds it */
+    qr_sjob_t *gj;
+    qr_sworker_t *gw;
+    assert_int_equal(qr_sched_enqueue(s, &a), 0);
+    assert_true(qr_sched_next(s, &gj, &gw));
+    assert_ptr_equal(gj, &a);
+    assert_ptr_equal(gw, &w2); /* the holder, despite its ask */
+    assert_int_equal(qr_sched_affinity_hits(s), 1);
+    /* the holder is full now: the next job on that model goes to the
+     * cheapest worker with room instead of waiting */
+    assert_int_equal(qr_sched_enqueue(s, &b), 0);
+    assert_true(qr_sched_next(s, &gj, &gw));
+    assert_ptr_equal(gw, &w1);
+    assert_int_equal(qr_sched_affinity_hits(s), 1);
+    assert_int_equal(qr_sched_enqueue(s, &c), 0);
+    assert_true(qr_sched_next(s, &gj, &gw));
+    assert_ptr_equal(gw, &w1);
+    /* free everything; after unhold the holder is no longer preferred */
+    w1.busy = w2.busy = 0;
+    w1.units = w2.units = 0;
+    qr_sched_update_worker(s, &w1);
+    qr_sched_update_worker(s, &w2);
+    qr_sched_unhold(s, &w2, 42);
+    qr_sjob_t d = s_job(4, 0, 4, 1, 100);
+    d.affinity = 42;
+    assert_int_equal(qr_sched_enqueue(s, &d), 0);
+    assert_true(qr_sched_next(s, &gj, &gw));
+    assert_ptr_equal(gw, &w1);
+    /* held again, but affinity switched off (benchmarks) */
+    w1.busy = 0;
+    w1.units = 0;
+    qr_sched_update_worker(s, &w1);
+    assert_int_equal(qr_sched_hold(s, &w2, 42), 0);
+    qr_sched_set_affinity(s, false);
+    qr_sjob_t e = s_job(5, 0, 5, 1, 100);
+    e.affinity = 42;
+    assert_int_equal(qr_sched_enqueue(s, &e), 0);
+    assert_true(qr_sched_next(s, &gj, &gw));
+    assert_ptr_equal(gw, &w1);
+    /* on again; a holder that cannot take the job (price cap) is passed over */
+    qr_sched_set_affinity(s, true);
+    w1.busy = 0;
+    w1.units = 0;
+    qr_sched_update_worker(s, &w1);
+    qr_sjob_t f = s_job(6, 0, 6, 10, 20); /* cap 2 a unit: w2 asks 5 */
+    f.affinity = 42;
+    assert_int_equal(qr_sched_enqueue(s, &f), 0);
+    assert_true(qr_sched_next(s, &gj, &gw));
+    assert_ptr_equal(gw, &w1);
+    /* a removed worker is never picked through its holdings */
+    w1.busy = 0;
+    w1.units = 0;
+    qr_sched_update_worker(s, &w1);
+    qr_sched_remove_worker(s, &w2);
+    qr_sjob_t g = s_job(7, 0, 7, 1, 100);
+    g.affinity = 42;
+    assert_int_equal(qr_sched_enqueue(s, &g), 0);
+    assert_true(qr_sched_next(s, &gj, &gw));
+    assert_ptr_equal(gw, &w1);
+    qr_sched_unhold_all(s, &w2);
+    qr_sched_unhold(s, &w2, 999); /* unknown key: no-op */
+    qr_sched_destroy(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_memory_and_gpu),
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_prefetch_by_work),
+        cmocka_unit_test(test_affinity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

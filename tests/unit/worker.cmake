@@ -4,6 +4,7 @@ qr_unit_test(test_worker_devices SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_w
              LIBS qrworker)
 qr_unit_test(test_worker_executor SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_worker_executor.c
              LIBS qrworker)
+qr_unit_test(test_cache SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cache.c LIBS qrworker)
 qr_unit_test(test_worker_link SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_worker_link.c
              LIBS qrworker)
 

@@ -581,6 +581,9 @@ class Library:
         fn("quarry_gemm_submit", E, P, c_uint32, c_uint32, c_uint32, POINTER(c_float),
            POINTER(c_float), POINTER(_JobOpts), POINTER(c_uint64), POINTER(c_uint64),
            POINTER(c_bool))
+        fn("quarry_upload", E, P, c_char_p, c_void_p, POINTER(c_uint64))
+        fn("quarry_infer_submit", E, P, c_char_p, c_char_p, c_uint32, POINTER(c_float),
+           c_size_t, POINTER(_JobOpts), POINTER(c_uint64), POINTER(c_uint64), POINTER(c_bool))
         fn("quarry_job_status", E, P, c_uint64, JI)
         fn("quarry_job_watch", E, P, c_uint64, c_int64, _EVENT_FN, c_void_p, JI)
         fn("quarry_job_wait", E, P, c_uint64, c_int64, _EVENT_FN, c_void_p, JI)
@@ -892,6 +895,47 @@ class Client:
                        byref(reserved), byref(dup))
         finally:
             del a, b, keep_a, keep_b  # release the exported buffers
+        return job_id.value, reserved.value, bool(dup.value)
+
+    def upload(self, path: str) -> Tuple[str, int]:
+        """quarry_upload: stores the file (model weights or graph) with the
+        broker; returns (sha256 hex, size).  Nothing is sent again for a file
+        the broker already holds."""
+        sha = ctypes.create_string_buffer(65)
+        size = c_uint64()
+        self._call("quarry_upload", os.fsencode(path), sha, byref(size))
+        return _s(sha.value), size.value
+
+    def infer_submit(self, weights: str, graph: str, rows: int, X: Any, max_price: int = 0,
+                     timeout_ms: int = 0, need_gpu: bool = False, priority: int = 0,
+                     max_attempts: int = 0,
+                     idem_key: Optional[str] = None) -> Tuple[int, int, bool]:
+        """quarry_infer_submit: rows input rows (X: float32 buffer or numpy
+        array of rows x the model's input width) through the model whose
+        weights and graph were uploaded (their sha256 names).  Returns
+        (job_id, reserved, duplicate); result(job_id) is the output."""
+        if isinstance(rows, bool):
+            raise TypeError("rows must be an int, not bool")
+        rows = operator.index(rows)
+        if rows <= 0 or rows > _U32:
+            raise InvalidArgument("rows = %d out of range" % rows)
+        x, keep = _floats("X", X, 0, False)
+        count = ctypes.sizeof(x) // 4  # an empty X arrives as 1 float: the broker refuses it
+        opts = _JobOpts()
+        self._L.quarry_job_opts_init(byref(opts))
+        opts.max_price = int(max_price)
+        opts.timeout_ms = int(timeout_ms)
+        opts.need_gpu = bool(need_gpu)
+        opts.priority = int(priority)
+        opts.max_attempts = int(max_attempts)
+        key = idem_key.encode() if idem_key else None
+        opts.idem_key = key
+        job_id, reserved, dup = c_uint64(), c_uint64(), c_bool()
+        try:
+            self._call("quarry_infer_submit", weights.encode(), graph.encode(), rows, x, count,
+                       byref(opts), byref(job_id), byref(reserved), byref(dup))
+        finally:
+            del x, keep
         return job_id.value, reserved.value, bool(dup.value)
 
     def status(self, job_id: int) -> JobInfo:

@@ -355,7 +355,8 @@ class Marketplace:
                 self.broker_bin, "--db", conninfo,
                 "--client-endpoint", self.endpoint,
                 "--worker-endpoint", "tcp://127.0.0.1:%d" % self.wport,
-                "--heartbeat-ms", "200"] + self.insecure_flag())
+                "--heartbeat-ms", "200",
+                "--store-dir", os.path.join(self.logdir, "store")] + self.insecure_flag())
             if self._wait_broker(broker):
                 break
             self._stop(broker)
@@ -363,7 +364,8 @@ class Marketplace:
             raise RuntimeError("broker did not come up\n" + self.logs())
         self.spawn("worker", [self.worker_bin, "--broker", "tcp://127.0.0.1:%d" % self.wport,
                               "--name", "w", "--operator", "op", "--slots", "1",
-                              "--ask-price", "10"])
+                              "--ask-price", "10",
+                              "--cache-dir", os.path.join(self.logdir, "cache")])
         with self.client("py-setup") as c:
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
