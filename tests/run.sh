@@ -8,6 +8,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/deploy/install-deps.sh"
+# The chain tests drive real peers from the npm registry (solc-js, anvil):
+# they need node and npm, which the product itself does not.
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+  echo "tests/run.sh: installing nodejs and npm for the chain tests"
+  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm \
+    >/dev/null; } || echo "tests/run.sh: nodejs/npm not installed; the chain tests will skip" >&2
+fi
 jobs=$(nproc 2>/dev/null || echo 2)
 status=0
 for variant in release asan; do
