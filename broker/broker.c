@@ -237,6 +237,7 @@ struct qr_broker {
     qr_store_t *store;  /* artifacts (models) */
     qr_hmap_t *models;  /* "WEIGHTS:GRAPH" -> s_model_t, loaded models */
     size_t model_bytes; /* their weights' size */
+    int check_threads;  /* threads an ai.infer result check may use (the CPUs, at most 4) */
 
     uint64_t next_job, next_acct, next_worker, next_txn, next_blob, seq;
     uint64_t running[QR_SCHED_KINDS]; /* assigned or running, per kind */
@@ -1110,8 +1111,11 @@ static int s_state_load(qr_broker_t *self, char *err, size_t errlen)
     self->blob_by_content = qr_hmap_new();
     self->keys = qr_hmap_new();
     self->sched = qr_sched_new();
-    if (self->sched)
+    if (self->sched) {
         qr_sched_set_affinity(self->sched, !self->cfg.no_affinity);
+        qr_sched_set_affinity_wait(self->sched, self->cfg.affinity_wait_ms);
+        qr_sched_set_now(self->sched, qr_clock_ms());
+    }
     if (!self->jobs || !self->accounts || !self->acct_by_name || !self->workers_by_id ||
         !self->workers_by_name || !self->workers_by_ident || !self->sessions || !self->idem || !self->blobs ||
         !self->blob_by_content || !self->keys ||
@@ -1573,8 +1577,10 @@ static int s_check_infer(qr_broker_t *self, s_job_t *j, const qr_msg_t *msg, cha
     m->probe_uses++;
     int badl = -1;
     char err[320] = "";
-    int rc = qr_model_check(md, (const float *)j->row.input, layers, rows, m->probes, &badl, err,
-                            sizeof err);
+    /* over the CPUs: a large result checks in a fraction of the time the
+     * loop would otherwise stand still */
+    int rc = qr_model_check_mt(md, (const float *)j->row.input, layers, rows, m->probes,
+                               self->check_threads, &badl, err, sizeof err);
     if (rc != 0) {
         /* the numbers stay in the broker's log: a deviation and its bound
          * say something about the secret probes, so the worker and the
@@ -2892,6 +2898,11 @@ static void s_dispatch(qr_broker_t *self)
             memcpy(gsha, j->row.model + QR_SHA_HEX + 1, QR_SHA_HEX);
             spec.weights = wsha;
             spec.graph = gsha;
+            /* it holds the model from now on, or soon will (it fetches what
+             * it lacks): the model's next jobs follow it instead of making a
+             * second worker fetch it too.  Its HOLDINGS corrects this when
+             * it evicts the model or the fetch fails. */
+            s_hold(self, w, wsha);
         }
         Quarry__Assign as = QUARRY__ASSIGN__INIT;
         as.job_id = j->row.id;
@@ -3446,6 +3457,10 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
             if (until < timeout)
                 timeout = until < 0 ? 0 : (long)until;
         }
+        int64_t aw = self->degraded ? -1 : qr_sched_wait_ms(self->sched);
+        if (aw >= 0 && aw < timeout) /* a job waiting for a model's holder */
+            timeout = (long)aw;
+        qr_sched_set_now(self->sched, qr_clock_ms());
         bool full = self->fly_db && qr_db_pending(self->db) >= S_BACKLOG_ROWS;
         if (self->cfg.insecure && qr_clock_ms() >= self->insecure_warn_at) {
             qr_log(QR_LOG_WARN, "INSECURE MODE: no encryption, no authentication; anyone who "
@@ -3523,6 +3538,7 @@ int qr_broker_run(qr_broker_t *self, volatile sig_atomic_t *stop)
             }
         }
         s_timers(self);
+        qr_sched_set_now(self->sched, qr_clock_ms());
         s_dispatch(self);
         s_end_turn(self);
     }
@@ -3700,11 +3716,15 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
         free(self);
         return NULL;
     }
-    if (self->cfg.max_artifact_mb < 1 || self->cfg.model_cache_mb < 0) {
-        snprintf(err, errlen, "bad settings: need max-artifact-mb >= 1, model-cache-mb >= 0");
+    if (self->cfg.max_artifact_mb < 1 || self->cfg.model_cache_mb < 0 ||
+        self->cfg.affinity_wait_ms < 0 || self->cfg.affinity_wait_ms > 60000) {
+        snprintf(err, errlen, "bad settings: need max-artifact-mb >= 1, model-cache-mb >= 0, "
+                              "affinity-wait-ms 0..60000");
         free(self);
         return NULL;
     }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    self->check_threads = ncpu > 1 ? (int)(ncpu < 4 ? ncpu : 4) : 1;
     /* before the state load: restored ai.infer jobs look up their models */
     self->store = qr_store_new(cfg->store_dir && *cfg->store_dir ? cfg->store_dir : "quarry-store",
                                (uint64_t)self->cfg.max_artifact_mb << 20, 64, err, errlen);

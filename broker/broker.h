@@ -71,6 +71,7 @@ typedef struct {
     int64_t max_artifact_mb;     /* largest artifact accepted by UPLOAD */
     int64_t model_cache_mb;      /* artifacts of ai.infer models kept loaded for checks */
     bool no_affinity;            /* ignore which worker holds a model (benchmarks) */
+    int64_t affinity_wait_ms;    /* how long an ai.infer job waits for a busy holder */
 } qr_broker_cfg_t;
 
 typedef struct qr_broker qr_broker_t;

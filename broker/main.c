@@ -30,7 +30,7 @@ int main(int argc, char **argv)
          *curve_key = NULL, *admin_keys = NULL, *store = NULL;
     bool insecure = false, open_reg = false, no_aff = false;
     int64_t hb, liveness, attempts, maxin, fee, prefetch, pfunits, batch, rounds, cache, unitcap, minrep, keepfinal,
-        crate, cquota, maxart, modelcache;
+        crate, cquota, maxart, modelcache, affwait;
     const qr_opt_t opts[] = {
         {"client-endpoint", QR_OPT_STR, &client_ep, "tcp://*:5555", "ZeroMQ endpoint(s) clients connect to, comma-separated"},
         {"worker-endpoint", QR_OPT_STR, &worker_ep, "tcp://*:5556", "ZeroMQ endpoint(s) workers connect to, comma-separated"},
@@ -69,6 +69,9 @@ int main(int argc, char **argv)
         {"max-artifact-mb", QR_OPT_INT, &maxart, "4096", "largest artifact (model file) accepted by upload"},
         {"model-cache-mb", QR_OPT_INT, &modelcache, "2048",
          "ai.infer models kept loaded in memory to validate submits and check results"},
+        {"affinity-wait-ms", QR_OPT_INT, &affwait, "250",
+         "how long an ai.infer job waits for a busy worker that holds its model before "
+         "another worker fetches it"},
         {"no-affinity", QR_OPT_BOOL, &no_aff, "false",
          "match ai.infer jobs without preferring workers that hold the model (benchmarks)"},
         {"log-level", QR_OPT_STR, &level, "info", "debug, info, warn or error"},
@@ -126,7 +129,7 @@ int main(int argc, char **argv)
         .blob_cache_mb = cache, .default_unit_cap = unitcap, .min_reputation = minrep,
         .keep_final = keepfinal, .client_rate = crate, .client_quota = cquota,
         .store_dir = store, .max_artifact_mb = maxart, .model_cache_mb = modelcache,
-        .no_affinity = no_aff,
+        .no_affinity = no_aff, .affinity_wait_ms = affwait,
     };
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -25,6 +25,9 @@ struct qr_sched {
     qr_hmap_t *holders; /* affinity key -> s_holders_t */
     bool no_affinity;   /* benchmarks: ignore holdings */
     uint64_t affinity_hits;
+    int64_t affinity_wait; /* ms a job may wait for a busy holder */
+    int64_t now;           /* caller's clock, ms */
+    int64_t wake;          /* earliest end of a wait seen by the last next(); -1 none */
 };
 
 /* Workers that hold one key (few per key: a linear array). */
@@ -198,6 +201,8 @@ qr_sched_t *qr_sched_new(void)
         free(self);
         return NULL;
     }
+    if (self)
+        self->wake = -1;
     return self;
 }
 
@@ -270,6 +275,7 @@ int qr_sched_enqueue(qr_sched_t *self, qr_sjob_t *j)
     assert(j->kind >= 0 && j->kind < QR_SCHED_KINDS);
     j->parked = false;
     j->heap_idx = -1;
+    j->affinity_until = j->affinity ? self->now + self->affinity_wait : 0;
     int c = s_class(j->kind, j->need_gpu);
     return s_push(&self->jobs[c], &s_jobops, c, j);
 }
@@ -388,6 +394,35 @@ void qr_sched_set_affinity(qr_sched_t *self, bool on)
     self->no_affinity = !on;
 }
 
+void qr_sched_set_affinity_wait(qr_sched_t *self, int64_t ms)
+{
+    self->affinity_wait = ms > 0 ? ms : 0;
+}
+
+void qr_sched_set_now(qr_sched_t *self, int64_t now_ms)
+{
+    self->now = now_ms;
+}
+
+int64_t qr_sched_wait_ms(const qr_sched_t *self)
+{
+    if (self->wake < 0)
+        return -1;
+    return self->wake > self->now ? self->wake - self->now : 0;
+}
+
+/* True when some registered holder of j's key could take j once it has
+ * room (a reason for j to wait). */
+static bool s_holder_busy(qr_sched_t *self, const qr_sjob_t *j, int cls)
+{
+    s_holders_t *h = qr_hmap_get_u64(self->holders, j->affinity);
+    for (size_t i = 0; h && i < h->n; i++)
+        if (h->w[i]->registered && h->w[i]->capacity && s_serves(h->w[i], cls) &&
+            s_fits(h->w[i], j))
+            return true;
+    return false;
+}
+
 uint64_t qr_sched_affinity_hits(const qr_sched_t *self)
 {
     return self->affinity_hits;
@@ -427,6 +462,7 @@ static int s_park(qr_sched_t *self, qr_sjob_t *j)
 bool qr_sched_next(qr_sched_t *self, qr_sjob_t **job, qr_sworker_t **worker)
 {
     uint32_t blocked = 0; /* classes whose head job waits for a busy worker */
+    self->wake = -1;
     for (;;) {
         /* the most urgent head job among classes that have a free worker */
         int best = -1;
@@ -443,7 +479,14 @@ bool qr_sched_next(qr_sched_t *self, qr_sjob_t **job, qr_sworker_t **worker)
         qr_sworker_t *w = s_holder(self, j, best);
         if (w)
             self->affinity_hits++;
-        else
+        else if (j->affinity && !self->no_affinity && j->affinity_until > self->now &&
+                 s_holder_busy(self, j, best)) {
+            /* a holder will have room soon: worth more than a fetch now */
+            blocked |= 1u << best;
+            if (self->wake < 0 || j->affinity_until < self->wake)
+                self->wake = j->affinity_until;
+            continue;
+        } else
             w = wh->items[0];
         if (!s_fits(w, j)) {
             /* rare path: look past the cheapest worker for one that fits */

@@ -19,8 +19,12 @@
  * they hold (qr_sched_hold); for such a job the scheduler first looks at the
  * holders of its key that have room and fit, O(holders), and takes the best
  * of them before any other worker, because fetching a model costs far more
- * than any difference in ask.  Without a holder with room it falls back to
- * the ordinary head worker (which then fetches the model and becomes one).
+ * than any difference in ask.  When every holder is full the job waits for
+ * one, up to the affinity wait after it was queued (delay scheduling, as in
+ * Zaharia et al., EuroSys 2010); after that, or when nobody holds its key,
+ * it goes to the ordinary head worker, which fetches the model and becomes
+ * a holder.  While a job waits, its class waits behind it (the head job of a
+ * class decides), for at most the affinity wait.
  *
  * A job that no registered worker can ever take (price cap below every ask,
  * more memory than any device) is parked instead of blocking its class, and
@@ -54,6 +58,7 @@ typedef struct {
     uint64_t avoid[QR_SCHED_AVOID]; /* workers whose result for it was wrong */
     uint32_t navoid;     /* entries used in avoid (a ring once full) */
     uint64_t affinity;   /* key of what it needs cached (its model); 0 = none */
+    int64_t affinity_until; /* ms (the scheduler's clock): may wait for a holder until then */
     void *owner;         /* the broker's job record */
 } qr_sjob_t;
 
@@ -110,6 +115,15 @@ void qr_sched_unhold(qr_sched_t *self, qr_sworker_t *w, uint64_t key);
 void qr_sched_unhold_all(qr_sched_t *self, qr_sworker_t *w);
 /* Turns affinity matching on (the default) or off (benchmarks). */
 void qr_sched_set_affinity(qr_sched_t *self, bool on);
+/* How long a job may wait for a busy holder of its key (ms, default 0:
+ * never waits). */
+void qr_sched_set_affinity_wait(qr_sched_t *self, int64_t ms);
+/* The scheduler's clock (monotonic ms), set by the caller before enqueue and
+ * next: it dates the waits. */
+void qr_sched_set_now(qr_sched_t *self, int64_t now_ms);
+/* Milliseconds until a job waiting for a holder may go elsewhere (after the
+ * last qr_sched_next returned false), or -1 when none waits. */
+int64_t qr_sched_wait_ms(const qr_sched_t *self);
 /* Decisions that went to a holder of the job's key (an affinity hit). */
 uint64_t qr_sched_affinity_hits(const qr_sched_t *self);
 

@@ -17,6 +17,8 @@
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1345,9 +1347,45 @@ static int s_chk_layer(const qr_model_t *m, const qr_model_probes_t *P, uint32_t
     return 1;
 }
 
+/* Rows [lo, hi) of a check, in blocks of `block` rows: one thread's share. */
+#define S_CHECK_THREADS 16
+typedef struct {
+    const qr_model_t *m;
+    const qr_model_probes_t *probes;
+    const float *input;
+    const float *const *layers;
+    uint32_t lo, hi, block;
+    uint32_t nbad; /* OUT: the first failing layer in the range, m->n if none */
+    s_why_t why;   /* OUT: where */
+} s_range_t;
+
+static void *s_range_run(void *arg)
+{
+    s_range_t *r = arg;
+    r->nbad = r->m->n;
+    for (uint32_t r0 = r->lo; r0 < r->hi; r0 += r->block) {
+        uint32_t r1 = r->hi - r0 < r->block ? r->hi : r0 + r->block;
+        for (uint32_t i = 0; i < r->nbad; i++)
+            if (s_chk_layer(r->m, r->probes, i, r->input, r->layers, r0, r1, &r->why)) {
+                r->nbad = i; /* later blocks only look for an earlier failure */
+                break;
+            }
+        if (r->nbad == 0)
+            break;
+    }
+    return NULL;
+}
+
 int qr_model_check(const qr_model_t *m, const float *input, const float *const *layers,
                    uint32_t rows, const qr_model_probes_t *probes, int *bad_layer, char *err,
                    size_t errlen)
+{
+    return qr_model_check_mt(m, input, layers, rows, probes, 1, bad_layer, err, errlen);
+}
+
+int qr_model_check_mt(const qr_model_t *m, const float *input, const float *const *layers,
+                      uint32_t rows, const qr_model_probes_t *probes, int threads, int *bad_layer,
+                      char *err, size_t errlen)
 {
     if (bad_layer)
         *bad_layer = -1;
@@ -1396,18 +1434,42 @@ int qr_model_check(const qr_model_t *m, const float *input, const float *const *
         row_bytes += (size_t)m->layers[i].out * sizeof(float);
     uint32_t block = (uint32_t)(((size_t)256 << 10) / row_bytes);
     block = block < 4 ? 4 : block & ~3u; /* whole groups of four for the dense sums */
-    uint32_t nbad = m->n;                /* the first failing layer so far */
-    s_why_t why = {0, 0, 0, 0, 0};
-    for (uint32_t r0 = 0; r0 < rows; r0 += block) {
-        uint32_t r1 = rows - r0 < block ? rows : r0 + block;
-        for (uint32_t i = 0; i < nbad; i++)
-            if (s_chk_layer(m, probes, i, input, layers, r0, r1, &why)) {
-                nbad = i; /* later blocks only look for an earlier failure */
-                break;
-            }
-        if (nbad < m->n && nbad == 0)
-            break;
+    /* rows split over threads in whole blocks; every layer works row by row
+     * (a residual reads the same rows of an earlier layer), so the ranges
+     * are independent */
+    uint32_t nblocks = (rows + block - 1) / block;
+    if (threads < 1)
+        threads = 1;
+    if ((uint32_t)threads > nblocks)
+        threads = (int)nblocks;
+    if (threads > S_CHECK_THREADS)
+        threads = S_CHECK_THREADS;
+    s_range_t rg[S_CHECK_THREADS];
+    pthread_t tid[S_CHECK_THREADS];
+    bool started[S_CHECK_THREADS] = {false};
+    for (int t = 0; t < threads; t++) {
+        uint32_t b0 = (uint32_t)((uint64_t)nblocks * (uint64_t)t / (uint64_t)threads);
+        uint32_t b1 = (uint32_t)((uint64_t)nblocks * (uint64_t)(t + 1) / (uint64_t)threads);
+        rg[t] = (s_range_t){.m = m, .probes = probes, .input = input, .layers = layers,
+                            .lo = b0 * block, .hi = b1 * block < rows ? b1 * block : rows,
+                            .block = block, .nbad = m->n};
+        if (t > 0)
+            started[t] = pthread_create(&tid[t], NULL, s_range_run, &rg[t]) == 0;
     }
+    s_range_run(&rg[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            s_range_run(&rg[t]); /* no thread to be had: do it here */
+    }
+    uint32_t nbad = m->n; /* the first failing layer over all ranges */
+    s_why_t why = {0, 0, 0, 0, 0};
+    for (int t = 0; t < threads; t++)
+        if (rg[t].nbad < nbad) {
+            nbad = rg[t].nbad;
+            why = rg[t].why;
+        }
     if (nbad == m->n)
         return 0;
     if (bad_layer)

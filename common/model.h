@@ -175,5 +175,12 @@ void qr_model_probes_destroy(qr_model_probes_t **self_p);
 int qr_model_check(const qr_model_t *m, const float *input, const float *const *layers,
                    uint32_t rows, const qr_model_probes_t *probes, int *bad_layer, char *err,
                    size_t errlen);
+/* qr_model_check with the rows split over up to `threads` threads (whole
+ * blocks of rows each; the calling thread takes the first share): the same
+ * verdict and the same first failing layer, in about 1/threads of the wall
+ * time for a large result.  threads <= 1 is qr_model_check. */
+int qr_model_check_mt(const qr_model_t *m, const float *input, const float *const *layers,
+                      uint32_t rows, const qr_model_probes_t *probes, int threads, int *bad_layer,
+                      char *err, size_t errlen);
 
 #endif

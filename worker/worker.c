@@ -873,6 +873,10 @@ static void s_job_released(qr_worker_t *self, uint64_t job_id)
     if (m && m->users) {
         m->users--;
         m->used_ms = qr_clock_ms();
+        if (!m->users) { /* idle: its files may be evicted again */
+            qr_cache_unpin(self->cache, m->weights);
+            qr_cache_unpin(self->cache, m->graph);
+        }
     }
 }
 
@@ -1036,8 +1040,6 @@ static s_wmodel_t *s_wmodel_get(qr_worker_t *self, const char *weights, const ch
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    qr_cache_pin(self->cache, weights);
-    qr_cache_pin(self->cache, graph);
     self->model_loads++;
     qr_log(QR_LOG_INFO, "model loaded", "weights=%.12s graph=%.12s layers=%u", weights, graph,
            qr_model_layers(m->model));
@@ -1056,6 +1058,32 @@ static void s_unload_scan(void *arg, void *v)
         u->victim = m;
 }
 
+typedef struct {
+    const char *sha;
+    s_wmodel_t *hit;
+} s_uses_t;
+
+static void s_uses_scan(void *arg, void *v)
+{
+    s_uses_t *u = arg;
+    s_wmodel_t *m = v;
+    if (!u->hit && !m->users && (!strcmp(m->weights, u->sha) || !strcmp(m->graph, u->sha)))
+        u->hit = m;
+}
+
+/* Unloads the idle models that use artifact sha (it left the cache). */
+static void s_models_unload(qr_worker_t *self, const char *sha)
+{
+    for (;;) {
+        s_uses_t u = {sha, NULL};
+        qr_hmap_each(self->models, s_uses_scan, &u);
+        if (!u.hit)
+            return;
+        qr_hmap_del(self->models, u.hit->key, strlen(u.hit->key));
+        s_wmodel_free(u.hit, self->gpu);
+    }
+}
+
 /* Unloads idle models past S_MODELS_LOADED, least recently used first. */
 static void s_models_trim(qr_worker_t *self)
 {
@@ -1065,8 +1093,6 @@ static void s_models_trim(qr_worker_t *self)
         if (!u.victim)
             return;
         qr_hmap_del(self->models, u.victim->key, strlen(u.victim->key));
-        qr_cache_unpin(self->cache, u.victim->weights);
-        qr_cache_unpin(self->cache, u.victim->graph);
         s_wmodel_free(u.victim, self->gpu);
     }
 }
@@ -1106,7 +1132,10 @@ static bool s_pending_try(qr_worker_t *self, s_pending_t *p)
         s_reject(self, id, QR_ENOMEM, "out of memory");
         return true;
     }
-    m->users++;
+    if (m->users++ == 0) { /* in use: its files stay in the cache */
+        qr_cache_pin(self->cache, m->weights);
+        qr_cache_pin(self->cache, m->graph);
+    }
     if (qr_executor_submit(self->pool, &job) != QR_OK) {
         s_job_released(self, id);
         s_reject(self, id, QR_ECOMPUTE, "executor pool failed");
@@ -1231,8 +1260,10 @@ static void s_fetch_end(qr_worker_t *self, s_fetch_t *f, const char *failure)
     if (self->registered)
         s_sent(self, qr_wire_send(self->dealer, NULL, 0, QR_PROTO_WORKER, QR_WCMD_HOLDINGS,
                                   &h.base, NULL, 0));
-    for (size_t i = 0; i < h.n_dropped; i++)
+    for (size_t i = 0; i < h.n_dropped; i++) {
+        s_models_unload(self, dropped[i]); /* idle models on an evicted file */
         free(dropped[i]);
+    }
     free(f);
     s_pending_kick(self);
 }

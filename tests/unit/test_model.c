@@ -964,6 +964,15 @@ static void s_expect(const qr_model_t *m, const float *in, const float *const *l
     }
     if (rc == -1)
         assert_true(strlen(err) > 0);
+    /* split over threads: the same verdict, the same first failing layer */
+    for (int threads = 2; threads <= 3; threads++) {
+        char err2[512] = "x";
+        int bad2 = 99;
+        int got2 = qr_model_check_mt(m, in, layers, rows, p, threads, &bad2, err2, sizeof err2);
+        if (got2 != rc || bad2 != bad)
+            fail_msg("line %d: %d threads: rc %d bad %d (%s), wanted rc %d bad %d", line,
+                     threads, got2, bad2, err2, rc, bad);
+    }
 }
 #define EXPECT(rc, bad) s_expect(m, in, layers, rows, p, rc, bad, __LINE__)
 

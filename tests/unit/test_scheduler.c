@@ -358,6 +358,60 @@ static void test_affinity(void **state)
     qr_sched_destroy(&s);
 }
 
+static void test_affinity_wait(void **state)
+{
+    (void)state;
+    qr_sched_t *s = qr_sched_new();
+    qr_sched_set_affinity_wait(s, 200);
+    qr_sched_set_now(s, 1000);
+    assert_int_equal(qr_sched_wait_ms(s), -1);
+    qr_sworker_t w1 = s_worker(1, 1, 1, 1000), w2 = s_worker(2, 1, 1, 1000);
+    assert_int_equal(qr_sched_add_worker(s, &w1), 0);
+    assert_int_equal(qr_sched_add_worker(s, &w2), 0);
+    assert_int_equal(qr_sched_hold(s, &w1, 42), 0);
+    qr_sjob_t a = s_job(1, 0, 1, 1, 100), b = s_job(2, 0, 2, 1, 100);
+    a.affinity = b.affinity = 42;
+    qr_sjob_t *gj;
+    qr_sworker_t *gw;
+    assert_int_equal(qr_sched_enqueue(s, &a), 0);
+    assert_int_equal(qr_sched_enqueue(s, &b), 0);
+    assert_true(qr_sched_next(s, &gj, &gw));
+    assert_ptr_equal(gw, &w1);
+    /* w1 is full and w2 idle, but b waits for w1 ... */
+    assert_false(qr_sched_next(s, &gj, &gw));
+    assert_int_equal(qr_sched_wait_ms(s), 200);
+    qr_sched_set_now(s, 1150);
+    assert_false(qr_sched_next(s, &gj, &gw));
+    assert_int_equal(qr_sched_wait_ms(s), 50);
+    /* ... and takes w1 as soon as it has room */
+    w1.busy = 0;
+    w1.units = 0;
+    qr_sched_update_worker(s, &w1);
+    assert_true(qr_sched_next(s, &gj, &gw));
+    assert_ptr_equal(gj, &b);
+    assert_ptr_equal(gw, &w1);
+    /* past the wait, a job goes to whoever has room */
+    qr_sjob_t c = s_job(3, 0, 3, 1, 100);
+    c.affinity = 42;
+    assert_int_equal(qr_sched_enqueue(s, &c), 0);
+    assert_false(qr_sched_next(s, &gj, &gw));
+    qr_sched_set_now(s, 1150 + 200);
+    assert_true(qr_sched_next(s, &gj, &gw));
+    assert_ptr_equal(gj, &c);
+    assert_ptr_equal(gw, &w2);
+    /* a key nobody holds never waits */
+    qr_sjob_t d = s_job(4, 0, 4, 1, 100);
+    d.affinity = 7;
+    w2.busy = 0;
+    w2.units = 0;
+    qr_sched_update_worker(s, &w2);
+    assert_int_equal(qr_sched_enqueue(s, &d), 0);
+    assert_true(qr_sched_next(s, &gj, &gw));
+    assert_ptr_equal(gj, &d);
+    assert_int_equal(qr_sched_wait_ms(s), -1);
+    qr_sched_destroy(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -369,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_prefetch_by_work),
         cmocka_unit_test(test_affinity),
+        cmocka_unit_test(test_affinity_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
