@@ -96,11 +96,11 @@ sed -n 's/^extern const ProtobufCMessageDescriptor \(quarry__[a-z0-9_]*__descrip
 
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
 cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Wall -Wno-unused-parameter
-        -I"$root/common" -I"$root/sdk" -I"$build/gen" $(pkg-config --cflags libzmq libprotobuf-c openblas jansson))
+        -I"$root/common" -I"$root/sdk" -I"$root/broker" -I"$build/gen" $(pkg-config --cflags libzmq libprotobuf-c openblas jansson))
 libs=($(pkg-config --libs libzmq libprotobuf-c openblas jansson libsodium) -lpthread -lm)
 
 # The project's own sources, instrumented for coverage but without a main.
-srcs=("$build/gen/quarry.pb-c.c" "$root/sdk/client.c")
+srcs=("$build/gen/quarry.pb-c.c" "$root/sdk/client.c" "$root/broker/store.c")
 for f in err.c util.c config.c wire.c gemm.c jobstate.c keys.c model.c safetensors.c artifact.c; do srcs+=("$root/common/$f"); done
 log "building with $CC in $build"
 objs=()
