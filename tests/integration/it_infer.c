@@ -341,6 +341,40 @@ static void test_refused_at_submit(void **state)
     free(want);
 }
 
+/* The broker killed with -9 while ai.infer jobs are queued and running:
+ * restarted on the same database and store, it reloads the jobs, loads
+ * their model again from the store, and every job settles once. */
+static void test_broker_restart(void **state)
+{
+    (void)state;
+    enum { N = 12 };
+    uint64_t ids[N];
+    float *want[N];
+    /* no workers: every job is still queued when the broker dies */
+    h_stop(s_w1, SIGTERM, 10000);
+    h_stop(s_w2, SIGTERM, 10000);
+    for (int i = 0; i < N; i++)
+        ids[i] = s_submit(40, 700 + (unsigned)i, &want[i], NULL);
+    h_stop(s_broker, SIGKILL, 5000);
+    s_broker = h_broker("infer-broker", s_db, CPORT, WPORT, "--metrics-addr=127.0.0.1:27262",
+                        NULL);
+    quarry_client_destroy(&s_alice);
+    s_alice = h_client(CPORT, "alice");
+    s_w1 = h_worker("infer-w1", WPORT, "iw1", "op-a", 2, 100, "--metrics-addr=127.0.0.1:27263",
+                    "--batch-delay-ms=40", NULL);
+    s_w2 = h_worker("infer-w2", WPORT, "iw2", "op-b", 2, 100, "--metrics-addr=127.0.0.1:27264",
+                    NULL);
+    h_wait_online(s_alice, 2);
+    for (int i = 0; i < N; i++) {
+        s_expect(ids[i], want[i], 40);
+        free(want[i]);
+    }
+    h_check_books(s_db);
+    /* the model came back from the store, not from a new upload */
+    assert_int_equal(s_bmetric("quarry_artifact_uploads_total"), 0);
+    assert_true(s_bmetric("quarry_model_loads_total") >= 1);
+}
+
 /* A worker that alters one value of layer `layer` in every result: the
  * broker catches it, does not pay, and lowers its reputation. */
 static void s_tamper(int layer)
@@ -422,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_infer_jobs),
         cmocka_unit_test(test_batching),
         cmocka_unit_test(test_refused_at_submit),
+        cmocka_unit_test(test_broker_restart),
         cmocka_unit_test(test_tamper_dense),
         cmocka_unit_test(test_tamper_gelu),
         cmocka_unit_test(test_tamper_layernorm),
