@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Checks every deployment artefact under deploy/ offline, on this machine:
 #   - systemd units: `systemd-analyze verify` on a temporary copy whose
-#     ExecStart points at the built binaries (a stub where none is given, and
-#     always for quarry-mirror, which is not built yet), `systemd-analyze
+#     ExecStart points at the built binaries (a stub where none is given),
+#     `systemd-analyze
 #     security --offline` exposure <= 2.5, the sysusers file, and static
 #     checks (user, env files, restart, hardening, stop timeout vs drain);
 #   - env files, docker-compose.yml, the Dockerfile, Prometheus and Grafana
@@ -15,9 +15,9 @@
 #
 #   deploy/validate.sh
 # Environment (set by the deploy_validate ctest test, tests/deploy.cmake):
-#   QUARRY_BROKER_BIN, QUARRY_WORKER_BIN, QUARRY_CLI_BIN  built binaries;
-#   QUARRY_MIRROR_BIN  once quarry-mirror exists.  Without them the checks that
-#   need a binary are skipped with a note.
+#   QUARRY_BROKER_BIN, QUARRY_WORKER_BIN, QUARRY_CLI_BIN, QUARRY_MIRROR_BIN
+#   built binaries.  Without them the checks that need a binary are skipped
+#   with a note.
 # As root it installs what is missing (systemd, python3-yaml) with apt.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -302,7 +302,7 @@ def check_dockerfile(root):
         problems.append("build stage does not install its packages with deploy/install-deps.sh")
     if not os.path.exists(os.path.join(root, "deploy", "install-deps.sh")):
         problems.append("deploy/install-deps.sh missing")
-    for t in ("quarry-broker", "quarry-worker", "quarry-cli"):
+    for t in ("quarry-broker", "quarry-worker", "quarry-cli", "quarry-mirror"):
         if t not in runs:
             problems.append(f"build stage does not build {t}")
     # runtime stage: the packages of the shared libraries the binaries link

@@ -18,9 +18,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ctype.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "quarry.h"
+/* proof and claim: the chain library and the mirror's record format */
+#include "err.h"
+#include "ethutil.h"
+#include "merkle.h"
+#include "mirror_core.h"
+#include "rpc.h"
+#include "tx.h"
 
 enum {
     EXIT_OK = 0,      /* success (and for wait/submit --wait: the job settled) */
@@ -62,6 +75,12 @@ typedef struct {
     uint64_t rows;          /* infer: input rows */
     float *X;               /* infer input, owned */
     size_t nx;              /* its floats */
+    /* proof, claim: the settlement mirror and the chain */
+    const char *mirror;     /* quarry-mirror's HTTP address */
+    const char *rpc;        /* Ethereum JSON-RPC endpoint */
+    const char *eth_key;    /* claim: the operator's Ethereum key file */
+    const char *operator_;  /* claim: whose records (default: the key's address) */
+    int64_t receipt_ms;     /* claim: how long to wait for receipts */
 } cli_t;
 
 typedef enum { F_STR, F_U64, F_I64, F_BOOL } ftype_t;
@@ -133,6 +152,22 @@ static const flag_t s_jobs_flags[] = {
     F("state", F_STR, state, "STATE", "only jobs in STATE"),
     F("limit", F_U64, limit, "N", "at most N jobs (default: broker's)"),
     F("all", F_BOOL, all, NULL, "every account's jobs (admin)"),
+};
+static const flag_t s_proof_flags[] = {
+    F("mirror", F_STR, mirror, "URL", "quarry-mirror's HTTP address [$QUARRY_MIRROR, "
+      "http://127.0.0.1:9108]"),
+    F("rpc", F_STR, rpc, "URL", "also check the proof with the contract (verifySettlement) "
+      "through this node [$QUARRY_RPC]"),
+};
+static const flag_t s_claim_flags[] = {
+    F("mirror", F_STR, mirror, "URL", "quarry-mirror's HTTP address [$QUARRY_MIRROR, "
+      "http://127.0.0.1:9108]"),
+    F("rpc", F_STR, rpc, "URL", "Ethereum JSON-RPC endpoint [$QUARRY_RPC, http://127.0.0.1:8545]"),
+    F("eth-key", F_STR, eth_key, "FILE", "the operator's Ethereum key, 64 hex digits, mode 0600"),
+    F("operator", F_STR, operator_, "ACCOUNT", "claim ACCOUNT's records (default: those of "
+      "the key's address)"),
+    F("receipt-timeout-ms", F_I64, receipt_ms, "MS", "wait this long for the receipts "
+      "(default 120000)"),
 };
 
 typedef int (*cmd_fn)(cli_t *cli, quarry_client_t *c, int argc, char **argv);
@@ -1221,6 +1256,572 @@ static int cmd_admin(cli_t *cli, quarry_client_t *c, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---- proof, claim: the settlement mirror and the chain ------------------------ */
+
+/* GET base + path from quarry-mirror (plain HTTP/1.0, which is what it
+ * serves).  The body goes to a malloc'd *body; returns the HTTP status, or
+ * -1 with a message on stderr when nothing answered. */
+static int s_http_get(const char *base, const char *path, char **body)
+{
+    *body = NULL;
+    const char *p = base;
+    if (!strncmp(p, "http://", 7))
+        p += 7;
+    else if (strstr(p, "://")) {
+        s_err("--mirror: only http:// addresses are served by quarry-mirror ('%s')", base);
+        return -1;
+    }
+    char host[256], port[16] = "80", prefix[256] = "";
+    size_t hl = strcspn(p, ":/");
+    if (hl == 0 || hl >= sizeof host) {
+        s_err("--mirror: no host in '%s'", base);
+        return -1;
+    }
+    memcpy(host, p, hl);
+    host[hl] = '\0';
+    p += hl;
+    if (*p == ':') {
+        size_t pl = strcspn(++p, "/");
+        if (pl == 0 || pl >= sizeof port) {
+            s_err("--mirror: bad port in '%s'", base);
+            return -1;
+        }
+        memcpy(port, p, pl);
+        port[pl] = '\0';
+        p += pl;
+    }
+    snprintf(prefix, sizeof prefix, "%s", p);
+    size_t plen = strlen(prefix);
+    if (plen && prefix[plen - 1] == '/')
+        prefix[plen - 1] = '\0';
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) {
+        s_err("mirror at %s: cannot resolve %s", base, host);
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        s_err("mirror at %s is not reachable: %s", base, strerror(errno));
+        return -1;
+    }
+    char req[1024];
+    int n = snprintf(req, sizeof req, "GET %s%s HTTP/1.0\r\nHost: %s\r\n\r\n", prefix, path, host);
+    if (n < 0 || (size_t)n >= sizeof req || send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+        close(fd);
+        s_err("mirror at %s: cannot send the request", base);
+        return -1;
+    }
+    size_t cap = 1 << 16, got = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf)
+            break;
+        if (got + 1 == cap) {
+            char *q = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
+            if (!q) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = q;
+            cap *= 2;
+        }
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (poll(&pf, 1, 30000) <= 0) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        ssize_t r = recv(fd, buf + got, cap - got - 1, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (!buf) {
+        s_err("mirror at %s: no complete answer", base);
+        return -1;
+    }
+    buf[got] = '\0';
+    int status = -1;
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || !sep) {
+        free(buf);
+        s_err("mirror at %s: not an HTTP answer", base);
+        return -1;
+    }
+    memmove(buf, sep + 4, strlen(sep + 4) + 1);
+    *body = buf;
+    return status;
+}
+
+/* GETs a JSON document; *doc on 200, else a message from the body's "error"
+ * and an exit code. */
+static int s_mirror_json(const cli_t *cli, const char *path, json_t **doc)
+{
+    char *body = NULL;
+    *doc = NULL;
+    int status = s_http_get(cli->mirror, path, &body);
+    if (status < 0)
+        return EXIT_UNAVAIL;
+    json_error_t je;
+    json_t *j = json_loads(body, 0, &je);
+    free(body);
+    if (status == 200 && j) {
+        *doc = j;
+        return EXIT_OK;
+    }
+    json_t *e = json_object_get(j, "error");
+    s_err("mirror: %s (HTTP %d)", json_is_string(e) ? json_string_value(e) : "bad answer", status);
+    json_decref(j);
+    return status == 404 || status == 400 ? EXIT_REFUSED : EXIT_UNAVAIL;
+}
+
+static void s_set_chain_defaults(cli_t *cli, bool rpc_default)
+{
+    if (!cli->mirror || !*cli->mirror) {
+        cli->mirror = getenv("QUARRY_MIRROR");
+        if (!cli->mirror || !*cli->mirror)
+            cli->mirror = "http://127.0.0.1:9108";
+    }
+    if (!cli->rpc || !*cli->rpc) {
+        cli->rpc = getenv("QUARRY_RPC");
+        if ((!cli->rpc || !*cli->rpc) && rpc_default)
+            cli->rpc = "http://127.0.0.1:8545";
+    }
+}
+
+/* eth_call of calldata (freed) at contract; one return word into *word. */
+static int s_eth_call(qr_rpc_t *rpc, const uint8_t contract[QR_ADDR_LEN], const uint8_t *from,
+                      uint8_t *cd, size_t len, uint8_t word[32])
+{
+    qr_call_t call = {.has_to = 1, .data = cd, .data_len = len};
+    memcpy(call.to, contract, QR_ADDR_LEN);
+    if (from) {
+        call.has_from = 1;
+        memcpy(call.from, from, QR_ADDR_LEN);
+    }
+    uint8_t *out = NULL;
+    size_t olen = 0;
+    int rc = qr_rpc_call(rpc, &call, NULL, &out, &olen);
+    free(cd);
+    if (rc == QR_OK && olen < 32)
+        rc = QR_EPROTO;
+    if (rc == QR_OK)
+        memcpy(word, out, 32);
+    free(out);
+    return rc;
+}
+
+/* The leaf of a record hashed up its proof gives the root. */
+static bool s_proof_holds(const qr_mirror_rec_t *rec, const uint8_t root[32],
+                          const uint8_t (*proof)[32], size_t n)
+{
+    qr_settlement_t s;
+    s.job_id = rec->job_id;
+    memcpy(s.client, rec->client, QR_ADDR_LEN);
+    memcpy(s.operator_, rec->operator_, QR_ADDR_LEN);
+    s.amount = rec->amount;
+    uint8_t leaf[32];
+    qr_settlement_leaf(&s, leaf);
+    return qr_merkle_verify(leaf, proof, n, root);
+}
+
+static const char *s_jstr(const json_t *doc, const char *key)
+{
+    const char *v = json_string_value(json_object_get(doc, key));
+    return v ? v : "";
+}
+
+static long long s_jint(const json_t *doc, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(doc, key));
+}
+
+static int cmd_proof(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    (void)c;
+    (void)argc;
+    s_set_chain_defaults(cli, false);
+    char path[64];
+    snprintf(path, sizeof path, "/proof/%" PRIu64, cli->job_id);
+    json_t *doc;
+    int ex = s_mirror_json(cli, path, &doc);
+    if (ex != EXIT_OK)
+        return ex;
+    qr_mirror_rec_t rec;
+    uint64_t batch;
+    uint8_t root[32], proof[QR_MERKLE_MAX_DEPTH][32];
+    size_t np = 0;
+    char err[160];
+    if (qr_mirror_proof_parse(doc, &rec, &batch, root, proof, &np, err, sizeof err) < 0 ||
+        rec.job_id != cli->job_id) {
+        s_err("mirror: malformed proof document: %s", err);
+        json_decref(doc);
+        return EXIT_UNAVAIL;
+    }
+    bool local = s_proof_holds(&rec, root, (const uint8_t(*)[32])proof, np);
+    int onchain = -1; /* -1: not asked */
+    if (cli->rpc && *cli->rpc) {
+        uint8_t contract[QR_ADDR_LEN], *cd, word[32];
+        size_t len;
+        qr_rpc_t *rpc = qr_rpc_new(cli->rpc, (int)cli->timeout_ms, err, sizeof err);
+        if (!rpc || qr_address_from_text(s_jstr(doc, "contract"), contract) < 0 ||
+            qr_mirror_verify_calldata(batch, &rec, (const uint8_t(*)[32])proof, np, &cd, &len) <
+                0) {
+            s_err("--rpc: %s", rpc ? "bad contract address from the mirror" : err);
+            qr_rpc_destroy(&rpc);
+            json_decref(doc);
+            return EXIT_USAGE;
+        }
+        if (s_eth_call(rpc, contract, NULL, cd, len, word) != QR_OK) {
+            s_err("verifySettlement: %s", qr_rpc_last_error(rpc)->message);
+            qr_rpc_destroy(&rpc);
+            json_decref(doc);
+            return EXIT_UNAVAIL;
+        }
+        onchain = word[31] == 1;
+        qr_rpc_destroy(&rpc);
+    }
+    if (cli->json) {
+        json_object_set_new(doc, "verified_locally", json_boolean(local));
+        if (onchain >= 0)
+            json_object_set_new(doc, "verified_on_chain", json_boolean(onchain));
+        char *s = json_dumps(doc, JSON_COMPACT);
+        if (s)
+            printf("%s\n", s);
+        free(s);
+    } else {
+        printf("job        %" PRIu64 "\n", rec.job_id);
+        printf("batch      %" PRIu64 " (%s; leaf %lld of %lld)\n", batch, s_jstr(doc, "state"),
+               s_jint(doc, "leaf_index"), s_jint(doc, "count"));
+        printf("client     %s  %s\n", s_jstr(doc, "client"), s_jstr(doc, "client_account"));
+        printf("operator   %s  %s\n", s_jstr(doc, "operator"), s_jstr(doc, "operator_account"));
+        printf("amount     %s wei  (price %lld - fee %lld, %lld units)\n", s_jstr(doc, "amount"),
+               s_jint(doc, "price"), s_jint(doc, "fee"), s_jint(doc, "units"));
+        printf("leaf       %s\n", s_jstr(doc, "leaf"));
+        printf("root       %s\n", s_jstr(doc, "root"));
+        json_t *pr = json_object_get(doc, "proof");
+        for (size_t i = 0; i < json_array_size(pr); i++)
+            printf("%s %s\n", i ? "          " : "proof     ",
+                   json_string_value(json_array_get(pr, i)));
+        if (!json_array_size(pr))
+            printf("proof      (empty: the only record of its batch)\n");
+        printf("tx         %s", s_jstr(doc, "tx_hash"));
+        if (s_jint(doc, "block"))
+            printf("  block %lld  gas %lld", s_jint(doc, "block"), s_jint(doc, "gas_used"));
+        printf("\ncontract   %s on chain %lld\n", s_jstr(doc, "contract"), s_jint(doc, "chain_id"));
+        printf("check      %s\n", local ? "the proof hashes to the root" : "PROOF DOES NOT HOLD");
+        if (onchain >= 0)
+            printf("on chain   verifySettlement: %s\n", onchain ? "true" : "false");
+    }
+    json_decref(doc);
+    if (!local || onchain == 0) {
+        s_err("job %" PRIu64 ": the proof does not hold%s", cli->job_id,
+              local ? " on chain (batch not posted yet?)" : "");
+        return EXIT_REFUSED;
+    }
+    return EXIT_OK;
+}
+
+static int check_claim(cli_t *cli, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    if (!cli->eth_key || !*cli->eth_key) {
+        s_err("claim: --eth-key FILE is required (the operator's Ethereum key)");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* One record to claim and what became of it. */
+typedef struct {
+    qr_mirror_rec_t rec;
+    uint64_t batch;
+    uint8_t hash[32];
+    uint8_t *cd; /* claim calldata until sent (malloc'd) */
+    size_t cd_len;
+    bool sent;
+    char note[600]; /* why skipped or failed */
+    int outcome;    /* 0 skipped, 1 sent, 2 failed */
+    uint64_t block, gas;
+    bool ok;
+} claim_t;
+
+static int cmd_claim(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    (void)c;
+    (void)argc;
+    (void)argv;
+    s_set_chain_defaults(cli, true);
+    char err[256];
+    qr_ethkey_t *key = qr_ethkey_load(cli->eth_key, err, sizeof err);
+    if (!key) {
+        s_err("claim: %s", err);
+        return EXIT_USAGE;
+    }
+    const uint8_t *me = qr_ethkey_address(key);
+    char mytext[43];
+    qr_address_to_text(me, mytext);
+    qr_rpc_t *rpc = qr_rpc_new(cli->rpc, (int)(cli->timeout_ms > 10000 ? cli->timeout_ms : 10000),
+                               err, sizeof err);
+    claim_t *cl = NULL;
+    size_t n = 0, cap = 0;
+    int ex = EXIT_OK;
+    uint8_t contract[QR_ADDR_LEN];
+    bool have_contract = false;
+    if (!rpc) {
+        s_err("--rpc: %s", err);
+        ex = EXIT_USAGE;
+        goto done;
+    }
+    /* the operator's confirmed records, a page at a time */
+    char who[400];
+    if (cli->operator_ && *cli->operator_) {
+        size_t k = 0;
+        for (const unsigned char *p = (const unsigned char *)cli->operator_; *p && k + 4 < sizeof who;
+             p++) {
+            if (isalnum(*p) || strchr("-_.~", *p))
+                who[k++] = (char)*p;
+            else
+                k += (size_t)snprintf(who + k, sizeof who - k, "%%%02X", *p);
+        }
+        who[k] = '\0';
+    }
+    for (uint64_t after = 0;;) {
+        char path[512];
+        if (cli->operator_ && *cli->operator_)
+            snprintf(path, sizeof path, "/records/account/%s/after/%" PRIu64, who, after);
+        else
+            snprintf(path, sizeof path, "/records/address/%s/after/%" PRIu64, mytext, after);
+        json_t *doc;
+        if ((ex = s_mirror_json(cli, path, &doc)) != EXIT_OK)
+            goto done;
+        uint8_t op[QR_ADDR_LEN];
+        if (qr_address_from_text(s_jstr(doc, "operator"), op) < 0 ||
+            memcmp(op, me, QR_ADDR_LEN) != 0) {
+            s_err("claim: %s's records name operator %s, not this key's address %s: the contract "
+                  "pays only the record's operator",
+                  cli->operator_, s_jstr(doc, "operator"), mytext);
+            json_decref(doc);
+            ex = EXIT_USAGE;
+            goto done;
+        }
+        json_t *recs = json_object_get(doc, "records");
+        for (size_t i = 0; i < json_array_size(recs); i++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                claim_t *q = realloc(cl, cap * sizeof *cl);
+                if (!q) {
+                    json_decref(doc);
+                    ex = EXIT_LOCAL;
+                    goto done;
+                }
+                cl = q;
+            }
+            claim_t *x = &cl[n];
+            memset(x, 0, sizeof *x);
+            uint8_t root[32], proof[QR_MERKLE_MAX_DEPTH][32];
+            size_t np;
+            json_t *r = json_array_get(recs, i);
+            if (qr_mirror_proof_parse(r, &x->rec, &x->batch, root, proof, &np, err, sizeof err) < 0) {
+                s_err("mirror: malformed record: %s", err);
+                json_decref(doc);
+                ex = EXIT_UNAVAIL;
+                goto done;
+            }
+            if (!have_contract && qr_address_from_text(s_jstr(r, "contract"), contract) == 0)
+                have_contract = true;
+            n++;
+            if (!s_proof_holds(&x->rec, root, (const uint8_t(*)[32])proof, np)) {
+                x->outcome = 2;
+                snprintf(x->note, sizeof x->note, "the mirror's proof does not hash to its root");
+                continue;
+            }
+            x->outcome = 1;
+            if (qr_mirror_claim_calldata(x->batch, &x->rec, (const uint8_t(*)[32])proof, np,
+                                         &x->cd, &x->cd_len) < 0) {
+                json_decref(doc);
+                ex = EXIT_LOCAL;
+                goto done;
+            }
+        }
+        json_t *next = json_object_get(doc, "next_after");
+        bool more = json_is_integer(next);
+        if (more)
+            after = (uint64_t)json_integer_value(next);
+        json_decref(doc);
+        if (!more)
+            break;
+    }
+    /* sign and send, one nonce after another */
+    uint64_t chain = 0, nonce = 0;
+    qr_u256_t tip, max_fee;
+    if (n && (qr_rpc_chain_id(rpc, &chain) != QR_OK || qr_rpc_nonce(rpc, me, &nonce) != QR_OK ||
+              qr_rpc_fees(rpc, &tip, &max_fee) != QR_OK)) {
+        s_err("node: %s", qr_rpc_last_error(rpc)->message);
+        ex = EXIT_UNAVAIL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        claim_t *x = &cl[i];
+        if (x->outcome != 1)
+            continue;
+        uint8_t *cd = x->cd;
+        size_t len = x->cd_len;
+        x->cd = NULL;
+        if (ex != EXIT_OK) {
+            free(cd);
+            x->outcome = 2;
+            snprintf(x->note, sizeof x->note, "not sent: the node is unavailable");
+            continue;
+        }
+        uint8_t *icd, word[32];
+        size_t ilen;
+        if (qr_mirror_simple_calldata("isClaimed(uint64)", 1, x->rec.job_id, &icd, &ilen) == 0 &&
+            s_eth_call(rpc, contract, NULL, icd, ilen, word) == QR_OK && word[31] == 1) {
+            free(cd);
+            x->outcome = 0;
+            snprintf(x->note, sizeof x->note, "already claimed");
+            continue;
+        }
+        qr_call_t call = {.has_from = 1, .has_to = 1, .data = cd, .data_len = len};
+        memcpy(call.from, me, QR_ADDR_LEN);
+        memcpy(call.to, contract, QR_ADDR_LEN);
+        uint64_t gas;
+        if (qr_rpc_estimate_gas(rpc, &call, &gas) != QR_OK) {
+            /* a claim that would revert (deposit short, unknown batch) */
+            free(cd);
+            x->outcome = 2;
+            snprintf(x->note, sizeof x->note, "%s", qr_rpc_last_error(rpc)->message);
+            continue;
+        }
+        qr_tx_t tx = {.chain_id = chain, .nonce = nonce, .max_priority_fee = tip,
+                      .max_fee = max_fee, .gas = gas + gas / 5, .has_to = 1, .data = cd,
+                      .data_len = len};
+        memcpy(tx.to, contract, QR_ADDR_LEN);
+        qr_signed_tx_t st;
+        int sr = qr_tx_sign(&tx, key, &st, err, sizeof err);
+        free(cd);
+        if (sr < 0) {
+            x->outcome = 2;
+            snprintf(x->note, sizeof x->note, "%s", err);
+            continue;
+        }
+        uint8_t hash[32];
+        if (qr_rpc_send_raw(rpc, st.raw, st.raw_len, hash) != QR_OK) {
+            x->outcome = 2;
+            snprintf(x->note, sizeof x->note, "%s", qr_rpc_last_error(rpc)->message);
+            qr_signed_tx_free(&st);
+            continue;
+        }
+        memcpy(x->hash, st.hash, 32);
+        qr_signed_tx_free(&st);
+        x->sent = true;
+        nonce++;
+    }
+    int64_t wait_ms = cli->receipt_ms > 0 ? cli->receipt_ms : 120000;
+    int64_t t0 = (int64_t)time(NULL) * 1000;
+    for (size_t i = 0; i < n; i++) {
+        claim_t *x = &cl[i];
+        if (!x->sent)
+            continue;
+        int64_t left = wait_ms - ((int64_t)time(NULL) * 1000 - t0);
+        qr_receipt_t r;
+        if (left <= 0 || qr_rpc_wait_receipt(rpc, x->hash, (int)(left > 0 ? left : 1), 200, &r) !=
+                             QR_OK) {
+            x->outcome = 2;
+            snprintf(x->note, sizeof x->note, "sent, no receipt yet: look up the tx later");
+            continue;
+        }
+        x->ok = r.status == 1;
+        x->block = r.block_number;
+        x->gas = r.gas_used;
+        if (!x->ok) {
+            x->outcome = 2;
+            snprintf(x->note, sizeof x->note, "reverted");
+        }
+        qr_receipt_free(&r);
+    }
+    /* report */
+    qr_u256_t total = qr_u256_from_u64(0);
+    uint64_t gas_total = 0;
+    size_t nok = 0, nskip = 0, nfail = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cl[i].sent && cl[i].ok) {
+            qr_u256_add(&total, &cl[i].rec.amount, &total);
+            nok++;
+        }
+        gas_total += cl[i].gas;
+        nskip += cl[i].outcome == 0;
+        nfail += cl[i].outcome == 2;
+    }
+    char tot[80];
+    qr_u256_to_dec(&total, tot, sizeof tot);
+    if (cli->json) {
+        printf("{\"operator\":\"%s\",\"claimed\":[", mytext);
+        bool first = true;
+        for (size_t i = 0; i < n; i++) {
+            if (!(cl[i].sent && cl[i].ok))
+                continue;
+            char amt[80], h[67];
+            qr_u256_to_dec(&cl[i].rec.amount, amt, sizeof amt);
+            qr_hex_encode(cl[i].hash, 32, h);
+            printf("%s{\"job_id\":%" PRIu64 ",\"batch_id\":%" PRIu64 ",\"amount\":\"%s\","
+                   "\"tx_hash\":\"%s\",\"block\":%" PRIu64 ",\"gas_used\":%" PRIu64 "}",
+                   first ? "" : ",", cl[i].rec.job_id, cl[i].batch, amt, h, cl[i].block,
+                   cl[i].gas);
+            first = false;
+        }
+        for (int o = 0; o <= 2; o += 2) {
+            printf("],\"%s\":[", o ? "failed" : "skipped");
+            first = true;
+            for (size_t i = 0; i < n; i++) {
+                if (cl[i].outcome != o)
+                    continue;
+                printf("%s{\"job_id\":%" PRIu64 ",\"reason\":", first ? "" : ",", cl[i].rec.job_id);
+                s_json_str(cl[i].note);
+                putchar('}');
+                first = false;
+            }
+        }
+        printf("],\"total_amount\":\"%s\",\"gas_used\":%" PRIu64 "}\n", tot, gas_total);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            char amt[80], h[67];
+            qr_u256_to_dec(&cl[i].rec.amount, amt, sizeof amt);
+            qr_hex_encode(cl[i].hash, 32, h);
+            if (cl[i].sent && cl[i].ok)
+                printf("job %-10" PRIu64 " batch %-6" PRIu64 " %s wei  tx %s\n", cl[i].rec.job_id,
+                       cl[i].batch, amt, h);
+            else
+                printf("job %-10" PRIu64 " batch %-6" PRIu64 " %s: %s\n", cl[i].rec.job_id,
+                       cl[i].batch, cl[i].outcome ? "FAILED" : "skipped", cl[i].note);
+        }
+        printf("claimed %zu record(s), %s wei, gas %" PRIu64 "; %zu already claimed, %zu failed\n",
+               nok, tot, gas_total, nskip, nfail);
+    }
+    if (ex == EXIT_OK && nfail)
+        ex = EXIT_REFUSED;
+done:
+    for (size_t i = 0; cl && i < n; i++)
+        free(cl[i].cd); /* calldata never sent (an early exit) */
+    free(cl);
+    qr_rpc_destroy(&rpc);
+    qr_ethkey_destroy(&key);
+    return ex;
+}
+
 #define CMD(name, args, lo, hi, flags, check, fn, help)                                           \
     {name, args, lo, hi, flags, sizeof flags / sizeof flags[0], check, fn, help, false}
 #define CMD0(name, args, lo, hi, check, fn, help) {name, args, lo, hi, NULL, 0, check, fn, help, false}
@@ -1249,6 +1850,14 @@ static const command_t s_commands[] = {
      .help = "make a key pair PREFIX.key (secret, 0600) + PREFIX.pub; prints the public key"},
     CMD0("admin", "OP KEY [ACCOUNT]", 2, 3, check_admin, cmd_admin,
          "register a key (admin): add-client|add-operator|add-admin KEY ACCOUNT, remove KEY"),
+    {.name = "proof", .args = "JOB", .min_args = 1, .max_args = 1, .flags = s_proof_flags,
+     .nflags = sizeof s_proof_flags / sizeof s_proof_flags[0], .check = check_job,
+     .fn = cmd_proof, .offline = true,
+     .help = "a settlement's on-chain record and Merkle proof, from quarry-mirror"},
+    {.name = "claim", .args = "", .min_args = 0, .max_args = 0, .flags = s_claim_flags,
+     .nflags = sizeof s_claim_flags / sizeof s_claim_flags[0], .check = check_claim,
+     .fn = cmd_claim, .offline = true,
+     .help = "claim an operator's mirrored earnings from the contract (one tx per record)"},
 };
 #define NCOMMANDS (sizeof s_commands / sizeof s_commands[0])
 

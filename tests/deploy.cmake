@@ -9,4 +9,4 @@ add_test(NAME deploy_validate COMMAND ${PROJECT_SOURCE_DIR}/deploy/validate.sh)
 set_tests_properties(deploy_validate PROPERTIES
   LABELS deploy
   TIMEOUT 300
-  ENVIRONMENT "QUARRY_BROKER_BIN=$<TARGET_FILE:quarry-broker>;QUARRY_WORKER_BIN=$<TARGET_FILE:quarry-worker>;QUARRY_CLI_BIN=$<TARGET_FILE:quarry-cli>")
+  ENVIRONMENT "QUARRY_BROKER_BIN=$<TARGET_FILE:quarry-broker>;QUARRY_WORKER_BIN=$<TARGET_FILE:quarry-worker>;QUARRY_CLI_BIN=$<TARGET_FILE:quarry-cli>;QUARRY_MIRROR_BIN=$<TARGET_FILE:quarry-mirror>")
