@@ -110,7 +110,8 @@ qr_cache_t *qr_cache_new(const char *dir, uint64_t cap_bytes, char *err, size_t 
         }
     }
     closedir(d);
-    qsort(self->e, self->n, sizeof *self->e, s_by_mtime);
+    if (self->n) /* qsort(NULL, 0) is undefined */
+        qsort(self->e, self->n, sizeof *self->e, s_by_mtime);
     return self;
 }
 
