@@ -5,7 +5,7 @@
  * (wtns.c) gives the witness; qr_g16_prove (prover.c) makes a proof with
  * random r and s from the OS; qr_g16_verify (verify.c) checks it with one
  * multi-pairing.  JSON in and out (proof.json, public.json,
- * verification_key.json) is byte-for-byte what snarkjs writes (json.c).
+ * verification_key.json) is byte-for-byte what snarkjs writes (g16_json.c).
  *
  * Field elements are qr_fr_t in our Montgomery form (bn254_field.h), points
  * affine with (0, 0) as infinity (bn254_curve.h), whatever the file formats
