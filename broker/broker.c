@@ -16,6 +16,7 @@
 #include "gemm.h"
 #include "hmap.h"
 #include "httpd.h"
+#include "groth16.h"
 #include "jobstate.h"
 #include "keys.h"
 #include "model.h"
@@ -24,7 +25,10 @@
 #include "scheduler.h"
 #include "store.h"
 #include "util.h"
+#include "verify.h"
 #include "wire.h"
+#include "wtns.h"
+#include "zkey.h"
 
 #define S_NAME_MAX 127
 #define S_IDENT_MAX 255
@@ -238,6 +242,7 @@ struct qr_broker {
     qr_hmap_t *models;  /* "WEIGHTS:GRAPH" -> s_model_t, loaded models */
     size_t model_bytes; /* their weights' size */
     int check_threads;  /* threads an ai.infer result check may use (the CPUs, at most 4) */
+    qr_hmap_t *zkeys;   /* zkey SHA-256 -> s_zkey_t: verification keys of zk.groth16 jobs */
 
     uint64_t next_job, next_acct, next_worker, next_txn, next_blob, seq;
     uint64_t running[QR_SCHED_KINDS]; /* assigned or running, per kind */
@@ -862,12 +867,101 @@ static uint64_t s_affinity(const char *sha)
     return k ? k : 1;
 }
 
+/* ---- zk.groth16 proving keys ----
+ * The broker needs only a key's verification key and sizes: it reads the
+ * .zkey from the store once, keeps those, and lets the rest go (the proving
+ * key can be gigabytes; the workers hold it).  Verification keys are a few
+ * hundred bytes each, so they are never evicted. */
+typedef struct {
+    char sha[QR_SHA_HEX + 1];
+    qr_g16_vk_t *vk;
+    uint32_t n_vars, n_public, domain;
+} s_zkey_t;
+
+static void s_zkey_free_each(void *arg, void *v)
+{
+    (void)arg;
+    s_zkey_t *z = v;
+    qr_g16_vk_destroy(&z->vk);
+    free(z);
+}
+
+static s_zkey_t *s_zkey_get(qr_broker_t *self, const char *sha, int *code, char *why,
+                            size_t whylen)
+{
+    *code = QR_EINVAL;
+    if (!qr_sha_valid(sha)) {
+        snprintf(why, whylen, "zk.groth16 needs the proving key as a SHA-256 name (64 lowercase "
+                              "hex digits), as `quarry upload` prints it");
+        return NULL;
+    }
+    s_zkey_t *z = qr_hmap_get(self->zkeys, sha, QR_SHA_HEX);
+    if (z)
+        return z;
+    char path[4200], err[320];
+    if (qr_store_path(self->store, sha, path, sizeof path) < 0) {
+        *code = QR_ENOTFOUND;
+        snprintf(why, whylen, "the proving key %.12s... is not in the broker's store; upload it "
+                              "first (quarry upload FILE.zkey)", sha);
+        return NULL;
+    }
+    qr_g16_pk_t *pk = qr_zkey_load(path, 0, err, sizeof err);
+    if (!pk) {
+        snprintf(why, whylen, "not a Groth16 proving key: %.200s", err);
+        return NULL;
+    }
+    z = calloc(1, sizeof *z);
+    if (z)
+        z->vk = qr_g16_vk_from_pk(pk);
+    if (!z || !z->vk || qr_hmap_put(self->zkeys, sha, QR_SHA_HEX, z) < 0) {
+        if (z)
+            qr_g16_vk_destroy(&z->vk);
+        free(z);
+        qr_g16_pk_destroy(&pk);
+        *code = QR_ENOMEM;
+        snprintf(why, whylen, "out of memory loading a proving key");
+        return NULL;
+    }
+    memcpy(z->sha, sha, QR_SHA_HEX + 1);
+    z->n_vars = pk->n_vars;
+    z->n_public = pk->n_public;
+    z->domain = pk->domain_size;
+    qr_g16_pk_destroy(&pk);
+    return z;
+}
+
+static bool s_is_zk(const qr_db_job_t *r)
+{
+    return strcmp(r->kind, "zk.groth16") == 0;
+}
+
+/* Work units of a proof: one per started 1024 of (4 x witness length +
+ * domain size), the points the prover's MSMs and NTTs go through (three G1
+ * MSMs and one G2 MSM over the witness, one over the H query). */
+static uint64_t s_zk_units(const s_zkey_t *z)
+{
+    uint64_t pts = 4 * (uint64_t)z->n_vars + z->domain;
+    return pts / 1024 + 1;
+}
+
+/* The witness of a zk.groth16 job (its input, the .wtns bytes). */
+static qr_wtns_t *s_job_wtns(const s_job_t *j, char *err, size_t errlen)
+{
+    return qr_wtns_load_mem("witness", j->row.input, j->row.input_len, err, errlen);
+}
+
 static int s_job_track(qr_broker_t *self, s_job_t *j)
 {
     j->sj.id = j->row.id;
     j->sj.priority = j->row.priority;
     j->sj.seq = ++self->seq;
-    if (s_is_infer(&j->row)) {
+    if (s_is_zk(&j->row)) {
+        int code;
+        char why[256];
+        s_zkey_t *z = s_zkey_get(self, j->row.model, &code, why, sizeof why);
+        j->sj.units = z ? s_zk_units(z) : 1;
+        j->sj.affinity = s_affinity(j->row.model);
+    } else if (s_is_infer(&j->row)) {
         int code;
         char why[256];
         s_model_t *m = s_job_model(self, &j->row, &code, why, sizeof why);
@@ -1308,7 +1402,7 @@ static void s_on_ready(qr_broker_t *self, const void *ident, size_t idlen, const
     else if (r->slots < 1 || r->slots > 4096)
         bad = "READY: slots must be 1-4096";
     else if (!kinds)
-        bad = "READY: no runtime this broker knows (ai.gemm, ai.infer)";
+        bad = "READY: no runtime this broker knows (ai.gemm, ai.infer, zk.groth16)";
     char kwhy[192] = "";
     if (!bad && !self->cfg.insecure) {
         /* the key decides whom the work pays, and who may use the name */
@@ -1606,6 +1700,60 @@ oom:
     return 1;
 }
 
+/* Checks a zk.groth16 result: the proof (pi_a 64 bytes, pi_b 128, pi_c 64,
+ * big-endian as Ethereum's precompiles take them) then the public signals
+ * (32 bytes each, big-endian), which must be the witness's own; the proof
+ * must pass the pairing check against the key's verification key.  Returns
+ * 0 when it passes, 1 (reason in bad) when not. */
+static int s_check_zk(qr_broker_t *self, s_job_t *j, const uint8_t *c, size_t clen, char *bad,
+                      size_t badlen)
+{
+    int code;
+    char why[320];
+    s_zkey_t *z = s_zkey_get(self, j->row.model, &code, why, sizeof why);
+    if (!z) {
+        snprintf(bad, badlen, "proving key unavailable to check it (%.200s)", why);
+        return 1;
+    }
+    size_t want = 256 + (size_t)z->n_public * 32;
+    if (!c || clen != want) {
+        snprintf(bad, badlen, "a proof and %u public signals are %zu bytes, got %zu", z->n_public,
+                 want, clen);
+        return 1;
+    }
+    qr_g16_proof_t p;
+    if (qr_g1_from_be64(&p.a, c) != QR_ZK_OK || qr_g2_from_be128(&p.b, c + 64) != QR_ZK_OK ||
+        qr_g1_from_be64(&p.c, c + 192) != QR_ZK_OK) {
+        snprintf(bad, badlen, "the proof holds a point that is not on its curve");
+        return 1;
+    }
+    qr_wtns_t *wt = s_job_wtns(j, why, sizeof why);
+    qr_fr_t *pub = calloc(z->n_public ? z->n_public : 1, sizeof *pub);
+    int rc = 1;
+    if (!wt || !pub) {
+        snprintf(bad, badlen, "the check could not run on this result");
+        goto done;
+    }
+    for (uint32_t i = 0; i < z->n_public; i++) {
+        uint8_t be[32];
+        qr_fr_to_be32(be, &wt->values[1 + i]);
+        if (memcmp(be, c + 256 + (size_t)i * 32, 32) != 0) {
+            snprintf(bad, badlen, "public signal %u is not the witness's", i);
+            goto done;
+        }
+        pub[i] = wt->values[1 + i];
+    }
+    if (!qr_g16_verify(z->vk, pub, z->n_public, &p)) {
+        snprintf(bad, badlen, "the proof fails the pairing check");
+        goto done;
+    }
+    rc = 0;
+done:
+    free(pub);
+    qr_wtns_destroy(&wt);
+    return rc;
+}
+
 static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
 {
     char err[256];
@@ -1626,7 +1774,10 @@ static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
     int verdict = 1;
     uint64_t seed;
     char ibad[320] = "";
-    if (s_is_infer(&j->row)) {
+    if (s_is_zk(&j->row)) {
+        verdict = s_check_zk(self, j, c, clen, ibad, sizeof ibad);
+        cb = clen;
+    } else if (s_is_infer(&j->row)) {
         verdict = s_check_infer(self, j, msg, ibad, sizeof ibad);
         cb = (size_t)j->row.m * j->row.n * sizeof(float);
     } else if (qr_gemm_sizes(j->row.m, j->row.n, j->row.k, &ab, &bb, &cb) < 0)
@@ -1891,7 +2042,8 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
         return QR_EINVAL;
     }
     if (qr_sched_kind(sp->kind) < 0) {
-        snprintf(why, whylen, "unknown job kind '%.64s' (this broker runs: ai.gemm, ai.infer)",
+        snprintf(why, whylen,
+                 "unknown job kind '%.64s' (this broker runs: ai.gemm, ai.infer, zk.groth16)",
                  sp->kind ? sp->kind : "");
         return QR_EKIND;
     }
@@ -1906,6 +2058,38 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
     if (s->idem_key && strlen(s->idem_key) > 127) {
         snprintf(why, whylen, "idempotency key longer than 127 bytes");
         return QR_EINVAL;
+    }
+    if (strcmp(sp->kind, "zk.groth16") == 0) {
+        int code;
+        s_zkey_t *z = s_zkey_get(self, sp->zkey, &code, why, whylen);
+        if (!z)
+            return code;
+        size_t la = 0;
+        const void *w = qr_msg_payload(msg, 0, &la);
+        if (qr_msg_npayload(msg) != 1 || !la) {
+            snprintf(why, whylen, "zk.groth16 needs 1 input frame: the witness (.wtns), got %d",
+                     qr_msg_npayload(msg));
+            return QR_EINVAL;
+        }
+        if (la > (size_t)self->cfg.max_input_bytes) {
+            snprintf(why, whylen, "witness of %zu bytes is over the limit of %" PRId64 " bytes",
+                     la, self->cfg.max_input_bytes);
+            return QR_ETOOBIG;
+        }
+        char err[256];
+        qr_wtns_t *wt = qr_wtns_load_mem("witness", w, la, err, sizeof err);
+        if (!wt) {
+            snprintf(why, whylen, "bad witness: %.200s", err);
+            return QR_EINVAL;
+        }
+        uint32_t n = wt->n;
+        qr_wtns_destroy(&wt);
+        if (n != z->n_vars) {
+            snprintf(why, whylen, "the witness has %u values, the proving key %.12s... needs %u",
+                     n, z->sha, z->n_vars);
+            return QR_EINVAL;
+        }
+        return QR_OK;
     }
     if (strcmp(sp->kind, "ai.infer") == 0) {
         int code;
@@ -2040,7 +2224,15 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
         return;
     }
     Quarry__JobSpec *sp = s->spec;
-    bool infer = strcmp(sp->kind, "ai.infer") == 0;
+    bool infer = strcmp(sp->kind, "ai.infer") == 0, zk = strcmp(sp->kind, "zk.groth16") == 0;
+    s_zkey_t *zkey = NULL;
+    if (zk) {
+        int code;
+        zkey = s_zkey_get(self, sp->zkey, &code, why, sizeof why); /* validated just now */
+        sp->m = zkey ? zkey->n_vars : 0;
+        sp->n = zkey ? zkey->n_public : 0;
+        sp->k = zkey ? zkey->domain : 0;
+    }
     if (infer) {
         int code;
         s_model_t *mdl = s_model_get(self, sp->weights, sp->graph, &code, why, sizeof why);
@@ -2052,7 +2244,9 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
         int code;
         s_model_t *mdl = infer ? s_model_get(self, sp->weights, sp->graph, &code, why, sizeof why)
                                : NULL;
-        uint64_t units = mdl ? s_model_units(mdl->model, sp->m) : qr_gemm_units(sp->m, sp->n, sp->k);
+        uint64_t units = mdl     ? s_model_units(mdl->model, sp->m)
+                         : zkey ? s_zk_units(zkey)
+                                : qr_gemm_units(sp->m, sp->n, sp->k);
         uint64_t cap = (uint64_t)self->cfg.default_unit_cap;
         sp->max_price = units > (uint64_t)(INT64_MAX / 4) / cap ? (uint64_t)(INT64_MAX / 4) : units * cap;
     }
@@ -2122,9 +2316,9 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
         return;
     }
     size_t la, lb = 0;
-    const void *a = qr_msg_payload(msg, 0, &la), *b = infer ? (const uint8_t *)a + la
-                                                            : qr_msg_payload(msg, 1, &lb);
-    if (!s_blob_find(self, a, la, b, lb) && !s_inputs_finite(a, la, b, lb)) {
+    const void *a = qr_msg_payload(msg, 0, &la), *b = infer || zk ? (const uint8_t *)a + la
+                                                                  : qr_msg_payload(msg, 1, &lb);
+    if (!zk && !s_blob_find(self, a, la, b, lb) && !s_inputs_finite(a, la, b, lb)) {
         /* checked once per distinct input: a stored blob passed already */
         s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_EINVAL,
                        infer ? "ai.infer input must be finite: it holds inf or NaN"
@@ -2158,6 +2352,8 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
     r->max_attempts = sp->max_attempts ? sp->max_attempts : (uint32_t)self->cfg.max_attempts;
     if (infer)
         snprintf(r->model, sizeof r->model, "%s:%s", sp->weights, sp->graph);
+    else if (zk)
+        snprintf(r->model, sizeof r->model, "%s", sp->zkey);
     r->created_ms = r->updated_ms = qr_wall_ms();
     r->deadline_ms = sp->timeout_ms ? r->created_ms + sp->timeout_ms : 0;
     r->state = QR_JOB_QUEUED;
@@ -2892,7 +3088,12 @@ static void s_dispatch(qr_broker_t *self)
         spec.min_mem_mb = j->row.min_mem_mb;
         spec.priority = j->row.priority;
         char wsha[QR_SHA_HEX + 1] = "", gsha[QR_SHA_HEX + 1] = "";
-        bool infer = s_is_infer(&j->row);
+        bool infer = s_is_infer(&j->row), zk = s_is_zk(&j->row);
+        if (zk) {
+            memcpy(wsha, j->row.model, QR_SHA_HEX);
+            spec.zkey = wsha;
+            s_hold(self, w, wsha); /* as for models: its next proofs follow it */
+        }
         if (infer && strlen(j->row.model) == 2 * QR_SHA_HEX + 1) {
             memcpy(wsha, j->row.model, QR_SHA_HEX);
             memcpy(gsha, j->row.model + QR_SHA_HEX + 1, QR_SHA_HEX);
@@ -2915,10 +3116,10 @@ static void s_dispatch(qr_broker_t *self)
             continue;
         }
         size_t ab = j->row.input_len, bb = 0, cb;
-        if (!infer)
+        if (!infer && !zk)
             qr_gemm_sizes(j->row.m, j->row.n, j->row.k, &ab, &bb, &cb);
         qr_payload_t p[2] = {{j->row.input, ab}, {j->row.input + ab, bb}};
-        s_out_t *o = s_worker_send(self, w, QR_WCMD_ASSIGN, &as.base, p, infer ? 1 : 2);
+        s_out_t *o = s_worker_send(self, w, QR_WCMD_ASSIGN, &as.base, p, infer || zk ? 1 : 2);
         if (o) {
             o->hold = j->input;
             j->input->refs++;
@@ -3728,7 +3929,7 @@ qr_broker_t *qr_broker_new(const qr_broker_cfg_t *cfg, char *err, size_t errlen)
     /* before the state load: restored ai.infer jobs look up their models */
     self->store = qr_store_new(cfg->store_dir && *cfg->store_dir ? cfg->store_dir : "quarry-store",
                                (uint64_t)self->cfg.max_artifact_mb << 20, 64, err, errlen);
-    if (!self->store || !(self->models = qr_hmap_new())) {
+    if (!self->store || !(self->models = qr_hmap_new()) || !(self->zkeys = qr_hmap_new())) {
         if (self->store)
             snprintf(err, errlen, "out of memory");
         goto fail;
@@ -3848,6 +4049,9 @@ void qr_broker_destroy(qr_broker_t **self_p)
     if (self->models)
         qr_hmap_each(self->models, s_model_free_each, NULL);
     qr_hmap_destroy(&self->models);
+    if (self->zkeys)
+        qr_hmap_each(self->zkeys, s_zkey_free_each, NULL);
+    qr_hmap_destroy(&self->zkeys);
     qr_store_destroy(&self->store);
     if (self->clients)
         zmq_close(self->clients);

@@ -7,7 +7,7 @@
 
 #include "hmap.h"
 
-static const char *const s_kinds[] = {"ai.gemm", "ai.infer"};
+static const char *const s_kinds[] = {"ai.gemm", "ai.infer", "zk.groth16"};
 #define S_NKINDS (sizeof s_kinds / sizeof s_kinds[0])
 
 typedef struct {

@@ -27,6 +27,8 @@
 #include <jansson.h>
 
 #include "quarry.h"
+
+#include "g16_json.h"
 /* proof and claim: the chain library and the mirror's record format */
 #include "err.h"
 #include "ethutil.h"
@@ -72,6 +74,8 @@ typedef struct {
     uint64_t amount;        /* deposit AMOUNT */
     float *A, *B;           /* submit inputs, owned */
     const char *weights, *graph, *input_file; /* infer */
+    const char *zkey, *wtns_file;             /* prove */
+    const char *proof_file, *public_file;     /* prove, result: snarkjs JSON out */
     uint64_t rows;          /* infer: input rows */
     float *X;               /* infer input, owned */
     size_t nx;              /* its floats */
@@ -145,8 +149,23 @@ static const flag_t s_wait_flags[] = {
     F("timeout-ms", F_I64, cmd_timeout_ms, "MS", "give up after MS (default: no limit)"),
 };
 static const flag_t s_result_flags[] = {
-    F("out", F_STR, out_file, "FILE", "write C there (raw little-endian fp32)"),
+    F("out", F_STR, out_file, "FILE", "write C there (raw little-endian fp32; zk.groth16: the raw proof bytes)"),
     F("head", F_U64, head, "N", "elements shown in the summary (default 8)"),
+    F("proof", F_STR, proof_file, "FILE", "zk.groth16: write the proof as snarkjs's proof.json"),
+    F("public", F_STR, public_file, "FILE", "zk.groth16: write the public signals as snarkjs's public.json"),
+};
+static const flag_t s_prove_flags[] = {
+    F("zkey", F_STR, zkey, "FILE|SHA", "the Groth16 proving key: a snarkjs .zkey file (uploaded if "
+      "the broker lacks it) or the SHA-256 `quarry upload` printed"),
+    F("wtns", F_STR, wtns_file, "FILE", "the witness, a .wtns file (snarkjs wtns calculate, circom)"),
+    F("max-price", F_U64, max_price, "UNITS", "cap on the price, reserved at submit"),
+    F("timeout-ms", F_I64, cmd_timeout_ms, "MS", "job deadline after acceptance (0 = none)"),
+    F("priority", F_I64, priority, "N", "higher runs first"),
+    F("max-attempts", F_U64, max_attempts, "N", "runs before it fails (0 = broker default)"),
+    F("idem", F_STR, idem, "KEY", "idempotency key: resubmits return the first job"),
+    F("wait", F_BOOL, wait, NULL, "wait for the proof (progress on a terminal)"),
+    F("proof", F_STR, proof_file, "FILE", "with --wait: write the proof as snarkjs's proof.json"),
+    F("public", F_STR, public_file, "FILE", "with --wait: write public.json"),
 };
 static const flag_t s_jobs_flags[] = {
     F("state", F_STR, state, "STATE", "only jobs in STATE"),
@@ -824,7 +843,7 @@ static int s_artifact(cli_t *cli, quarry_client_t *c, const char *arg, char *sha
     if (rc)
         return s_fail(c, rc);
     if (!cli->json)
-        fprintf(stderr, "uploaded %s as %s\n", arg, sha);
+        fprintf(stderr, "%s is %s in the broker's store\n", arg, sha);
     return EXIT_OK;
 }
 
@@ -875,6 +894,156 @@ static int cmd_infer(cli_t *cli, quarry_client_t *c, int argc, char **argv)
     return ex;
 }
 
+/* A zk.groth16 result: summary, and proof.json / public.json as snarkjs
+ * writes them (sdk/quarry.h, quarry_job_result_bytes, has the layout). */
+static int s_zk_result(cli_t *cli, quarry_client_t *c, uint64_t id, bool summary)
+{
+    void *data = NULL;
+    size_t len = 0;
+    quarry_job_info_t info;
+    quarry_err_t rc = quarry_job_result_bytes(c, id, &data, &len, &info);
+    if (rc)
+        return s_fail(c, rc);
+    const uint8_t *r = data;
+    int ex = EXIT_OK;
+    qr_g16_proof_t p;
+    uint32_t npub = len >= 256 ? (uint32_t)((len - 256) / 32) : 0;
+    qr_fr_t *pub = calloc(npub ? npub : 1, sizeof *pub);
+    if (len < 256 || (len - 256) % 32 || !pub || qr_g1_from_be64(&p.a, r) != QR_ZK_OK ||
+        qr_g2_from_be128(&p.b, r + 64) != QR_ZK_OK || qr_g1_from_be64(&p.c, r + 192) != QR_ZK_OK) {
+        s_err("job %" PRIu64 ": the result (%zu bytes) is not a Groth16 proof", id, len);
+        ex = EXIT_LOCAL;
+        goto done;
+    }
+    for (uint32_t i = 0; i < npub; i++)
+        if (qr_fr_from_be32(&pub[i], r + 256 + (size_t)i * 32) != 0) {
+            s_err("job %" PRIu64 ": public signal %u is not a field element", id, i);
+            ex = EXIT_LOCAL;
+            goto done;
+        }
+    char err[256];
+    if (cli->proof_file) {
+        char *j = qr_g16_proof_to_json(&p);
+        if (!j || qr_g16_write_text(cli->proof_file, j, err, sizeof err) != 0) {
+            s_err("--proof: %s", j ? err : "out of memory");
+            ex = EXIT_LOCAL;
+        }
+        free(j);
+    }
+    if (!ex && cli->public_file) {
+        char *j = qr_g16_public_to_json(pub, npub);
+        if (!j || qr_g16_write_text(cli->public_file, j, err, sizeof err) != 0) {
+            s_err("--public: %s", j ? err : "out of memory");
+            ex = EXIT_LOCAL;
+        }
+        free(j);
+    }
+    if (!ex && cli->out_file) {
+        FILE *f = fopen(cli->out_file, "wb");
+        if (!f || fwrite(data, 1, len, f) != len) {
+            s_err("--out: cannot write %s", cli->out_file);
+            ex = EXIT_LOCAL;
+        }
+        if (f)
+            fclose(f);
+    }
+    if (!ex && summary) {
+        if (cli->json) {
+            char *pj = qr_g16_proof_to_json(&p), *uj = qr_g16_public_to_json(pub, npub);
+            printf("{\"job_id\":%" PRIu64 ",\"state\":", id);
+            s_json_str(info.state_name);
+            printf(",\"proof\":%s,\"public\":%s}\n", pj ? pj : "null", uj ? uj : "null");
+            free(pj);
+            free(uj);
+        } else {
+            printf("job      %" PRIu64 " (%s)\n", id, info.state_name);
+            printf("proof    Groth16 over BN254, verified by the broker\n");
+            printf("public   %u signal%s\n", npub, npub == 1 ? "" : "s");
+            if (cli->proof_file)
+                printf("written  %s\n", cli->proof_file);
+            if (cli->public_file)
+                printf("written  %s\n", cli->public_file);
+        }
+    }
+done:
+    free(pub);
+    quarry_free(data);
+    return ex;
+}
+
+static int check_prove(cli_t *cli, int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    if (!cli->zkey || !cli->wtns_file) {
+        s_err("prove needs --zkey and --wtns");
+        return EXIT_USAGE;
+    }
+    if ((cli->proof_file || cli->public_file) && !cli->wait) {
+        s_err("--proof and --public need --wait (or use 'quarry result JOB --proof FILE')");
+        return EXIT_USAGE;
+    }
+    if (cli->priority < INT32_MIN || cli->priority > INT32_MAX || cli->max_attempts > UINT32_MAX) {
+        s_err("--priority or --max-attempts out of range");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_prove(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    char zsha[QUARRY_SHA_HEX + 1];
+    int ex = s_artifact(cli, c, cli->zkey, zsha);
+    if (ex)
+        return ex;
+    FILE *f = fopen(cli->wtns_file, "rb");
+    if (!f) {
+        s_err("--wtns: cannot open %s: %s", cli->wtns_file, strerror(errno));
+        return EXIT_LOCAL;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *w = n > 0 ? malloc((size_t)n) : NULL;
+    bool ok = w && fread(w, 1, (size_t)n, f) == (size_t)n;
+    fclose(f);
+    if (!ok) {
+        free(w);
+        s_err("--wtns: cannot read %s", cli->wtns_file);
+        return EXIT_LOCAL;
+    }
+    quarry_job_opts_t o;
+    quarry_job_opts_init(&o);
+    o.max_price = cli->max_price;
+    o.timeout_ms = cli->cmd_timeout_ms > 0 ? cli->cmd_timeout_ms : 0;
+    o.priority = (int32_t)cli->priority;
+    o.max_attempts = (uint32_t)cli->max_attempts;
+    o.idem_key = cli->idem;
+    uint64_t id = 0, reserved = 0;
+    bool dup = false;
+    quarry_err_t rc = quarry_zk_submit(c, zsha, w, (size_t)n, &o, &id, &reserved, &dup);
+    free(w);
+    if (rc)
+        return s_fail(c, rc);
+    if (!cli->wait) {
+        if (cli->json)
+            printf("{\"job_id\":%" PRIu64 ",\"reserved\":%" PRIu64 ",\"duplicate\":%s}\n", id,
+                   reserved, dup ? "true" : "false");
+        else
+            printf("job %" PRIu64 " submitted%s  reserved %" PRIu64 "\n", id,
+                   dup ? " (duplicate of an earlier submit)" : "", reserved);
+        return EXIT_OK;
+    }
+    if (!cli->json)
+        fprintf(isatty(STDERR_FILENO) ? stderr : stdout, "job %" PRIu64 " submitted%s\n", id,
+                dup ? " (duplicate)" : "");
+    quarry_job_info_t info;
+    ex = s_wait_and_report(cli, c, id, -1, &info);
+    if (ex == EXIT_OK && (cli->proof_file || cli->public_file))
+        ex = s_zk_result(cli, c, id, false);
+    return ex;
+}
+
 static int cmd_status(cli_t *cli, quarry_client_t *c, int argc, char **argv)
 {
     uint64_t id = cli->job_id;
@@ -897,6 +1066,17 @@ static int cmd_wait(cli_t *cli, quarry_client_t *c, int argc, char **argv)
 static int cmd_result(cli_t *cli, quarry_client_t *c, int argc, char **argv)
 {
     uint64_t id = cli->job_id;
+    quarry_job_info_t info;
+    quarry_err_t rc = quarry_job_status(c, id, &info);
+    if (rc)
+        return s_fail(c, rc);
+    if (strcmp(info.kind, "zk.groth16") == 0)
+        return s_zk_result(cli, c, id, true);
+    if (cli->proof_file || cli->public_file) {
+        s_err("--proof and --public are for zk.groth16 jobs; job %" PRIu64 " is %s", id,
+              info.kind);
+        return EXIT_USAGE;
+    }
     return s_fetch_result(cli, c, id, true);
 }
 
@@ -1833,6 +2013,8 @@ static const command_t s_commands[] = {
          "store a model file (weights or graph) with the broker; prints its SHA-256"),
     CMD("infer", "", 0, 0, s_infer_flags, check_infer, cmd_infer,
         "submit an ai.infer job: input rows through a model (uploaded as needed)"),
+    CMD("prove", "", 0, 0, s_prove_flags, check_prove, cmd_prove,
+        "submit a zk.groth16 job: a proof of a witness under a snarkjs .zkey (uploaded as needed)"),
     CMD0("status", "JOB", 1, 1, check_job, cmd_status, "show a job"),
     CMD("wait", "JOB", 1, 1, s_wait_flags, check_job, cmd_wait, "wait until a job is final"),
     CMD("result", "JOB", 1, 1, s_result_flags, check_job, cmd_result,

@@ -769,6 +769,51 @@ quarry_err_t quarry_infer_submit(quarry_client_t *c, const char *weights, const 
     return rc;
 }
 
+quarry_err_t quarry_zk_submit(quarry_client_t *c, const char *zkey, const void *wtns,
+                              size_t wtns_len, const quarry_job_opts_t *opts, uint64_t *job_id,
+                              uint64_t *reserved, bool *duplicate)
+{
+    if (!c)
+        return QUARRY_EINVAL;
+    if (!wtns || !wtns_len || !job_id)
+        return s_fail(c, QUARRY_EINVAL, "wtns, wtns_len and job_id must be given");
+    if (!qr_sha_valid(zkey))
+        return s_fail(c, QUARRY_EINVAL,
+                      "the proving key must be a SHA-256 name (64 lowercase hex digits)");
+    quarry_job_opts_t def;
+    quarry_job_opts_init(&def);
+    if (!opts)
+        opts = &def;
+    Quarry__JobSpec spec = QUARRY__JOB_SPEC__INIT;
+    spec.kind = (char *)"zk.groth16";
+    spec.zkey = (char *)zkey;
+    spec.max_price = opts->max_price;
+    spec.timeout_ms = opts->timeout_ms;
+    spec.need_gpu = opts->need_gpu;
+    spec.min_mem_mb = opts->min_mem_mb;
+    spec.priority = opts->priority;
+    spec.max_attempts = opts->max_attempts;
+    Quarry__Submit s = QUARRY__SUBMIT__INIT;
+    s.spec = &spec;
+    s.idem_key = (char *)(opts->idem_key ? opts->idem_key : "");
+    qr_payload_t pl = {wtns, wtns_len};
+    qr_msg_t msg;
+    ProtobufCMessage *r;
+    quarry_err_t rc = s_request(c, QR_CMD_SUBMIT, &s.base, &s.req_id, &pl, 1,
+                                &quarry__submit_ack__descriptor, &msg, &r, "SUBMIT");
+    if (rc == QUARRY_OK) {
+        Quarry__SubmitAck *a = (Quarry__SubmitAck *)r;
+        *job_id = a->job_id;
+        if (reserved)
+            *reserved = a->reserved;
+        if (duplicate)
+            *duplicate = a->duplicate;
+        protobuf_c_message_free_unpacked(r, NULL);
+    }
+    qr_msg_close(&msg);
+    return rc;
+}
+
 /* JobRef request whose reply carries a JobInfo in field "job". */
 static quarry_err_t s_jobref(quarry_client_t *c, uint8_t cmd, uint64_t id,
                              const ProtobufCMessageDescriptor *desc, quarry_job_info_t *out,
@@ -961,6 +1006,40 @@ quarry_err_t quarry_job_result(quarry_client_t *c, uint64_t id, float *C, size_t
     if (!C && cap)
         return s_fail(c, QUARRY_EINVAL, "C is NULL but cap is %zu", cap);
     return s_result(c, id, C, cap, NULL, count, info);
+}
+
+quarry_err_t quarry_job_result_bytes(quarry_client_t *c, uint64_t id, void **data, size_t *len,
+                                     quarry_job_info_t *info)
+{
+    if (data)
+        *data = NULL;
+    if (!c)
+        return QUARRY_EINVAL;
+    if (!data || !len)
+        return s_fail(c, QUARRY_EINVAL, "data and len must not be NULL");
+    quarry_job_info_t tmp;
+    if (!info)
+        info = &tmp;
+    qr_msg_t msg;
+    ProtobufCMessage *r;
+    quarry_err_t rc = s_jobref(c, QR_CMD_RESULT, id, &quarry__result_reply__descriptor, info, &msg,
+                               &r, "RESULT");
+    if (rc == QUARRY_OK) {
+        size_t n = 0;
+        const void *p = qr_msg_payload(&msg, 0, &n);
+        if (!p)
+            rc = s_fail(c, QUARRY_EPROTO, "the result reply carries no result frame");
+        else if (!(*data = malloc(n ? n : 1)))
+            rc = s_fail(c, QUARRY_ENOMEM, "cannot allocate %zu bytes for the result", n);
+        else {
+            memcpy(*data, p, n);
+            *len = n;
+        }
+    }
+    if (r)
+        protobuf_c_message_free_unpacked(r, NULL);
+    qr_msg_close(&msg);
+    return rc;
 }
 
 quarry_err_t quarry_job_result_alloc(quarry_client_t *c, uint64_t id, float **C_p, size_t *count,

@@ -326,6 +326,31 @@ quarry_err_t quarry_infer_submit(quarry_client_t *client, const char *weights_sh
                                  size_t count, const quarry_job_opts_t *opts, uint64_t *job_id,
                                  uint64_t *reserved, bool *duplicate);
 
+/* ---- zk.groth16 ----
+ * A Groth16 proof over BN254 of a circom/snarkjs witness: the proving key
+ * (a snarkjs .zkey) is uploaded once with quarry_upload and named by its
+ * SHA-256; the witness (the bytes of a .wtns file, as `snarkjs wtns
+ * calculate` or circom's generator writes it) rides with the job.  The
+ * broker checks the witness against the key at submit and verifies every
+ * proof (a pairing check) before paying. */
+
+/* Submits a zk.groth16 job.  Returns as quarry_gemm_submit; QUARRY_ENOTFOUND
+ * when the key was not uploaded, QUARRY_EINVAL for a file that is not a
+ * Groth16 key, a bad witness or one of the wrong length. */
+quarry_err_t quarry_zk_submit(quarry_client_t *client, const char *zkey_sha256, const void *wtns,
+                              size_t wtns_len, const quarry_job_opts_t *opts, uint64_t *job_id,
+                              uint64_t *reserved, bool *duplicate);
+
+/* Fetches a settled job's result as raw bytes into *data (caller frees with
+ * quarry_free) and its length into *len, for any kind.  For zk.groth16:
+ * pi_a (64 bytes: x, y), pi_b (128 bytes: x.c1, x.c0, y.c1, y.c0, as
+ * Ethereum's pairing precompile takes them), pi_c (64 bytes), all
+ * big-endian, then the public signals, 32 bytes each, big-endian (the
+ * `quarry result` command writes snarkjs's proof.json and public.json from
+ * it). */
+quarry_err_t quarry_job_result_bytes(quarry_client_t *client, uint64_t id, void **data,
+                                     size_t *len, quarry_job_info_t *info);
+
 /* Fetches the current state of job id into *out.
  * Returns QUARRY_OK, QUARRY_ENOTFOUND, QUARRY_EUNAVAIL, ... */
 quarry_err_t quarry_job_status(quarry_client_t *client, uint64_t id, quarry_job_info_t *out);

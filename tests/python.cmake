@@ -29,6 +29,8 @@ set(QR_PY_ENV
   "QUARRY_TEST_PG=${QR_TEST_PG}"
   "QUARRY_HEADER=${PROJECT_SOURCE_DIR}/sdk/quarry.h"
   "QUARRY_PY_PORTS=27400-27499"
+  "QR_ZK_FIXTURES=${CMAKE_BINARY_DIR}/zk-fixtures"
+  "QR_ZK_VERIFY_BIN=$<TARGET_FILE:quarry-verify>"
   "PYTHONDONTWRITEBYTECODE=1")
 if(QUARRY_SANITIZE)
   # An ASan-built libquarry.so can only be loaded into python3 when the ASan
@@ -44,7 +46,7 @@ add_test(NAME python_sdk
   COMMAND ${Python3_EXECUTABLE} -m unittest discover -v
           -s ${PROJECT_SOURCE_DIR}/sdk/python/tests -t ${PROJECT_SOURCE_DIR}/sdk/python/tests)
 set_tests_properties(python_sdk PROPERTIES
-  FIXTURES_REQUIRED pg
+  FIXTURES_REQUIRED "pg;zk_fixtures"
   TIMEOUT 300
   LABELS "python;integration"
   ENVIRONMENT "${QR_PY_ENV}")

@@ -33,6 +33,8 @@
 #include "gemm.h"
 #include "gpu.h"
 #include "model.h"
+#include "prover.h"
+#include "wtns.h"
 #include "util.h"
 
 /* From libopenblas; declared here so that only common/gemm.c includes cblas.h. */
@@ -44,13 +46,15 @@ void openblas_set_num_threads(int num_threads);
 #define S_BLOCK_MADDS (1u << 24)
 #define S_ALIGN 64
 
-enum { S_GEMM = 0, S_INFER = 1 };
+enum { S_GEMM = 0, S_INFER = 1, S_ZK = 2 };
 #define S_BATCH_JOBS 256 /* jobs merged into one forward pass, at most */
 
 struct qr_exec_job_t {
     int kind;             /* S_GEMM, S_INFER */
     uint64_t id;          /* broker's job id */
     const qr_model_t *model; /* S_INFER: the model (the caller keeps it alive) */
+    const qr_g16_pk_t *pk;   /* S_ZK: the proving key (the caller keeps it alive) */
+    size_t in_bytes;         /* S_ZK: the witness file's size (frame a) */
     uint32_t rows;        /* S_INFER: input rows */
     float *acts;          /* S_INFER: layers 0..L-2 of its rows, concatenated */
     size_t acts_bytes;
@@ -193,6 +197,27 @@ qr_exec_job_t *qr_exec_job_new_infer(uint64_t id, const qr_model_t *model, uint3
     return self;
 }
 
+qr_exec_job_t *qr_exec_job_new_zk(uint64_t id, const qr_g16_pk_t *pk, zmq_msg_t *wtns)
+{
+    qr_exec_job_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->kind = S_ZK;
+    self->id = id;
+    self->pk = pk;
+    self->status = QR_ECOMPUTE;
+    zmq_msg_init(&self->a);
+    zmq_msg_init(&self->b);
+    /* the witness is parsed byte by byte: no alignment needed */
+    zmq_msg_move(&self->a, wtns);
+    self->in_bytes = zmq_msg_size(&self->a);
+    self->A = zmq_msg_data(&self->a);
+    self->m = pk->n_vars;
+    self->n = pk->n_public;
+    self->k = pk->domain_size;
+    return self;
+}
+
 static void s_job_release_inputs(qr_exec_job_t *self)
 {
     zmq_msg_close(&self->a);
@@ -236,6 +261,11 @@ float *qr_exec_job_layers(qr_exec_job_t *self, size_t *len)
 bool qr_exec_job_is_infer(const qr_exec_job_t *self)
 {
     return self->kind == S_INFER;
+}
+
+bool qr_exec_job_is_zk(const qr_exec_job_t *self)
+{
+    return self->kind == S_ZK;
 }
 
 const char *qr_exec_job_error(const qr_exec_job_t *self)
@@ -450,6 +480,50 @@ done:
     }
 }
 
+/* One Groth16 proof: the witness checked against the key, the proof made
+ * with r and s from the OS, and the result laid out as the broker reads it:
+ * pi_a (64 bytes), pi_b (128), pi_c (64), big-endian as Ethereum's
+ * precompiles take them, then the public signals (32 bytes each). */
+static void s_zk(s_slot_t *slot, qr_exec_job_t *job)
+{
+    int64_t t0 = qr_clock_us();
+    const qr_g16_pk_t *pk = job->pk;
+    qr_wtns_t *wt = NULL;
+    job->status = QR_ECOMPUTE;
+    if (atomic_load(&slot->cancel)) {
+        job->status = QR_ECANCELLED;
+        goto done;
+    }
+    wt = qr_wtns_load_mem("witness", job->A, job->in_bytes, job->why, sizeof job->why);
+    if (!wt)
+        goto done;
+    if (wt->n != pk->n_vars) {
+        snprintf(job->why, sizeof job->why, "the witness has %u values, the key needs %u", wt->n,
+                 pk->n_vars);
+        goto done;
+    }
+    qr_g16_proof_t p;
+    if (qr_g16_prove(pk, wt->values, wt->n, 0, &p, job->why, sizeof job->why) != 0)
+        goto done;
+    job->c_bytes = 256 + (size_t)pk->n_public * 32;
+    uint8_t *out = malloc(job->c_bytes);
+    if (!out) {
+        job->status = QR_ENOMEM;
+        goto done;
+    }
+    qr_g1_to_be64(out, &p.a);
+    qr_g2_to_be128(out + 64, &p.b);
+    qr_g1_to_be64(out + 192, &p.c);
+    for (uint32_t i = 0; i < pk->n_public; i++)
+        qr_fr_to_be32(out + 256 + (size_t)i * 32, &wt->values[1 + i]);
+    job->C = (float *)(void *)out; /* bytes: the result frame, sent as is */
+    job->status = QR_OK;
+done:
+    qr_wtns_destroy(&wt);
+    s_job_release_inputs(job);
+    job->compute_us = (uint64_t)(qr_clock_us() - t0);
+}
+
 static void *s_thread(void *arg)
 {
     s_slot_t *slot = arg;
@@ -460,6 +534,11 @@ static void *s_thread(void *arg)
             continue;
         if (rc != (int)sizeof job || !job)
             break;
+        if (job->kind == S_ZK) {
+            s_zk(slot, job);
+            s_post(slot, QR_EXEC_DONE, job->id, 1000, job);
+            continue;
+        }
         if (job->kind == S_INFER) {
             s_infer(slot, job);
             /* read the link before posting: the main thread owns a job again

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "groth16.h"
+
 /* ---- jobs ---------------------------------------------------------------- */
 
 /* One ai.gemm computation: C = A * B, fp32 row-major. */
@@ -45,6 +47,14 @@ qr_exec_job_t *qr_exec_job_new(uint64_t id, uint32_t m, uint32_t n, uint32_t k, 
  * out of memory. */
 qr_exec_job_t *qr_exec_job_new_infer(uint64_t id, const qr_model_t *model, uint32_t rows,
                                      zmq_msg_t *in);
+/* Creates a zk.groth16 job: a proof of the witness in frame wtns (a .wtns
+ * file, taken over) under pk, which must stay alive until the job is
+ * destroyed.  Its result (qr_exec_job_take_result, bytes despite the float
+ * type) is pi_a (64 bytes), pi_b (128), pi_c (64) big-endian, then the
+ * public signals (32 bytes each).  NULL when out of memory. */
+qr_exec_job_t *qr_exec_job_new_zk(uint64_t id, const qr_g16_pk_t *pk, zmq_msg_t *wtns);
+bool qr_exec_job_is_zk(const qr_exec_job_t *self);
+
 /* Layers 0..L-2 of an ai.infer job's rows, concatenated in layer order (NULL
  * for ai.gemm or before it finished); take_ hands them over (free()). */
 float *qr_exec_job_layers(qr_exec_job_t *self, size_t *len);

@@ -50,6 +50,7 @@
 #include "model.h"
 #include "ring.h"
 #include "safetensors.h"
+#include "zkey.h"
 #include "util.h"
 #include "wire.h"
 
@@ -60,6 +61,7 @@
 #define S_FINAL_LINGER_MS 2000 /* time the last FAILs and DISCONNECT get to leave */
 #define S_RUNTIME "ai.gemm"
 #define S_RUNTIME_INFER "ai.infer"
+#define S_RUNTIME_ZK "zk.groth16"
 #define S_FETCH_CHUNK (1u << 20)   /* bytes per FETCH */
 #define S_FETCH_WINDOW 4           /* FETCHes in flight per artifact (credit) */
 #define S_FETCH_STALL_MS 30000     /* a fetch that hears nothing this long fails */
@@ -84,7 +86,8 @@ typedef struct s_pending {
     uint64_t id;                     /* the job */
     uint32_t rows;                   /* input rows */
     char weights[QR_SHA_HEX + 1];    /* artifacts it needs */
-    char graph[QR_SHA_HEX + 1];
+    char graph[QR_SHA_HEX + 1];      /* "" for zk.groth16 (weights: the .zkey) */
+    bool zk;                         /* zk.groth16 rather than ai.infer */
     zmq_msg_t in;                    /* its input frame */
 } s_pending_t;
 
@@ -110,6 +113,7 @@ typedef struct {
     char graph[QR_SHA_HEX + 1];
     qr_st_file_t *st;
     qr_model_t *model;
+    qr_g16_pk_t *pk;                 /* zk.groth16: the proving key (st, model NULL) */
     uint32_t users;                  /* jobs in the pool on it */
     int64_t used_ms;                 /* LRU among unused ones */
 } s_wmodel_t;
@@ -495,6 +499,7 @@ static void s_wmodel_free(s_wmodel_t *m, qr_gpu_t *gpu)
         return;
     qr_gpu_model_forget(gpu, m->model); /* its device copy first */
     qr_model_destroy(&m->model);
+    qr_g16_pk_destroy(&m->pk);
     qr_st_destroy(&m->st);
     free(m);
 }
@@ -669,7 +674,7 @@ static void s_send_ready(qr_worker_t *self)
     size_t n = qr_executor_jobs(self->pool, running, nheld, false);
     for (s_out_t *o = self->outbox; o && n < nheld; o = o->next)
         running[n++] = o->job_id;
-    char *runtimes[] = {S_RUNTIME, S_RUNTIME_INFER};
+    char *runtimes[] = {S_RUNTIME, S_RUNTIME_INFER, S_RUNTIME_ZK};
     size_t nart = qr_cache_count(self->cache);
     char **arts = calloc(nart ? nart : 1, sizeof *arts);
     if (!arts) {
@@ -683,7 +688,7 @@ static void s_send_ready(qr_worker_t *self)
     r.operator_ = self->operator_name;
     r.n_devices = ndev;
     r.devices = devp;
-    r.n_runtimes = 2;
+    r.n_runtimes = 3;
     r.runtimes = runtimes;
     r.n_artifacts = nart;
     r.artifacts = arts;
@@ -1097,21 +1102,53 @@ static void s_models_trim(qr_worker_t *self)
     }
 }
 
+/* The loaded proving key of a zk.groth16 job (the .zkey in the cache),
+ * loading it.  NULL with a reason in err. */
+static s_wmodel_t *s_wzk_get(qr_worker_t *self, const char *sha, char *err, size_t errlen)
+{
+    s_wmodel_t *m = qr_hmap_get(self->models, sha, QR_SHA_HEX);
+    if (m) {
+        qr_cache_touch(self->cache, sha);
+        return m;
+    }
+    char path[4200], e[320];
+    qr_cache_path(self->cache, sha, false, path, sizeof path);
+    if (!(m = calloc(1, sizeof *m)) || !(m->pk = qr_zkey_load(path, 0, e, sizeof e))) {
+        snprintf(err, errlen, "proving key %.12s...: %.200s", sha, m ? e : "out of memory");
+        free(m);
+        return NULL;
+    }
+    snprintf(m->key, sizeof m->key, "%s", sha);
+    memcpy(m->weights, sha, QR_SHA_HEX + 1);
+    if (qr_hmap_put(self->models, m->key, strlen(m->key), m) < 0) {
+        s_wmodel_free(m, self->gpu);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->model_loads++;
+    qr_log(QR_LOG_INFO, "proving key loaded", "zkey=%.12s vars=%u domain=%u", sha, m->pk->n_vars,
+           m->pk->domain_size);
+    return m;
+}
+
 /* Starts pending job p if its artifacts are here.  Returns true when p left
  * the pending state (started or failed; p is freed). */
 static bool s_pending_try(qr_worker_t *self, s_pending_t *p)
 {
-    if (!qr_cache_has(self->cache, p->weights) || !qr_cache_has(self->cache, p->graph))
+    if (!qr_cache_has(self->cache, p->weights) ||
+        (!p->zk && !qr_cache_has(self->cache, p->graph)))
         return false;
     char err[320];
-    s_wmodel_t *m = s_wmodel_get(self, p->weights, p->graph, err, sizeof err);
+    s_wmodel_t *m = p->zk ? s_wzk_get(self, p->weights, err, sizeof err)
+                          : s_wmodel_get(self, p->weights, p->graph, err, sizeof err);
     if (!m) {
         /* the broker validated this model: a broken cache entry or a bug */
         s_reject(self, p->id, QR_ECOMPUTE, err);
         s_pending_free(p);
         return true;
     }
-    size_t want = (size_t)p->rows * qr_model_input_width(m->model) * sizeof(float);
+    size_t want = p->zk ? zmq_msg_size(&p->in)
+                        : (size_t)p->rows * qr_model_input_width(m->model) * sizeof(float);
     if (zmq_msg_size(&p->in) != want) {
         snprintf(err, sizeof err, "input of %zu bytes, the model needs %u rows x %u floats",
                  zmq_msg_size(&p->in), p->rows, qr_model_input_width(m->model));
@@ -1119,7 +1156,8 @@ static bool s_pending_try(qr_worker_t *self, s_pending_t *p)
         s_pending_free(p);
         return true;
     }
-    qr_exec_job_t *job = qr_exec_job_new_infer(p->id, m->model, p->rows, &p->in);
+    qr_exec_job_t *job = p->zk ? qr_exec_job_new_zk(p->id, m->pk, &p->in)
+                               : qr_exec_job_new_infer(p->id, m->model, p->rows, &p->in);
     if (!job) {
         s_reject(self, p->id, QR_ENOMEM, "out of memory for the input");
         s_pending_free(p);
@@ -1348,11 +1386,16 @@ static void s_assign_infer(qr_worker_t *self, qr_msg_t *msg, const Quarry__Assig
 {
     const Quarry__JobSpec *spec = a->spec;
     char err[256];
-    if (!qr_sha_valid(spec->weights) || !qr_sha_valid(spec->graph)) {
+    bool zk = strcmp(spec->kind, S_RUNTIME_ZK) == 0;
+    if (zk && !qr_sha_valid(spec->zkey)) {
+        s_reject(self, a->job_id, QR_EINVAL, "zk.groth16 needs the proving key's SHA-256 name");
+        return;
+    }
+    if (!zk && (!qr_sha_valid(spec->weights) || !qr_sha_valid(spec->graph))) {
         s_reject(self, a->job_id, QR_EINVAL, "ai.infer needs weights and graph SHA-256 names");
         return;
     }
-    if (spec->m < 1 || spec->m > QR_MODEL_MAX_ROWS) {
+    if (!zk && (spec->m < 1 || spec->m > QR_MODEL_MAX_ROWS)) {
         snprintf(err, sizeof err, "ai.infer rows %u out of 1..%u", spec->m, QR_MODEL_MAX_ROWS);
         s_reject(self, a->job_id, QR_EINVAL, err);
         return;
@@ -1365,8 +1408,10 @@ static void s_assign_infer(qr_worker_t *self, qr_msg_t *msg, const Quarry__Assig
     zmq_msg_init(&p->in);
     p->id = a->job_id;
     p->rows = spec->m;
-    memcpy(p->weights, spec->weights, QR_SHA_HEX + 1);
-    memcpy(p->graph, spec->graph, QR_SHA_HEX + 1);
+    p->zk = zk;
+    memcpy(p->weights, zk ? spec->zkey : spec->weights, QR_SHA_HEX + 1);
+    if (!zk)
+        memcpy(p->graph, spec->graph, QR_SHA_HEX + 1);
     if (qr_msg_npayload(msg) == 0 && a->input_blob) {
         s_input_t *in = self->inputs ? qr_hmap_get_u64(self->inputs, a->input_blob) : NULL;
         if (in)
@@ -1401,7 +1446,7 @@ static void s_assign_infer(qr_worker_t *self, qr_msg_t *msg, const Quarry__Assig
     self->pending = p;
     if (!qr_cache_has(self->cache, p->weights))
         s_fetch_start(self, p->weights);
-    if (!qr_cache_has(self->cache, p->graph))
+    if (!zk && !qr_cache_has(self->cache, p->graph))
         s_fetch_start(self, p->graph);
 }
 
@@ -1447,7 +1492,8 @@ static void s_on_assign(qr_worker_t *self, qr_msg_t *msg)
         s_reject(self, id, QR_EINVAL, "spec missing");
         goto done;
     }
-    if (spec->kind && strcmp(spec->kind, S_RUNTIME_INFER) == 0) {
+    if (spec->kind &&
+        (strcmp(spec->kind, S_RUNTIME_INFER) == 0 || strcmp(spec->kind, S_RUNTIME_ZK) == 0)) {
         s_assign_infer(self, msg, a);
         goto done;
     }

@@ -42,6 +42,8 @@ static void test_kinds(void **state)
     (void)state;
     assert_int_equal(qr_sched_kind("ai.gemm"), 0);
     assert_int_equal(qr_sched_kind("ai.infer"), 1);
+    assert_int_equal(qr_sched_kind("zk.groth16"), 2);
+    assert_string_equal(qr_sched_kind_name(2), "zk.groth16");
     assert_int_equal(qr_sched_kind("zk.nope"), -1);
     assert_int_equal(qr_sched_kind(NULL), -1);
     assert_string_equal(qr_sched_kind_name(0), "ai.gemm");

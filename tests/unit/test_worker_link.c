@@ -363,9 +363,10 @@ static void test_ready_fields_and_retry(void **state)
     assert_string_equal(r->operator_, "op1");
     assert_int_equal(r->ask_price, 42);
     assert_int_equal(r->slots, 2);
-    assert_int_equal(r->n_runtimes, 2);
+    assert_int_equal(r->n_runtimes, 3);
     assert_string_equal(r->runtimes[0], "ai.gemm");
     assert_string_equal(r->runtimes[1], "ai.infer");
+    assert_string_equal(r->runtimes[2], "zk.groth16");
     assert_int_equal(r->n_artifacts, 0); /* an empty model cache */
     assert_int_equal(r->n_devices, 1); /* gpu off */
     assert_string_equal(r->devices[0]->type, "cpu");

@@ -584,6 +584,9 @@ class Library:
         fn("quarry_upload", E, P, c_char_p, c_void_p, POINTER(c_uint64))
         fn("quarry_infer_submit", E, P, c_char_p, c_char_p, c_uint32, POINTER(c_float),
            c_size_t, POINTER(_JobOpts), POINTER(c_uint64), POINTER(c_uint64), POINTER(c_bool))
+        fn("quarry_zk_submit", E, P, c_char_p, c_void_p, c_size_t, POINTER(_JobOpts),
+           POINTER(c_uint64), POINTER(c_uint64), POINTER(c_bool))
+        fn("quarry_job_result_bytes", E, P, c_uint64, POINTER(c_void_p), POINTER(c_size_t), JI)
         fn("quarry_job_status", E, P, c_uint64, JI)
         fn("quarry_job_watch", E, P, c_uint64, c_int64, _EVENT_FN, c_void_p, JI)
         fn("quarry_job_wait", E, P, c_uint64, c_int64, _EVENT_FN, c_void_p, JI)
@@ -937,6 +940,42 @@ class Client:
         finally:
             del x, keep
         return job_id.value, reserved.value, bool(dup.value)
+
+    def zk_submit(self, zkey: str, wtns: bytes, max_price: int = 0, timeout_ms: int = 0,
+                  priority: int = 0, max_attempts: int = 0,
+                  idem_key: Optional[str] = None) -> Tuple[int, int, bool]:
+        """quarry_zk_submit: a Groth16 proof of the witness wtns (the bytes of a
+        .wtns file) under the proving key uploaded as zkey (its sha256 name).
+        Returns (job_id, reserved, duplicate); result_bytes(job_id) is the
+        proof (pi_a 64 bytes, pi_b 128, pi_c 64, big-endian) and the public
+        signals (32 bytes each)."""
+        data = bytes(wtns)
+        if not data:
+            raise InvalidArgument("the witness is empty")
+        opts = _JobOpts()
+        self._L.quarry_job_opts_init(byref(opts))
+        opts.max_price = int(max_price)
+        opts.timeout_ms = int(timeout_ms)
+        opts.priority = int(priority)
+        opts.max_attempts = int(max_attempts)
+        key = idem_key.encode() if idem_key else None
+        opts.idem_key = key
+        buf = ctypes.create_string_buffer(data, len(data))
+        job_id, reserved, dup = c_uint64(), c_uint64(), c_bool()
+        self._call("quarry_zk_submit", zkey.encode(), buf, len(data), byref(opts),
+                   byref(job_id), byref(reserved), byref(dup))
+        return job_id.value, reserved.value, bool(dup.value)
+
+    def result_bytes(self, job_id: int) -> bytes:
+        """quarry_job_result_bytes: a settled job's result as raw bytes (any kind)."""
+        p = c_void_p()
+        n = c_size_t()
+        info = _JobInfo()
+        self._call("quarry_job_result_bytes", int(job_id), byref(p), byref(n), byref(info))
+        try:
+            return ctypes.string_at(p, n.value) if n.value else b""
+        finally:
+            self._L.quarry_free(p)
 
     def status(self, job_id: int) -> JobInfo:
         """quarry_job_status."""
