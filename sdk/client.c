@@ -215,9 +215,16 @@ static quarry_err_t s_await(quarry_client_t *c, uint8_t want, uint64_t req_id,
                 qr_msg_close(msg);
                 continue;
             }
-            int code = e->code > 0 ? e->code : QUARRY_EPROTO;
-            s_fail(c, (quarry_err_t)code, "%s",
-                   e->message && *e->message ? e->message : quarry_strerror(code));
+            /* a code this library does not know (a newer broker, a broken
+             * one) is reported as a protocol error, with the number kept in
+             * the message: callers switch on the codes the header defines */
+            int code = e->code > 0 && e->code < QR_ERR_COUNT_ ? e->code : QUARRY_EPROTO;
+            if (code != e->code)
+                s_fail(c, (quarry_err_t)code, "broker error %d: %s", e->code,
+                       e->message && *e->message ? e->message : "(no message)");
+            else
+                s_fail(c, (quarry_err_t)code, "%s",
+                       e->message && *e->message ? e->message : quarry_strerror(code));
             protobuf_c_message_free_unpacked(&e->base, NULL);
             qr_msg_close(msg);
             return (quarry_err_t)code;
