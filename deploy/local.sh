@@ -7,8 +7,9 @@
 #     each worker) and starts quarry-broker with CURVE on both endpoints; the
 #     admin registers the client and operator keys;
 #   - starts two quarry-worker processes (two operators);
-#   - credits a client account and submits real ai.gemm jobs through the
-#     quarry CLI, waits for each to be verified and settled, and prints the
+#   - credits a client account and submits real ai.gemm, ai.infer and
+#     zk.groth16 jobs through the quarry CLI, waits for each to be verified
+#     and settled, and prints the
 #     results, the jobs, the workers, every balance and the admin dashboard.
 # Then it stops the daemons and the cluster, unless --serve is given, in which
 # case it keeps the marketplace running until Ctrl-C.
@@ -32,7 +33,7 @@ done
 build="$root/build"
 echo "== building (Release) into build/"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DQUARRY_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target quarry-broker quarry-worker quarry-cli >/dev/null
+cmake --build "$build" -j "$(nproc)" --target quarry-broker quarry-worker quarry-cli quarry-verify >/dev/null
 
 var="$root/var"
 mkdir -p "$var/log"
@@ -126,6 +127,15 @@ for i in 1 2 3; do
 done
 id=$("${q[@]}" --json jobs --limit 1 | sed -n 's/.*"job_id": *\([0-9]*\).*/\1/p' | head -1)
 "${q[@]}" result "$id" --head 10
+echo "== zk.groth16: a Groth16 proof of a circom witness (demo key in deploy/demo/),"
+echo "   made by a worker, verified by the broker before payment, checked again here"
+mkdir -p "$var/zk"
+"${q[@]}" prove --zkey "$root/deploy/demo/mul100.zkey" --wtns "$root/deploy/demo/mul100.wtns" \
+  --max-price 100000 --wait --proof "$var/zk/proof.json" --public "$var/zk/public.json"
+cmp -s "$var/zk/public.json" "$root/deploy/demo/mul100.public.json" &&
+  echo "public.json matches snarkjs's for this witness"
+"$build/sdk/tools/quarry-verify" "$root/deploy/demo/mul100.vk.json" "$var/zk/public.json" \
+  "$var/zk/proof.json" && echo "quarry-verify: the proof is valid"
 echo "== jobs"
 "${q[@]}" jobs --limit "$njobs"
 echo "== workers"
