@@ -670,9 +670,24 @@ int qr_mirror_db_mark_unmined(qr_mirror_db_t *self, uint64_t batch_id, char *err
 int qr_mirror_db_mark_confirmed(qr_mirror_db_t *self, uint64_t batch_id, char *err,
                                 size_t errlen)
 {
+    /* One statement, one transaction: the batch is confirmed and its jobs
+     * take the job state machine's last step, settled -> mirrored, with the
+     * event row every transition gets (naming the batch and transaction).
+     * Settled jobs are final, so the broker never writes these rows again;
+     * one it still holds in memory reports "settled" until it forgets it,
+     * and every read from PostgreSQL (STATUS, RESULT, LIST, the views)
+     * sees "mirrored". */
     return s_set(self, batch_id,
-                 "UPDATE mirror_batches SET state = 'confirmed', confirmed_at = now() "
-                 "WHERE id = $1 AND state = 'mined'",
+                 "WITH b AS (UPDATE mirror_batches SET state = 'confirmed', confirmed_at = now() "
+                 "           WHERE id = $1 AND state = 'mined' RETURNING id, tx_hash), "
+                 "j AS (UPDATE jobs SET state = 'mirrored', updated_at = now() "
+                 "      FROM mirror_records r, b WHERE r.batch_id = b.id AND jobs.id = r.job_id "
+                 "      AND jobs.state = 'settled' "
+                 "      RETURNING jobs.id, jobs.worker_id, b.id AS bid, b.tx_hash) "
+                 "INSERT INTO job_events (job_id, state, worker_id, detail, at) "
+                 "SELECT id, 'mirrored', worker_id, "
+                 "       'batch ' || bid || ' tx 0x' || coalesce(encode(tx_hash, 'hex'), ''), now() "
+                 "FROM j",
                  err, errlen);
 }
 

@@ -529,6 +529,18 @@ static void test_flow(void **state)
     s_set_address("op-b", 3);
     s_wait_mirrored(30000);
     s_check_batches();
+    /* the state machine's last step: settled -> mirrored, with its event row,
+     * for every job of a confirmed batch and no other */
+    assert_int_equal(h_sql(s_db, "SELECT count(*) FROM jobs j JOIN mirror_records r ON r.job_id = "
+                                 "j.id JOIN mirror_batches b ON b.id = r.batch_id "
+                                 "WHERE b.state = 'confirmed' AND j.state <> 'mirrored'"),
+                     0);
+    assert_int_equal(h_sql(s_db, "SELECT count(*) FROM job_events WHERE state = 'mirrored'"),
+                     h_sql(s_db, "SELECT count(*) FROM jobs WHERE state = 'mirrored'"));
+    assert_true(h_sql(s_db, "SELECT count(*) FROM jobs WHERE state = 'mirrored'") >= 40);
+    assert_int_equal(h_sql(s_db, "SELECT count(*) FROM job_events WHERE state = 'mirrored' "
+                                 "AND detail NOT LIKE 'batch %% tx 0x%%'"),
+                     0);
     assert_true(h_sql(s_db, "SELECT max(count) FROM mirror_batches") <= 16);
     assert_true(h_sql(s_db, "SELECT count(*) FROM mirror_batches") >= 3);
 
