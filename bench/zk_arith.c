@@ -1,7 +1,13 @@
 /* Speed of the BN254 arithmetic under common/zk/: the figures docs/zk.md
  * quotes.  Prints one key=value per line.
  *
- *   zk_arith [THREADS]     THREADS for the NTT rows (default 2)
+ *   zk_arith [THREADS]     THREADS for the NTT and MSM rows (default 2)
+ *
+ * The first line names the field multiplication in use (mulx-adx or
+ * portable; QUARRY_ZK_FMUL=portable in the environment forces the latter,
+ * for before/after figures from one binary).  fp_mul_ns is the latency of
+ * one multiplication (a chain x = x y), fp_mul_tput_ns the cost when four
+ * independent chains run side by side, as in the MSM's batched additions.
  *
  * Each figure is the best of five runs, so a busy shared machine inflates it
  * less; the chained loops (x = x * y) keep the compiler from hoisting work. */
@@ -10,6 +16,7 @@
 #include <time.h>
 
 #include "bn254_pairing.h"
+#include "msm.h"
 #include "ntt.h"
 
 static double s_now(void)
@@ -55,6 +62,52 @@ static void s_ntt(unsigned log_n, unsigned threads)
     qr_ntt_destroy(&d);
 }
 
+/* G1 MSM of 2^log_n random 254-bit scalars over points k_i G */
+static void s_msm(unsigned log_n, unsigned threads)
+{
+    size_t n = (size_t)1 << log_n;
+    qr_fr_t *k = malloc(n * sizeof *k);
+    qr_msm_scalar_t *ks = malloc(n * sizeof *ks);
+    qr_g1_affine_t *p = malloc(n * sizeof *p), g;
+    if (!k || !ks || !p) {
+        fprintf(stderr, "zk_arith: out of memory at 2^%u\n", log_n);
+        exit(1);
+    }
+    uint64_t z = 0x5eed;
+    for (int pass = 0; pass < 2; pass++) { /* bases from one set, scalars from another */
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v[4];
+            for (int j = 0; j < 4; j++) {
+                uint64_t x = (z += 0x9e3779b97f4a7c15ull);
+                x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+                x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+                v[j] = x ^ (x >> 31);
+            }
+            v[3] &= 0x1fffffffffffffffull;
+            qr_fr_from_canonical(&k[i], v);
+        }
+        if (pass == 0) {
+            qr_g1_generator(&g);
+            if (qr_g1_mul_fixed_batch(p, &g, k, n, threads))
+                exit(1);
+        }
+    }
+    qr_msm_scalars_from_fr(ks, k, n, threads);
+    qr_g1_t out;
+    double best = 1e30;
+    for (int rep = 0; rep < (log_n < 20 ? 3 : 2); rep++) {
+        double t0 = s_now();
+        if (qr_g1_msm(&out, p, ks, n, threads))
+            exit(1);
+        double dt = s_now() - t0;
+        best = dt < best ? dt : best;
+    }
+    printf("msm_g1_2^%u_threads%u_ms=%.1f\n", log_n, threads, best * 1e3);
+    free(k);
+    free(ks);
+    free(p);
+}
+
 int main(int argc, char **argv)
 {
     unsigned threads = argc > 1 ? (unsigned)atoi(argv[1]) : 2;
@@ -64,8 +117,21 @@ int main(int argc, char **argv)
     qr_fp_t x, y;
     qr_fp_from_u64(&x, 12345);
     qr_fp_from_u64(&y, 67890);
+    printf("fmul=%s\n", qr_zk_fmul_name());
     BEST_OF(t, for (int i = 0; i < N; i++) qr_fp_mul(&x, &x, &y));
     printf("fp_mul_ns=%.1f\n", t / N * 1e9);
+    qr_fp_t x4[4];
+    for (int j = 0; j < 4; j++)
+        qr_fp_from_u64(&x4[j], 1000u + (unsigned)j);
+    BEST_OF(t, for (int i = 0; i < N / 4; i++) {
+        qr_fp_mul(&x4[0], &x4[0], &y);
+        qr_fp_mul(&x4[1], &x4[1], &y);
+        qr_fp_mul(&x4[2], &x4[2], &y);
+        qr_fp_mul(&x4[3], &x4[3], &y);
+    });
+    printf("fp_mul_tput_ns=%.1f\n", t / N * 1e9);
+    qr_fp_add(&x, &x, &x4[0]);
+    qr_fp_add(&x, &x, &x4[3]);
     BEST_OF(t, for (int i = 0; i < N; i++) qr_fp_sqr(&x, &x));
     printf("fp_sqr_ns=%.1f\n", t / N * 1e9);
     BEST_OF(t, for (int i = 0; i < N; i++) qr_fp_add(&x, &x, &y));
@@ -139,5 +205,8 @@ int main(int argc, char **argv)
         s_ntt(16, threads);
         s_ntt(20, threads);
     }
+    s_msm(16, 1);
+    s_msm(16, threads);
+    s_msm(20, threads);
     return 0;
 }

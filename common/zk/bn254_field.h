@@ -56,6 +56,25 @@ __extension__ typedef unsigned __int128 qr_zk_u128;
 #include <x86intrin.h>
 #define QR_ZK_X86 1
 #endif
+/* MULX/ADX multiplication (fp_x86.h): host code built by GCC or Clang for
+ * x86-64 with optimisation on (at -O0 both compilers give each memory
+ * operand its own address register and run out), not nvcc's host pass; used
+ * when qr_zk_adx says the CPU has it.  QR_ZK_NO_ASM turns it off. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__OPTIMIZE__) &&                          \
+    !defined(__CUDACC__) && !defined(__CUDA_ARCH__) && !defined(QR_ZK_NO_ASM)
+#define QR_ZK_ADX_ASM 1
+#include "fp_x86.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* true when the multiplications take the MULX/ADX path: set before main()
+ * from cpuid (BMI2 and ADX) unless QUARRY_ZK_FMUL=portable is in the
+ * environment; see qr_zk_fmul_select */
+extern bool qr_zk_adx;
+#ifdef __cplusplus
+}
+#endif
+#endif
 
 /* a * b + c + d as (hi, lo); cannot overflow 128 bits:
  * (2^64 - 1)^2 + 2 (2^64 - 1) = 2^128 - 1. */
@@ -202,9 +221,43 @@ QR_ZK_HD void qr_zk_mont_mul(uint64_t r[4], const uint64_t a[4], const uint64_t 
     qr_zk_reduce_once(r, t0, t1, t2, t3, m);
 }
 
-/* Squaring is the multiplication: a separate SOS squaring (cross products
- * once, doubled) measured slower with GCC, its extra carry handling costing
- * more than the three multiplications it saves. */
+/* Montgomery multiplication as the per-field wrappers call it: the MULX/ADX
+ * assembly when the CPU has it (one predictable branch on a flag read from
+ * memory), the C above otherwise.  q names the table fp_x86.h reads
+ * (qr_zk_adx_fp_q, qr_zk_adx_fr_q). */
+#if defined(QR_ZK_ADX_ASM)
+/* With the assembly in the build the C multiplication is called out of
+ * line (qr_zk_mont_mul_c): the branch then costs a few bytes at each call
+ * site, so qr_fp_mul stays small enough for GCC to inline everywhere, which
+ * it declines to do with both bodies inside (measured: the MSM 10 % slower).
+ * A CPU without ADX pays a call per multiplication instead. */
+static __attribute__((noinline, unused)) void qr_zk_mont_mul_c(uint64_t r[4], const uint64_t a[4],
+                                                              const uint64_t b[4],
+                                                              const qr_zk_adx_q_t *q)
+{
+    qr_zk_mont_mul(r, a, b, q->m, q->inv);
+}
+#define QR_ZK_MONT(r, a, b, m, inv, q)                                                             \
+    ((void)(m), (void)(inv),                                                                       \
+     __builtin_expect(qr_zk_adx, 1) ? qr_zk_mont_mul_adx(r, a, b, &q)                              \
+                                    : qr_zk_mont_mul_c(r, a, b, &q))
+#define QR_ZK_MONT_SQR(r, a, m, inv, q)                                                            \
+    ((void)(m), (void)(inv),                                                                       \
+     __builtin_expect(qr_zk_adx, 1) ? qr_zk_mont_sqr_adx(r, a, &q) : qr_zk_mont_mul_c(r, a, a, &q))
+/* addition and subtraction: baseline x86-64 instructions, no flag */
+#define QR_ZK_ADD(r, a, b, m, q) ((void)(m), qr_zk_add_x86(r, a, b, &q))
+#define QR_ZK_SUB(r, a, b, m, q) ((void)(m), qr_zk_sub_x86(r, a, b, &q))
+#else
+#define QR_ZK_MONT(r, a, b, m, inv, q) qr_zk_mont_mul(r, a, b, m, inv)
+#define QR_ZK_MONT_SQR(r, a, m, inv, q) qr_zk_mont_sqr(r, a, m, inv)
+#define QR_ZK_ADD(r, a, b, m, q) qr_zk_add(r, a, b, m)
+#define QR_ZK_SUB(r, a, b, m, q) qr_zk_sub(r, a, b, m)
+#endif
+
+/* Squaring is the multiplication in C: a separate SOS squaring (cross
+ * products once, doubled) measured slower with GCC, its extra carry handling
+ * costing more than the three multiplications it saves.  The assembly has
+ * one (fp_x86.h: 10 mulx against 16, 9 % more throughput). */
 QR_ZK_HD void qr_zk_mont_sqr(uint64_t r[4], const uint64_t a[4], const uint64_t m[4], uint64_t inv)
 {
     qr_zk_mont_mul(r, a, a, m, inv);
@@ -224,7 +277,7 @@ QR_ZK_HD bool qr_zk_eq(const uint64_t a[4], const uint64_t b[4])
  * One macro writes both fields' wrappers so Fp and Fr cannot drift apart;
  * the modulus is a local array of literals so that, once inlined, the
  * compiler (and nvcc) sees immediates rather than a load from memory. */
-#define QR_ZK_FIELD_OPS(T, F, MOD, INV, ONE, R2)                                                   \
+#define QR_ZK_FIELD_OPS(T, F, MOD, INV, ONE, R2, Q)                                                \
     QR_ZK_HD void F##_zero(T *r)                                                                   \
     {                                                                                              \
         r->l[0] = r->l[1] = r->l[2] = r->l[3] = 0;                                                 \
@@ -237,17 +290,17 @@ QR_ZK_HD bool qr_zk_eq(const uint64_t a[4], const uint64_t b[4])
     QR_ZK_HD void F##_add(T *r, const T *a, const T *b)                                            \
     {                                                                                              \
         const uint64_t m[4] = MOD;                                                                 \
-        qr_zk_add(r->l, a->l, b->l, m);                                                            \
+        QR_ZK_ADD(r->l, a->l, b->l, m, Q);                                                         \
     }                                                                                              \
     QR_ZK_HD void F##_sub(T *r, const T *a, const T *b)                                            \
     {                                                                                              \
         const uint64_t m[4] = MOD;                                                                 \
-        qr_zk_sub(r->l, a->l, b->l, m);                                                            \
+        QR_ZK_SUB(r->l, a->l, b->l, m, Q);                                                         \
     }                                                                                              \
     QR_ZK_HD void F##_dbl(T *r, const T *a)                                                        \
     {                                                                                              \
         const uint64_t m[4] = MOD;                                                                 \
-        qr_zk_add(r->l, a->l, a->l, m);                                                            \
+        QR_ZK_ADD(r->l, a->l, a->l, m, Q);                                                         \
     }                                                                                              \
     QR_ZK_HD void F##_neg(T *r, const T *a)                                                        \
     {                                                                                              \
@@ -257,12 +310,12 @@ QR_ZK_HD bool qr_zk_eq(const uint64_t a[4], const uint64_t b[4])
     QR_ZK_HD void F##_mul(T *r, const T *a, const T *b)                                            \
     {                                                                                              \
         const uint64_t m[4] = MOD;                                                                 \
-        qr_zk_mont_mul(r->l, a->l, b->l, m, INV);                                                  \
+        QR_ZK_MONT(r->l, a->l, b->l, m, INV, Q);                                                   \
     }                                                                                              \
     QR_ZK_HD void F##_sqr(T *r, const T *a)                                                        \
     {                                                                                              \
         const uint64_t m[4] = MOD;                                                                 \
-        qr_zk_mont_sqr(r->l, a->l, m, INV);                                                        \
+        QR_ZK_MONT_SQR(r->l, a->l, m, INV, Q);                                                     \
     }                                                                                              \
     QR_ZK_HD bool F##_is_zero(const T *a)                                                          \
     {                                                                                              \
@@ -281,23 +334,23 @@ QR_ZK_HD bool qr_zk_eq(const uint64_t a[4], const uint64_t b[4])
     QR_ZK_HD void F##_from_u64(T *r, uint64_t x)                                                   \
     {                                                                                              \
         const uint64_t m[4] = MOD, r2[4] = R2, v[4] = {x, 0, 0, 0};                                \
-        qr_zk_mont_mul(r->l, v, r2, m, INV);                                                       \
+        QR_ZK_MONT(r->l, v, r2, m, INV, Q);                                                        \
     }                                                                                              \
     /* canonical integer limbs (must be < m) into Montgomery form */                               \
     QR_ZK_HD void F##_from_canonical(T *r, const uint64_t v[4])                                    \
     {                                                                                              \
         const uint64_t m[4] = MOD, r2[4] = R2;                                                     \
-        qr_zk_mont_mul(r->l, v, r2, m, INV);                                                       \
+        QR_ZK_MONT(r->l, v, r2, m, INV, Q);                                                        \
     }                                                                                              \
     /* Montgomery form out to canonical integer limbs */                                           \
     QR_ZK_HD void F##_to_canonical(uint64_t v[4], const T *a)                                      \
     {                                                                                              \
         const uint64_t m[4] = MOD, one[4] = {1, 0, 0, 0};                                          \
-        qr_zk_mont_mul(v, a->l, one, m, INV);                                                      \
+        QR_ZK_MONT(v, a->l, one, m, INV, Q);                                                       \
     }
 
-QR_ZK_FIELD_OPS(qr_fp_t, qr_fp, QR_FP_MOD, QR_FP_INV, QR_FP_ONE, QR_FP_R2)
-QR_ZK_FIELD_OPS(qr_fr_t, qr_fr, QR_FR_MOD, QR_FR_INV, QR_FR_ONE, QR_FR_R2)
+QR_ZK_FIELD_OPS(qr_fp_t, qr_fp, QR_FP_MOD, QR_FP_INV, QR_FP_ONE, QR_FP_R2, qr_zk_adx_fp_q)
+QR_ZK_FIELD_OPS(qr_fr_t, qr_fr, QR_FR_MOD, QR_FR_INV, QR_FR_ONE, QR_FR_R2, qr_zk_adx_fr_q)
 
 #ifdef __cplusplus
 extern "C" {
@@ -341,12 +394,13 @@ char *qr_fp_to_dec(char out[QR_ZK_DEC_MAX], const qr_fp_t *a);
 char *qr_fr_to_dec(char out[QR_ZK_DEC_MAX], const qr_fr_t *a);
 
 /* a^e for a 256-bit exponent given as canonical little-endian limbs; the
- * sequence of operations depends only on e (square-and-multiply over all 256
- * bits, the multiply kept or dropped by mask). */
+ * sequence of operations and the memory accesses depend only on e (a fixed
+ * 4-bit window: 14 multiplications for a^2..a^15, then 256 squarings and 64
+ * multiplications by the table entry each nibble of e picks). */
 void qr_fp_pow(qr_fp_t *r, const qr_fp_t *a, const uint64_t e[4]);
 void qr_fr_pow(qr_fr_t *r, const qr_fr_t *a, const uint64_t e[4]);
-/* 1/a by Fermat (a^(m-2)): the same operations for every input, about 300
- * multiplications.  The inverse of 0 is 0. */
+/* 1/a by Fermat (a^(m-2)): the same operations for every input, 334
+ * multiplications and squarings.  The inverse of 0 is 0. */
 void qr_fp_inv(qr_fp_t *r, const qr_fp_t *a);
 void qr_fr_inv(qr_fr_t *r, const qr_fr_t *a);
 /* Montgomery's trick: out[i] = 1/in[i] for n elements with one inversion and
@@ -359,6 +413,19 @@ void qr_fr_batch_inv(qr_fr_t *out, const qr_fr_t *in, size_t n, qr_fr_t *scratch
 bool qr_fp_sqrt(qr_fp_t *r, const qr_fp_t *a);
 /* Legendre symbol: 1 for a non-zero square, -1 for a non-square, 0 for 0 */
 int qr_fp_legendre(const qr_fp_t *a);
+
+/* Which Montgomery multiplication the field operations run (every Fp and Fr
+ * multiplication and squaring, hence the tower, curves, MSM and NTT).
+ * Chosen before main(): the MULX/ADX assembly of fp_x86.h when the build has
+ * it (GCC or Clang, x86-64) and cpuid reports BMI2 and ADX, unless the
+ * environment has QUARRY_ZK_FMUL=portable; the portable C otherwise.
+ * qr_zk_fmul_select switches it for tests and benchmarks (call it while no
+ * other thread is computing): true asks for the assembly and returns -1,
+ * changing nothing, where it is not available; false always succeeds.
+ * qr_zk_fmul_name says which one runs: "mulx-adx" or "portable". */
+bool qr_zk_fmul_adx_available(void);
+int qr_zk_fmul_select(bool adx);
+const char *qr_zk_fmul_name(void);
 
 #ifdef __cplusplus
 }

@@ -171,7 +171,13 @@ unsigned qr_msm_window(size_t n, int g2, unsigned threads)
         c = _addcarry_u64(c, a, b, &x_);                                                           \
         out = x_;                                                                                  \
     } while (0)
-static inline void s_fp_mul(qr_fp_t *r, const qr_fp_t *pa, const qr_fp_t *pb)
+/* out of line where the assembly is the usual path (see QR_ZK_MONT) */
+#if defined(QR_ZK_ADX_ASM)
+#define S_FP_MUL_C_ATTR __attribute__((noinline))
+#else
+#define S_FP_MUL_C_ATTR inline
+#endif
+static S_FP_MUL_C_ATTR void s_fp_mul_c(qr_fp_t *r, const qr_fp_t *pa, const qr_fp_t *pb)
 {
     const uint64_t m[4] = QR_FP_MOD, inv = QR_FP_INV;
     const uint64_t a0 = pa->l[0], a1 = pa->l[1], a2 = pa->l[2], a3 = pa->l[3];
@@ -216,13 +222,30 @@ static inline void s_fp_mul(qr_fp_t *r, const qr_fp_t *pa, const qr_fp_t *pb)
 #undef S_MUL128
 #undef S_ADC
 #else
-#define s_fp_mul qr_fp_mul
+#define s_fp_mul_c qr_fp_mul
 #endif
 
-/* squaring is the multiplication, as in bn254_field.h */
+static inline void s_fp_mul(qr_fp_t *r, const qr_fp_t *a, const qr_fp_t *b)
+{
+#if defined(QR_ZK_ADX_ASM)
+    if (__builtin_expect(qr_zk_adx, 1)) {
+        qr_zk_mont_mul_adx(r->l, a->l, b->l, &qr_zk_adx_fp_q);
+        return;
+    }
+#endif
+    s_fp_mul_c(r, a, b);
+}
+
+/* squaring: the assembly's own, else the multiplication (bn254_field.h) */
 static inline void s_fp_sqr(qr_fp_t *r, const qr_fp_t *a)
 {
-    s_fp_mul(r, a, a);
+#if defined(QR_ZK_ADX_ASM)
+    if (__builtin_expect(qr_zk_adx, 1)) {
+        qr_zk_mont_sqr_adx(r->l, a->l, &qr_zk_adx_fp_q);
+        return;
+    }
+#endif
+    s_fp_mul_c(r, a, a);
 }
 
 #define MSM_G qr_g1

@@ -614,6 +614,229 @@ static void test_frobenius(void **state)
     }
 }
 
+/* ---- the two multiplications ----
+ * The MULX/ADX assembly (fp_x86.h) against the portable C, limb for limb
+ * (and fp_x86.h's addition and subtraction against the C ones):
+ * every pair from a list of edge values (0, 1, 2, m - 1, m - 2, limbs of all
+ * ones below m, R mod m, R^2 mod m, ...), then random pairs, each as a
+ * product, a square and with the result aliasing an operand; then the
+ * public qr_fp_mul/qr_fr_mul under both selections.  Where the build or
+ * the CPU has no assembly, checks that selecting it is refused. */
+static void s_edges(uint64_t e[][4], int *n, const uint64_t m[4], const uint64_t one[4],
+                    const uint64_t r2[4])
+{
+    const uint64_t F = ~0ull;
+    const uint64_t v[][4] = {
+        {0, 0, 0, 0},
+        {1, 0, 0, 0},
+        {2, 0, 0, 0},
+        {m[0] - 1, m[1], m[2], m[3]},
+        {m[0] - 2, m[1], m[2], m[3]},
+        {m[0], m[1] - 1, m[2], m[3]}, /* m - 2^64 */
+        {F, F, F, m[3] - 1},           /* all ones but the top limb */
+        {F, F, F, 0},
+        {F, 0, 0, 0},
+        {0, F, 0, 0},
+        {0, 0, F, 0},
+        {0, 0, 0, m[3] - 1},
+        {F, 0, F, 0},
+        {0, F, 0, m[3] - 1},
+        {F, F, m[2] - 1, m[3]}, /* just below m, low limbs all ones */
+        {one[0], one[1], one[2], one[3]},
+        {r2[0], r2[1], r2[2], r2[3]},
+        {m[0] >> 1 | m[1] << 63, m[1] >> 1 | m[2] << 63, m[2] >> 1 | m[3] << 63, m[3] >> 1},
+    };
+    *n = (int)(sizeof v / sizeof v[0]);
+    memcpy(e, v, sizeof v);
+}
+
+static void test_fmul_paths(void **state)
+{
+    (void)state;
+    /* the edge values as canonical integers, against the reference, on
+     * whichever multiplication is selected */
+    for (int f = 0; f < 2; f++) {
+        const uint64_t *m = f ? s_r : s_p;
+        const uint64_t one_p[4] = QR_FP_ONE, one_r[4] = QR_FR_ONE, r2_p[4] = QR_FP_R2,
+                       r2_r[4] = QR_FR_R2;
+        uint64_t e[32][4], want[4], got[4];
+        int ne;
+        s_edges(e, &ne, m, f ? one_r : one_p, f ? r2_r : r2_p);
+        for (int i = 0; i < ne; i++) {
+            for (int j = 0; j < ne; j++) {
+                s_ref_mulmod(want, e[i], e[j], m);
+                if (f) {
+                    qr_fr_t a, b;
+                    qr_fr_from_canonical(&a, e[i]);
+                    qr_fr_from_canonical(&b, e[j]);
+                    qr_fr_mul(&a, &a, &b);
+                    qr_fr_to_canonical(got, &a);
+                } else {
+                    qr_fp_t a, b;
+                    qr_fp_from_canonical(&a, e[i]);
+                    qr_fp_from_canonical(&b, e[j]);
+                    qr_fp_mul(&a, &a, &b);
+                    qr_fp_to_canonical(got, &a);
+                }
+                assert_memory_equal(got, want, sizeof got);
+            }
+        }
+    }
+#if defined(QR_ZK_ADX_ASM)
+    if (!qr_zk_fmul_adx_available()) {
+        assert_int_equal(qr_zk_fmul_select(true), -1);
+        print_message("no BMI2/ADX on this CPU: the assembly is not run\n");
+        return;
+    }
+    for (int f = 0; f < 2; f++) {
+        const uint64_t *m = f ? s_r : s_p;
+        const uint64_t inv = f ? QR_FR_INV : QR_FP_INV;
+        const qr_zk_adx_q_t *q = f ? &qr_zk_adx_fr_q : &qr_zk_adx_fp_q;
+        const uint64_t one_p[4] = QR_FP_ONE, one_r[4] = QR_FR_ONE, r2_p[4] = QR_FP_R2,
+                       r2_r[4] = QR_FR_R2;
+        uint64_t e[32][4];
+        int ne;
+        s_edges(e, &ne, m, f ? one_r : one_p, f ? r2_r : r2_p);
+        for (int i = 0; i < ne; i++)
+            assert_true(s_cmp(e[i], m) < 0);
+        for (int k = 0; k < ne * ne + 200000; k++) {
+            uint64_t a[4], b[4], want[4], got[4], t[4];
+            if (k < ne * ne) {
+                memcpy(a, e[k / ne], sizeof a);
+                memcpy(b, e[k % ne], sizeof b);
+            } else {
+                s_rand_below(a, m);
+                if (k % 3 == 0)
+                    memcpy(b, e[k % ne], sizeof b);
+                else
+                    s_rand_below(b, m);
+            }
+            qr_zk_mont_mul(want, a, b, m, inv);
+            qr_zk_mont_mul_adx(got, a, b, q);
+            assert_memory_equal(got, want, sizeof got);
+            assert_true(s_cmp(got, m) < 0);
+            memcpy(t, a, sizeof t); /* r aliasing a, then b */
+            qr_zk_mont_mul_adx(t, t, b, q);
+            assert_memory_equal(t, want, sizeof t);
+            memcpy(t, b, sizeof t);
+            qr_zk_mont_mul_adx(t, a, t, q);
+            assert_memory_equal(t, want, sizeof t);
+            qr_zk_mont_mul(want, a, a, m, inv); /* square, in place; and the squaring */
+            memcpy(t, a, sizeof t);
+            qr_zk_mont_mul_adx(t, t, t, q);
+            assert_memory_equal(t, want, sizeof t);
+            qr_zk_mont_sqr_adx(got, a, q);
+            assert_memory_equal(got, want, sizeof got);
+            memcpy(t, a, sizeof t);
+            qr_zk_mont_sqr_adx(t, t, q);
+            assert_memory_equal(t, want, sizeof t);
+            /* addition and subtraction (fp_x86.h too), both orders, in place */
+            qr_zk_add(want, a, b, m);
+            qr_zk_add_x86(got, a, b, q);
+            assert_memory_equal(got, want, sizeof got);
+            memcpy(t, b, sizeof t);
+            qr_zk_add_x86(t, a, t, q);
+            assert_memory_equal(t, want, sizeof t);
+            qr_zk_sub(want, a, b, m);
+            qr_zk_sub_x86(got, a, b, q);
+            assert_memory_equal(got, want, sizeof got);
+            qr_zk_sub(want, b, a, m);
+            memcpy(t, b, sizeof t);
+            qr_zk_sub_x86(t, t, a, q);
+            assert_memory_equal(t, want, sizeof t);
+        }
+    }
+    /* the public operations under each selection give the same limbs */
+    for (int k = 0; k < 2000; k++) {
+        qr_fp_t a, b, x, y, sx, sy;
+        qr_fr_t c, d, u, v;
+        s_rand_fp(&a);
+        s_rand_fp(&b);
+        s_rand_fr(&c);
+        s_rand_fr(&d);
+        assert_int_equal(qr_zk_fmul_select(true), 0);
+        assert_string_equal(qr_zk_fmul_name(), "mulx-adx");
+        qr_fp_mul(&x, &a, &b);
+        qr_fp_sqr(&sx, &a);
+        qr_fr_mul(&u, &c, &d);
+        assert_int_equal(qr_zk_fmul_select(false), 0);
+        assert_string_equal(qr_zk_fmul_name(), "portable");
+        qr_fp_mul(&y, &a, &b);
+        qr_fp_sqr(&sy, &a);
+        qr_fr_mul(&v, &c, &d);
+        assert_true(qr_fp_eq(&x, &y));
+        assert_true(qr_fp_eq(&sx, &sy));
+        assert_true(qr_fr_eq(&u, &v));
+    }
+    assert_int_equal(qr_zk_fmul_select(true), 0);
+#else
+    /* this file sees no assembly (off x86-64, -O0, QR_ZK_NO_ASM); the
+     * library may still have it, so only the switch itself is checked */
+    bool adx = strcmp(qr_zk_fmul_name(), "mulx-adx") == 0;
+    assert_int_equal(qr_zk_fmul_select(false), 0);
+    assert_string_equal(qr_zk_fmul_name(), "portable");
+    assert_int_equal(qr_zk_fmul_select(adx), 0);
+#endif
+}
+
+/* qr_fp_pow / qr_fr_pow (a fixed 4-bit window) against square-and-multiply
+ * written here, for random exponents and ones whose nibbles are all 0, all
+ * 15 or alternate */
+static void test_pow(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 60; k++) {
+        uint64_t e[4];
+        for (int i = 0; i < 4; i++)
+            e[i] = s_rand64();
+        if (k == 0)
+            memset(e, 0, sizeof e);
+        if (k == 1)
+            memset(e, 0xff, sizeof e);
+        if (k == 2)
+            e[0] = 1, e[1] = e[2] = e[3] = 0;
+        if (k == 3)
+            e[0] = e[1] = e[2] = e[3] = 0xf0f0f0f00f0f0f0full;
+        qr_fp_t a, want, got;
+        qr_fr_t b, wantr, gotr;
+        s_rand_fp(&a);
+        s_rand_fr(&b);
+        qr_fp_one(&want);
+        qr_fr_one(&wantr);
+        for (int i = 255; i >= 0; i--) {
+            qr_fp_sqr(&want, &want);
+            qr_fr_sqr(&wantr, &wantr);
+            if ((e[i / 64] >> (i % 64)) & 1) {
+                qr_fp_mul(&want, &want, &a);
+                qr_fr_mul(&wantr, &wantr, &b);
+            }
+        }
+        qr_fp_pow(&got, &a, e);
+        qr_fr_pow(&gotr, &b, e);
+        assert_true(qr_fp_eq(&got, &want));
+        assert_true(qr_fr_eq(&gotr, &wantr));
+    }
+}
+
+/* the reference tests once more on the other multiplication: portable when
+ * the assembly is the default, and back afterwards */
+static bool s_was_adx;
+
+static int s_portable_setup(void **state)
+{
+    (void)state;
+    s_was_adx = strcmp(qr_zk_fmul_name(), "mulx-adx") == 0;
+    return qr_zk_fmul_select(false);
+}
+
+static int s_portable_teardown(void **state)
+{
+    (void)state;
+    return qr_zk_fmul_select(s_was_adx);
+}
+
+#define PORTABLE(t) cmocka_unit_test_setup_teardown(t, s_portable_setup, s_portable_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,6 +845,11 @@ int main(void)
         cmocka_unit_test(test_sqrt),      cmocka_unit_test(test_bytes),
         cmocka_unit_test(test_decimal),   cmocka_unit_test(test_fp2),
         cmocka_unit_test(test_fp6_fp12),  cmocka_unit_test(test_frobenius),
+        cmocka_unit_test(test_pow),       cmocka_unit_test(test_fmul_paths),
+        PORTABLE(test_pow),               PORTABLE(test_mul_reference),
+        PORTABLE(test_axioms),            PORTABLE(test_inverse),
+        PORTABLE(test_fp2),               PORTABLE(test_fp6_fp12),
     };
+    print_message("field multiplication: %s\n", qr_zk_fmul_name());
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
