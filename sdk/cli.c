@@ -731,27 +731,23 @@ static int check_submit(cli_t *cli, int argc, char **argv)
     return ex;
 }
 
-static int cmd_submit(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+/* The job options the submit commands share, from their flags. */
+static void s_opts(const cli_t *cli, quarry_job_opts_t *o)
 {
-    int ex = EXIT_OK;
-    quarry_job_opts_t o;
-    quarry_job_opts_init(&o);
-    o.max_price = cli->max_price;
-    o.timeout_ms = cli->cmd_timeout_ms > 0 ? cli->cmd_timeout_ms : 0;
-    o.need_gpu = cli->gpu;
-    o.min_mem_mb = cli->min_mem_mb;
-    o.priority = (int32_t)cli->priority;
-    o.max_attempts = (uint32_t)cli->max_attempts;
-    o.idem_key = cli->idem;
-    uint64_t id = 0, reserved = 0;
-    bool dup = false;
-    quarry_err_t rc = quarry_gemm_submit(c, (uint32_t)cli->m, (uint32_t)cli->n, (uint32_t)cli->k,
-                                         cli->A, cli->B, &o, &id, &reserved, &dup);
-    free(cli->A);
-    free(cli->B);
-    cli->A = cli->B = NULL;
-    if (rc)
-        return s_fail(c, rc);
+    quarry_job_opts_init(o);
+    o->max_price = cli->max_price;
+    o->timeout_ms = cli->cmd_timeout_ms > 0 ? cli->cmd_timeout_ms : 0;
+    o->need_gpu = cli->gpu;
+    o->min_mem_mb = cli->min_mem_mb;
+    o->priority = (int32_t)cli->priority;
+    o->max_attempts = (uint32_t)cli->max_attempts;
+    o->idem_key = cli->idem;
+}
+
+/* After a submit: without --wait, prints the job and returns; with it,
+ * announces the job and waits for its end (returns the exit code). */
+static int s_submitted(cli_t *cli, quarry_client_t *c, uint64_t id, uint64_t reserved, bool dup)
+{
     if (!cli->wait) {
         if (cli->json)
             printf("{\"job_id\":%" PRIu64 ",\"reserved\":%" PRIu64 ",\"duplicate\":%s}\n", id,
@@ -765,7 +761,24 @@ static int cmd_submit(cli_t *cli, quarry_client_t *c, int argc, char **argv)
         fprintf(isatty(STDERR_FILENO) ? stderr : stdout, "job %" PRIu64 " submitted%s\n", id,
                 dup ? " (duplicate)" : "");
     quarry_job_info_t info;
-    ex = s_wait_and_report(cli, c, id, -1, &info);
+    return s_wait_and_report(cli, c, id, -1, &info);
+}
+
+static int cmd_submit(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    int ex = EXIT_OK;
+    quarry_job_opts_t o;
+    s_opts(cli, &o);
+    uint64_t id = 0, reserved = 0;
+    bool dup = false;
+    quarry_err_t rc = quarry_gemm_submit(c, (uint32_t)cli->m, (uint32_t)cli->n, (uint32_t)cli->k,
+                                         cli->A, cli->B, &o, &id, &reserved, &dup);
+    free(cli->A);
+    free(cli->B);
+    cli->A = cli->B = NULL;
+    if (rc)
+        return s_fail(c, rc);
+    ex = s_submitted(cli, c, id, reserved, dup); /* --out etc. need --wait */
     if (ex == EXIT_OK && cli->out_file)
         ex = s_fetch_result(cli, c, id, false);
     return ex;
@@ -860,13 +873,7 @@ static int cmd_infer(cli_t *cli, quarry_client_t *c, int argc, char **argv)
         return ex;
     }
     quarry_job_opts_t o;
-    quarry_job_opts_init(&o);
-    o.max_price = cli->max_price;
-    o.timeout_ms = cli->cmd_timeout_ms > 0 ? cli->cmd_timeout_ms : 0;
-    o.need_gpu = cli->gpu;
-    o.priority = (int32_t)cli->priority;
-    o.max_attempts = (uint32_t)cli->max_attempts;
-    o.idem_key = cli->idem;
+    s_opts(cli, &o);
     uint64_t id = 0, reserved = 0;
     bool dup = false;
     quarry_err_t rc = quarry_infer_submit(c, wsha, gsha, (uint32_t)cli->rows, cli->X, cli->nx,
@@ -875,20 +882,7 @@ static int cmd_infer(cli_t *cli, quarry_client_t *c, int argc, char **argv)
     cli->X = NULL;
     if (rc)
         return s_fail(c, rc);
-    if (!cli->wait) {
-        if (cli->json)
-            printf("{\"job_id\":%" PRIu64 ",\"reserved\":%" PRIu64 ",\"duplicate\":%s}\n", id,
-                   reserved, dup ? "true" : "false");
-        else
-            printf("job %" PRIu64 " submitted%s  reserved %" PRIu64 "\n", id,
-                   dup ? " (duplicate of an earlier submit)" : "", reserved);
-        return EXIT_OK;
-    }
-    if (!cli->json)
-        fprintf(isatty(STDERR_FILENO) ? stderr : stdout, "job %" PRIu64 " submitted%s\n", id,
-                dup ? " (duplicate)" : "");
-    quarry_job_info_t info;
-    ex = s_wait_and_report(cli, c, id, -1, &info);
+    ex = s_submitted(cli, c, id, reserved, dup); /* --out etc. need --wait */
     if (ex == EXIT_OK && cli->out_file)
         ex = s_fetch_result(cli, c, id, false);
     return ex;
@@ -1013,32 +1007,14 @@ static int cmd_prove(cli_t *cli, quarry_client_t *c, int argc, char **argv)
         return EXIT_LOCAL;
     }
     quarry_job_opts_t o;
-    quarry_job_opts_init(&o);
-    o.max_price = cli->max_price;
-    o.timeout_ms = cli->cmd_timeout_ms > 0 ? cli->cmd_timeout_ms : 0;
-    o.priority = (int32_t)cli->priority;
-    o.max_attempts = (uint32_t)cli->max_attempts;
-    o.idem_key = cli->idem;
+    s_opts(cli, &o);
     uint64_t id = 0, reserved = 0;
     bool dup = false;
     quarry_err_t rc = quarry_zk_submit(c, zsha, w, (size_t)n, &o, &id, &reserved, &dup);
     free(w);
     if (rc)
         return s_fail(c, rc);
-    if (!cli->wait) {
-        if (cli->json)
-            printf("{\"job_id\":%" PRIu64 ",\"reserved\":%" PRIu64 ",\"duplicate\":%s}\n", id,
-                   reserved, dup ? "true" : "false");
-        else
-            printf("job %" PRIu64 " submitted%s  reserved %" PRIu64 "\n", id,
-                   dup ? " (duplicate of an earlier submit)" : "", reserved);
-        return EXIT_OK;
-    }
-    if (!cli->json)
-        fprintf(isatty(STDERR_FILENO) ? stderr : stdout, "job %" PRIu64 " submitted%s\n", id,
-                dup ? " (duplicate)" : "");
-    quarry_job_info_t info;
-    ex = s_wait_and_report(cli, c, id, -1, &info);
+    ex = s_submitted(cli, c, id, reserved, dup); /* --out etc. need --wait */
     if (ex == EXIT_OK && (cli->proof_file || cli->public_file))
         ex = s_zk_result(cli, c, id, false);
     return ex;

@@ -526,6 +526,43 @@ uint64_t quarry_client_account_id(const quarry_client_t *c)
 
 /* ---- jobs ------------------------------------------------------------------ */
 
+/* SUBMIT of spec (kind and shape already set; the options filled here) with
+ * the input frames, and its SubmitAck into the OUT parameters: the part
+ * every job kind shares. */
+static quarry_err_t s_submit(quarry_client_t *c, Quarry__JobSpec *spec,
+                             const quarry_job_opts_t *opts, const qr_payload_t *pl, int np,
+                             uint64_t *job_id, uint64_t *reserved, bool *duplicate)
+{
+    quarry_job_opts_t def;
+    quarry_job_opts_init(&def);
+    if (!opts)
+        opts = &def;
+    spec->max_price = opts->max_price;
+    spec->timeout_ms = opts->timeout_ms;
+    spec->need_gpu = opts->need_gpu;
+    spec->min_mem_mb = opts->min_mem_mb;
+    spec->priority = opts->priority;
+    spec->max_attempts = opts->max_attempts;
+    Quarry__Submit s = QUARRY__SUBMIT__INIT;
+    s.spec = spec;
+    s.idem_key = (char *)(opts->idem_key ? opts->idem_key : "");
+    qr_msg_t msg;
+    ProtobufCMessage *r;
+    quarry_err_t rc = s_request(c, QR_CMD_SUBMIT, &s.base, &s.req_id, pl, np,
+                                &quarry__submit_ack__descriptor, &msg, &r, "SUBMIT");
+    if (rc == QUARRY_OK) {
+        Quarry__SubmitAck *a = (Quarry__SubmitAck *)r;
+        *job_id = a->job_id;
+        if (reserved)
+            *reserved = a->reserved;
+        if (duplicate)
+            *duplicate = a->duplicate;
+        protobuf_c_message_free_unpacked(r, NULL);
+    }
+    qr_msg_close(&msg);
+    return rc;
+}
+
 quarry_err_t quarry_gemm_submit(quarry_client_t *c, uint32_t m, uint32_t n, uint32_t k,
                                 const float *A, const float *B, const quarry_job_opts_t *opts,
                                 uint64_t *job_id, uint64_t *reserved, bool *duplicate)
@@ -540,44 +577,16 @@ quarry_err_t quarry_gemm_submit(quarry_client_t *c, uint32_t m, uint32_t n, uint
         return s_fail(c, QUARRY_ETOOBIG, "a dimension exceeds %u", QUARRY_GEMM_MAX_DIM);
     if ((size_t)m > SIZE_MAX / sizeof(float) / k || (size_t)k > SIZE_MAX / sizeof(float) / n)
         return s_fail(c, QUARRY_ETOOBIG, "matrix size overflows");
-    quarry_job_opts_t def;
-    quarry_job_opts_init(&def);
-    if (!opts)
-        opts = &def;
-
     Quarry__JobSpec spec = QUARRY__JOB_SPEC__INIT;
     spec.kind = (char *)"ai.gemm";
     spec.m = m;
     spec.n = n;
     spec.k = k;
-    spec.max_price = opts->max_price;
-    spec.timeout_ms = opts->timeout_ms;
-    spec.need_gpu = opts->need_gpu;
-    spec.min_mem_mb = opts->min_mem_mb;
-    spec.priority = opts->priority;
-    spec.max_attempts = opts->max_attempts;
-    Quarry__Submit s = QUARRY__SUBMIT__INIT;
-    s.spec = &spec;
-    s.idem_key = (char *)(opts->idem_key ? opts->idem_key : "");
     qr_payload_t pl[2] = {
         {A, (size_t)m * k * sizeof(float)},
         {B, (size_t)k * n * sizeof(float)},
     };
-    qr_msg_t msg;
-    ProtobufCMessage *r;
-    quarry_err_t rc = s_request(c, QR_CMD_SUBMIT, &s.base, &s.req_id, pl, 2,
-                                &quarry__submit_ack__descriptor, &msg, &r, "SUBMIT");
-    if (rc == QUARRY_OK) {
-        Quarry__SubmitAck *a = (Quarry__SubmitAck *)r;
-        *job_id = a->job_id;
-        if (reserved)
-            *reserved = a->reserved;
-        if (duplicate)
-            *duplicate = a->duplicate;
-        protobuf_c_message_free_unpacked(r, NULL);
-    }
-    qr_msg_close(&msg);
-    return rc;
+    return s_submit(c, &spec, opts, pl, 2, job_id, reserved, duplicate);
 }
 
 /* ---- ai.infer ------------------------------------------------------------ */
@@ -740,40 +749,13 @@ quarry_err_t quarry_infer_submit(quarry_client_t *c, const char *weights, const 
                       rows);
     if (count > SIZE_MAX / sizeof(float))
         return s_fail(c, QUARRY_ETOOBIG, "input size overflows");
-    quarry_job_opts_t def;
-    quarry_job_opts_init(&def);
-    if (!opts)
-        opts = &def;
     Quarry__JobSpec spec = QUARRY__JOB_SPEC__INIT;
     spec.kind = (char *)"ai.infer";
     spec.m = rows;
     spec.weights = (char *)weights;
     spec.graph = (char *)graph;
-    spec.max_price = opts->max_price;
-    spec.timeout_ms = opts->timeout_ms;
-    spec.need_gpu = opts->need_gpu;
-    spec.min_mem_mb = opts->min_mem_mb;
-    spec.priority = opts->priority;
-    spec.max_attempts = opts->max_attempts;
-    Quarry__Submit s = QUARRY__SUBMIT__INIT;
-    s.spec = &spec;
-    s.idem_key = (char *)(opts->idem_key ? opts->idem_key : "");
     qr_payload_t pl = {input, count * sizeof(float)};
-    qr_msg_t msg;
-    ProtobufCMessage *r;
-    quarry_err_t rc = s_request(c, QR_CMD_SUBMIT, &s.base, &s.req_id, &pl, 1,
-                                &quarry__submit_ack__descriptor, &msg, &r, "SUBMIT");
-    if (rc == QUARRY_OK) {
-        Quarry__SubmitAck *a = (Quarry__SubmitAck *)r;
-        *job_id = a->job_id;
-        if (reserved)
-            *reserved = a->reserved;
-        if (duplicate)
-            *duplicate = a->duplicate;
-        protobuf_c_message_free_unpacked(r, NULL);
-    }
-    qr_msg_close(&msg);
-    return rc;
+    return s_submit(c, &spec, opts, &pl, 1, job_id, reserved, duplicate);
 }
 
 quarry_err_t quarry_zk_submit(quarry_client_t *c, const char *zkey, const void *wtns,
@@ -787,38 +769,11 @@ quarry_err_t quarry_zk_submit(quarry_client_t *c, const char *zkey, const void *
     if (!qr_sha_valid(zkey))
         return s_fail(c, QUARRY_EINVAL,
                       "the proving key must be a SHA-256 name (64 lowercase hex digits)");
-    quarry_job_opts_t def;
-    quarry_job_opts_init(&def);
-    if (!opts)
-        opts = &def;
     Quarry__JobSpec spec = QUARRY__JOB_SPEC__INIT;
     spec.kind = (char *)"zk.groth16";
     spec.zkey = (char *)zkey;
-    spec.max_price = opts->max_price;
-    spec.timeout_ms = opts->timeout_ms;
-    spec.need_gpu = opts->need_gpu;
-    spec.min_mem_mb = opts->min_mem_mb;
-    spec.priority = opts->priority;
-    spec.max_attempts = opts->max_attempts;
-    Quarry__Submit s = QUARRY__SUBMIT__INIT;
-    s.spec = &spec;
-    s.idem_key = (char *)(opts->idem_key ? opts->idem_key : "");
     qr_payload_t pl = {wtns, wtns_len};
-    qr_msg_t msg;
-    ProtobufCMessage *r;
-    quarry_err_t rc = s_request(c, QR_CMD_SUBMIT, &s.base, &s.req_id, &pl, 1,
-                                &quarry__submit_ack__descriptor, &msg, &r, "SUBMIT");
-    if (rc == QUARRY_OK) {
-        Quarry__SubmitAck *a = (Quarry__SubmitAck *)r;
-        *job_id = a->job_id;
-        if (reserved)
-            *reserved = a->reserved;
-        if (duplicate)
-            *duplicate = a->duplicate;
-        protobuf_c_message_free_unpacked(r, NULL);
-    }
-    qr_msg_close(&msg);
-    return rc;
+    return s_submit(c, &spec, opts, &pl, 1, job_id, reserved, duplicate);
 }
 
 /* JobRef request whose reply carries a JobInfo in field "job". */

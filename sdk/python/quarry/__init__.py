@@ -857,6 +857,23 @@ class Client:
 
     # -- jobs -------------------------------------------------------------
 
+    def _job_opts(self, max_price: int, timeout_ms: int, need_gpu: bool, min_mem_mb: int,
+                  priority: int, max_attempts: int,
+                  idem_key: Optional[str]) -> Tuple[_JobOpts, Optional[bytes]]:
+        """A quarry_job_opts_t for the submit calls, and the key bytes it
+        points at (keep them alive for the call)."""
+        opts = _JobOpts()
+        self._L.quarry_job_opts_init(byref(opts))
+        opts.max_price = int(max_price)
+        opts.timeout_ms = int(timeout_ms)
+        opts.need_gpu = bool(need_gpu)
+        opts.min_mem_mb = int(min_mem_mb)
+        opts.priority = int(priority)
+        opts.max_attempts = int(max_attempts)
+        key = idem_key.encode() if idem_key else None
+        opts.idem_key = key
+        return opts, key
+
     def gemm_submit(self, m: int, n: int, k: int, A: Any, B: Any, max_price: int = 0,
                     timeout_ms: int = 0, need_gpu: bool = False, min_mem_mb: int = 0,
                     priority: int = 0, max_attempts: int = 0,
@@ -882,16 +899,8 @@ class Client:
         m, n, k = (v for _, v in dims)
         a, keep_a = _floats("A", A, m * k, check)
         b, keep_b = _floats("B", B, k * n, check)
-        opts = _JobOpts()
-        self._L.quarry_job_opts_init(byref(opts))
-        opts.max_price = int(max_price)
-        opts.timeout_ms = int(timeout_ms)
-        opts.need_gpu = bool(need_gpu)
-        opts.min_mem_mb = int(min_mem_mb)
-        opts.priority = int(priority)
-        opts.max_attempts = int(max_attempts)
-        key = idem_key.encode() if idem_key else None
-        opts.idem_key = key
+        opts, key = self._job_opts(max_price, timeout_ms, need_gpu, min_mem_mb, priority,
+                                   max_attempts, idem_key)
         job_id, reserved, dup = c_uint64(), c_uint64(), c_bool()
         try:
             self._call("quarry_gemm_submit", m, n, k, a, b, byref(opts), byref(job_id),
@@ -924,15 +933,8 @@ class Client:
             raise InvalidArgument("rows = %d out of range" % rows)
         x, keep = _floats("X", X, 0, False)
         count = ctypes.sizeof(x) // 4  # an empty X arrives as 1 float: the broker refuses it
-        opts = _JobOpts()
-        self._L.quarry_job_opts_init(byref(opts))
-        opts.max_price = int(max_price)
-        opts.timeout_ms = int(timeout_ms)
-        opts.need_gpu = bool(need_gpu)
-        opts.priority = int(priority)
-        opts.max_attempts = int(max_attempts)
-        key = idem_key.encode() if idem_key else None
-        opts.idem_key = key
+        opts, key = self._job_opts(max_price, timeout_ms, need_gpu, 0, priority, max_attempts,
+                                   idem_key)
         job_id, reserved, dup = c_uint64(), c_uint64(), c_bool()
         try:
             self._call("quarry_infer_submit", weights.encode(), graph.encode(), rows, x, count,
@@ -952,14 +954,8 @@ class Client:
         data = bytes(wtns)
         if not data:
             raise InvalidArgument("the witness is empty")
-        opts = _JobOpts()
-        self._L.quarry_job_opts_init(byref(opts))
-        opts.max_price = int(max_price)
-        opts.timeout_ms = int(timeout_ms)
-        opts.priority = int(priority)
-        opts.max_attempts = int(max_attempts)
-        key = idem_key.encode() if idem_key else None
-        opts.idem_key = key
+        opts, key = self._job_opts(max_price, timeout_ms, False, 0, priority, max_attempts,
+                                   idem_key)
         buf = ctypes.create_string_buffer(data, len(data))
         job_id, reserved, dup = c_uint64(), c_uint64(), c_bool()
         self._call("quarry_zk_submit", zkey.encode(), buf, len(data), byref(opts),
