@@ -353,6 +353,7 @@ static void test_broker_restart(void **state)
     /* no workers: every job is still queued when the broker dies */
     h_stop(s_w1, SIGTERM, 10000);
     h_stop(s_w2, SIGTERM, 10000);
+    h_wait_online(s_alice, 0);
     for (int i = 0; i < N; i++)
         ids[i] = s_submit(40, 700 + (unsigned)i, &want[i], NULL);
     h_stop(s_broker, SIGKILL, 5000);
@@ -384,6 +385,7 @@ static void s_tamper(int layer)
     h_stop(s_w1, SIGTERM, 10000);
     h_stop(s_w2, SIGTERM, 10000);
     s_w1 = s_w2 = 0;
+    h_wait_online(s_alice, 0); /* or a count of 1 below could be a leaver's */
     char fault[64], name[32];
     snprintf(fault, sizeof fault, "--fault-tamper-layer=%d", layer);
     snprintf(name, sizeof name, "cheat%d", layer);

@@ -175,6 +175,7 @@ static void test_bad_proof_unpaid(void **state)
     h_stop(s_w1, SIGTERM, 10000);
     h_stop(s_w2, SIGTERM, 10000);
     s_w1 = s_w2 = 0;
+    h_wait_online(s_alice, 0); /* or a count of 1 below could be a leaver's */
     pid_t cheat = h_worker("zk-cheat", WPORT, "zcheat", "op-cheat", 1, 1,
                            "--fault-corrupt-every=1", NULL);
     h_wait_online(s_alice, 1);
