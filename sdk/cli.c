@@ -689,6 +689,16 @@ static int check_job(cli_t *cli, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* The option ranges every submit command checks; 0, or -1 with a message. */
+static int s_check_ranges(const cli_t *cli)
+{
+    if (cli->priority < INT32_MIN || cli->priority > INT32_MAX || cli->max_attempts > UINT32_MAX) {
+        s_err("--priority or --max-attempts out of range");
+        return -1;
+    }
+    return 0;
+}
+
 static int check_submit(cli_t *cli, int argc, char **argv)
 {
     (void)argc, (void)argv;
@@ -710,10 +720,8 @@ static int check_submit(cli_t *cli, int argc, char **argv)
         s_err("--out needs --wait (or use 'quarry result JOB --out FILE')");
         return EXIT_USAGE;
     }
-    if (cli->priority < INT32_MIN || cli->priority > INT32_MAX || cli->max_attempts > UINT32_MAX) {
-        s_err("--priority or --max-attempts out of range");
+    if (s_check_ranges(cli))
         return EXIT_USAGE;
-    }
     size_t na = (size_t)cli->m * cli->k, nb = (size_t)cli->k * cli->n;
     if (cli->have_seed) {
         uint64_t st = cli->seed;
@@ -825,10 +833,8 @@ static int check_infer(cli_t *cli, int argc, char **argv)
         s_err("--out needs --wait (or use 'quarry result JOB --out FILE')");
         return EXIT_USAGE;
     }
-    if (cli->priority < INT32_MIN || cli->priority > INT32_MAX || cli->max_attempts > UINT32_MAX) {
-        s_err("--priority or --max-attempts out of range");
+    if (s_check_ranges(cli))
         return EXIT_USAGE;
-    }
     struct stat st;
     if (stat(cli->input_file, &st) < 0) {
         s_err("--input: cannot open %s: %s", cli->input_file, strerror(errno));
@@ -976,10 +982,8 @@ static int check_prove(cli_t *cli, int argc, char **argv)
         s_err("--proof and --public need --wait (or use 'quarry result JOB --proof FILE')");
         return EXIT_USAGE;
     }
-    if (cli->priority < INT32_MIN || cli->priority > INT32_MAX || cli->max_attempts > UINT32_MAX) {
-        s_err("--priority or --max-attempts out of range");
+    if (s_check_ranges(cli))
         return EXIT_USAGE;
-    }
     return EXIT_OK;
 }
 

@@ -356,7 +356,7 @@ QR_ZK_FIELD_OPS(qr_fr_t, qr_fr, QR_FR_MOD, QR_FR_INV, QR_FR_ONE, QR_FR_R2, qr_zk
 extern "C" {
 #endif
 
-/* ---- bn254_field.c: the slower routines, host only for now ----
+/* ---- bn254_field.c: the slower routines (out of line, host code only) ----
  *
  * Byte layouts (32 bytes per element):
  *   be32      canonical integer, big-endian: EIP-196/197 precompile input,
