@@ -5,12 +5,19 @@
 #   bench/core.sh [JOBS] [WINDOW] [DIM]     defaults: 20000 2000 64
 #   BENCH_CURVE=1 bench/core.sh ...        with CurveZMQ on every endpoint
 #                                          (default: --insecure, the loop alone)
+#   BENCH_TRANSPORT=tcp bench/core.sh ...  peers over TCP loopback (default:
+#                                          ipc, Unix sockets, as peers on the
+#                                          broker's own host connect)
 #
 # Builds an optimised tree (build-bench/), starts a throwaway PostgreSQL
 # cluster (fsync and synchronous_commit on: every acknowledged job is on
 # disk), a broker, two workers with one slot each, deposits credit, and runs
 # bench/core_bench, an asynchronous client that keeps WINDOW jobs in flight.
-# The last line reads: jobs_per_s=N p50_ms=X p99_ms=Y ...
+# Then the same jobs through the usual PostgreSQL queue (bench/pgqueue_bench:
+# INSERT, claim with SELECT ... FOR UPDATE SKIP LOCKED, one job per
+# transaction, the same fsync'ed cluster) with Quarry stopped, both input modes.
+# The last line reads: jobs_per_s=N p50_ms=X p99_ms=Y ... ratio=R
+# (R: Quarry's shared-input jobs/s over the queue's).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${1:-20000}
@@ -19,11 +26,17 @@ dim=${3:-64}
 "$root/deploy/install-deps.sh"
 build="$root/build-bench"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DQUARRY_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target quarry-broker quarry-worker quarry-cli core_bench >/dev/null
+cmake --build "$build" -j "$(nproc)" --target quarry-broker quarry-worker quarry-cli core_bench pgqueue_bench >/dev/null
 
 tmp=$(mktemp -d /tmp/quarry-bench.XXXXXX)
 chmod 755 "$tmp"
 pgport=27300 cport=27301 wport=27302
+transport=${BENCH_TRANSPORT:-ipc}
+case "$transport" in
+  ipc) cep="ipc://$tmp/clients.sock" wep="ipc://$tmp/workers.sock" ;;
+  tcp) cep="tcp://127.0.0.1:$cport" wep="tcp://127.0.0.1:$wport" ;;
+  *) echo "bench/core.sh: BENCH_TRANSPORT must be ipc or tcp" >&2; exit 2 ;;
+esac
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -37,22 +50,22 @@ db="host=$tmp/pg port=$pgport dbname=postgres user=postgres"
 
 sec=(--insecure)
 wsec=()
-quarry=("$build/sdk/quarry" --broker="tcp://127.0.0.1:$cport" --account=bench)
+quarry=("$build/sdk/quarry" --broker="$cep" --account=bench)
 if [ "${BENCH_CURVE:-0}" = 1 ]; then
   "$build/sdk/quarry" keygen "$tmp/admin" >/dev/null
   sec=(--curve-key="$tmp/broker" --admin-keys="$tmp/admin.pub" --open-registration)
   wsec=(--server-key="$tmp/broker.pub")
-  quarry=("$build/sdk/quarry" --broker="tcp://127.0.0.1:$cport" --server-key="$tmp/broker.pub"
+  quarry=("$build/sdk/quarry" --broker="$cep" --server-key="$tmp/broker.pub"
           --key="$tmp/admin.key" --account=admin)
 fi
-"$build/broker/quarry-broker" --db="$db" --client-endpoint="tcp://127.0.0.1:$cport" \
-  --worker-endpoint="tcp://127.0.0.1:$wport" "${sec[@]}" --log-level=warn ${BROKER_ARGS:-} 2>"${BROKER_LOG:-$tmp/broker.log}" &
+"$build/broker/quarry-broker" --db="$db" --client-endpoint="$cep" \
+  --worker-endpoint="$wep" "${sec[@]}" --log-level=warn ${BROKER_ARGS:-} 2>"${BROKER_LOG:-$tmp/broker.log}" &
 pids+=($!)
 if [ "${BENCH_CURVE:-0}" = 1 ]; then
   for i in $(seq 1 50); do [ -f "$tmp/broker.pub" ] && break; sleep 0.1; done
 fi
 for w in 1 2; do
-  "$build/worker/quarry-worker" --broker="tcp://127.0.0.1:$wport" --name="bench-w$w" \
+  "$build/worker/quarry-worker" --broker="$wep" --name="bench-w$w" \
     --operator=bench-op --slots=1 --ask-price=1 --log-level=warn "${wsec[@]}" 2>"$tmp/worker$w.log" &
   pids+=($!)
 done
@@ -67,18 +80,32 @@ for i in $(seq 1 50); do
 done
 
 [ "${BENCH_CURVE:-0}" = 1 ] && export QUARRY_SERVER_KEY="$tmp/broker.pub"
-echo "bench: jobs=$jobs window=$window dim=${dim}x${dim}x${dim} workers=2 slots=1 cores=$(nproc) durable=fsync+synchronous_commit curve=${BENCH_CURVE:-0}"
+echo "bench: jobs=$jobs window=$window dim=${dim}x${dim}x${dim} workers=2 slots=1 cores=$(nproc) durable=fsync+synchronous_commit curve=${BENCH_CURVE:-0} transport=$transport"
 # First with every job's input different (nothing to deduplicate), then the
 # headline run: every job sends the same matrices, as a client running one
 # model over one batch does (stored once, sent to each worker once).
-uniq=$("$build/bench/core_bench" "tcp://127.0.0.1:$cport" bench-unique "$jobs" "$window" "$dim" unique)
+uniq=$("$build/bench/core_bench" "$cep" bench-unique "$jobs" "$window" "$dim" unique)
 echo "$uniq" | head -n 1
 echo "unique inputs: $(echo "$uniq" | tail -n 1)"
-out=$("$build/bench/core_bench" "tcp://127.0.0.1:$cport" bench "$jobs" "$window" "$dim")
+out=$("$build/bench/core_bench" "$cep" bench "$jobs" "$window" "$dim")
 echo "$out" | head -n 1
 settled=$(psql "$db" -Atc "SELECT count(*) FROM settlements")
 ledger=$(psql "$db" -Atc "SELECT coalesce(sum(amount),0) FROM ledger_entries")
 integrity=$(psql "$db" -Atc "SELECT jobs_without_client + jobs_without_input + dangling_results + settlements_without_settled_job + entries_without_account FROM v_integrity")
 echo "check: settled=$settled (expected $((2 * jobs))) ledger_sum=$ledger integrity_problems=$integrity"
 u=$(echo "$uniq" | tail -n 1 | sed -n 's/.*jobs_per_s=\([0-9]*\).*/\1/p')
-echo "$(echo "$out" | tail -n 1) unique_jobs_per_s=$u jobs=$jobs dim=$dim window=$window settled=$settled ledger_sum=$ledger"
+q=$(echo "$out" | tail -n 1 | sed -n 's/.*jobs_per_s=\([0-9]*\).*/\1/p')
+
+# the baseline, alone on the machine: Quarry's processes go first
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+wait "${pids[@]}" 2>/dev/null || true
+pids=()
+base=()
+for mode in unique shared; do
+  b=$(OPENBLAS_NUM_THREADS=1 "$build/bench/pgqueue_bench" "$db" "$jobs" "$dim" "$mode")
+  echo "$b" | head -n 1
+  echo "pgqueue $mode inputs: $(echo "$b" | tail -n 1)"
+  base+=("$(echo "$b" | tail -n 1 | sed -n 's/.*jobs_per_s=\([0-9]*\).*/\1/p')")
+done
+ratio=$(awk -v a="$q" -v b="${base[1]}" 'BEGIN { printf "%.1f", a / b }')
+echo "$(echo "$out" | tail -n 1) unique_jobs_per_s=$u jobs=$jobs dim=$dim window=$window transport=$transport settled=$settled ledger_sum=$ledger pgqueue_jobs_per_s=${base[1]} pgqueue_unique_jobs_per_s=${base[0]} ratio=$ratio"
