@@ -869,8 +869,9 @@ static uint64_t s_affinity(const char *sha)
 
 /* ---- zk.groth16 proving keys ----
  * The broker needs only a key's verification key and sizes: it reads the
- * .zkey from the store once, keeps those, and lets the rest go (the proving
- * key can be gigabytes; the workers hold it).  Verification keys are a few
+ * .zkey's header and IC sections from the store once (qr_zkey_load_vk: a
+ * few pages of a key that can be gigabytes; the workers hold the rest) and
+ * keeps those.  Verification keys are a few
  * hundred bytes each, so they are never evicted. */
 typedef struct {
     char sha[QR_SHA_HEX + 1];
@@ -905,28 +906,25 @@ static s_zkey_t *s_zkey_get(qr_broker_t *self, const char *sha, int *code, char 
                               "first (quarry upload FILE.zkey)", sha);
         return NULL;
     }
-    qr_g16_pk_t *pk = qr_zkey_load(path, 0, err, sizeof err);
-    if (!pk) {
+    qr_g16_pk_t hdr;
+    qr_g16_vk_t *vk = qr_zkey_load_vk(path, &hdr, err, sizeof err);
+    if (!vk) {
         snprintf(why, whylen, "not a Groth16 proving key: %.200s", err);
         return NULL;
     }
     z = calloc(1, sizeof *z);
-    if (z)
-        z->vk = qr_g16_vk_from_pk(pk);
-    if (!z || !z->vk || qr_hmap_put(self->zkeys, sha, QR_SHA_HEX, z) < 0) {
-        if (z)
-            qr_g16_vk_destroy(&z->vk);
+    if (!z || qr_hmap_put(self->zkeys, sha, QR_SHA_HEX, z) < 0) {
+        qr_g16_vk_destroy(&vk);
         free(z);
-        qr_g16_pk_destroy(&pk);
         *code = QR_ENOMEM;
         snprintf(why, whylen, "out of memory loading a proving key");
         return NULL;
     }
     memcpy(z->sha, sha, QR_SHA_HEX + 1);
-    z->n_vars = pk->n_vars;
-    z->n_public = pk->n_public;
-    z->domain = pk->domain_size;
-    qr_g16_pk_destroy(&pk);
+    z->vk = vk;
+    z->n_vars = hdr.n_vars;
+    z->n_public = hdr.n_public;
+    z->domain = hdr.domain_size;
     return z;
 }
 

@@ -1,6 +1,7 @@
 /* The iden3 binfile container and the snarkjs Groth16 .zkey reader; see
  * zkey.h for the layouts. */
 #include "zkey.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -344,61 +345,50 @@ void qr_g16_pk_destroy(qr_g16_pk_t **self_p)
     *self_p = NULL;
 }
 
-static qr_g16_pk_t *s_zkey_parse(const qr_binfile_t *bf, unsigned flags, char *err, size_t errlen)
+/* Sections 1 and 2: the protocol, the primes, the sizes and the header
+ * points, into pk's scalar fields.  0, or -1 with err. */
+static int s_zkey_header(const qr_binfile_t *bf, qr_g16_pk_t *pk, char *err, size_t errlen)
 {
     static const uint64_t p[4] = QR_FP_MOD, r[4] = QR_FR_MOD;
     qr_bincur_t cur;
     uint32_t proto;
     if (qr_binfile_section(bf, ZKEY_HEADER, &cur, err, errlen) ||
         qr_bincur_u32(&cur, &proto, "protocol", err, errlen))
-        return NULL;
-    if (proto != ZKEY_PROTOCOL_GROTH16) {
-        qr_bincur_fail(&cur, cur.start, err, errlen, "protocol %u is not Groth16 (1)%s", proto,
-                       proto == 2    ? ": a PLONK key"
-                       : proto == 10 ? ": an FFLONK key"
-                                     : "");
-        return NULL;
-    }
-
-    qr_g16_pk_t *pk = calloc(1, sizeof *pk);
-    if (!pk) {
-        s_fail(err, errlen, "%s: out of memory", bf->path);
-        return NULL;
-    }
+        return -1;
+    if (proto != ZKEY_PROTOCOL_GROTH16)
+        return qr_bincur_fail(&cur, cur.start, err, errlen, "protocol %u is not Groth16 (1)%s",
+                              proto,
+                              proto == 2    ? ": a PLONK key"
+                              : proto == 10 ? ": an FFLONK key"
+                                            : "");
     uint64_t at;
     if (qr_binfile_section(bf, ZKEY_GROTH16, &cur, err, errlen) ||
         s_read_prime(&cur, p, "base field prime q", err, errlen) ||
         s_read_prime(&cur, r, "scalar field prime r", err, errlen) ||
         qr_bincur_u32(&cur, &pk->n_vars, "nVars", err, errlen))
-        goto fail;
+        return -1;
     at = cur.pos;
     if (qr_bincur_u32(&cur, &pk->n_public, "nPublic", err, errlen))
-        goto fail;
-    if ((uint64_t)pk->n_public + 1 > pk->n_vars) {
-        qr_bincur_fail(&cur, at, err, errlen,
-                       "nPublic %u leaves no room for the constant 1 in %u "
-                       "signals",
-                       pk->n_public, pk->n_vars);
-        goto fail;
-    }
+        return -1;
+    if ((uint64_t)pk->n_public + 1 > pk->n_vars)
+        return qr_bincur_fail(&cur, at, err, errlen,
+                              "nPublic %u leaves no room for the constant 1 in %u signals",
+                              pk->n_public, pk->n_vars);
     at = cur.pos;
     if (qr_bincur_u32(&cur, &pk->domain_size, "domainSize", err, errlen))
-        goto fail;
+        return -1;
     if (pk->domain_size < 2 || (pk->domain_size & (pk->domain_size - 1)) ||
-        pk->domain_size > (1u << 28)) {
-        qr_bincur_fail(&cur, at, err, errlen,
-                       "domainSize %u is not a power of two in [2, 2^28] (the 2-adicity of r)",
-                       pk->domain_size);
-        goto fail;
-    }
+        pk->domain_size > (1u << 28))
+        return qr_bincur_fail(
+            &cur, at, err, errlen,
+            "domainSize %u is not a power of two in [2, 2^28] (the 2-adicity of r)",
+            pk->domain_size);
     while ((1u << pk->log_domain) < pk->domain_size)
         pk->log_domain++;
     /* the public signals and the 1 get a row each after the constraints */
-    if ((uint64_t)pk->n_public + 1 > pk->domain_size) {
-        qr_bincur_fail(&cur, at, err, errlen, "domainSize %u smaller than nPublic + 1",
-                       pk->domain_size);
-        goto fail;
-    }
+    if ((uint64_t)pk->n_public + 1 > pk->domain_size)
+        return qr_bincur_fail(&cur, at, err, errlen, "domainSize %u smaller than nPublic + 1",
+                              pk->domain_size);
     if (s_read_g1(&cur, &pk->alpha1, "alpha1", err, errlen) ||
         s_read_g1(&cur, &pk->beta1, "beta1", err, errlen) ||
         s_read_g2(&cur, &pk->beta2, true, "beta2", err, errlen) ||
@@ -406,6 +396,50 @@ static qr_g16_pk_t *s_zkey_parse(const qr_binfile_t *bf, unsigned flags, char *e
         s_read_g1(&cur, &pk->delta1, "delta1", err, errlen) ||
         s_read_g2(&cur, &pk->delta2, true, "delta2", err, errlen) ||
         qr_bincur_expect_end(&cur, err, errlen))
+        return -1;
+    return 0;
+}
+
+/* Every point section holds exactly the points pk's sizes call for, so a
+ * corrupt count can neither ask for terabytes nor leave a key short.
+ * 0, or -1 with err. */
+static int s_zkey_check_sizes(const qr_binfile_t *bf, const qr_g16_pk_t *pk, char *err,
+                              size_t errlen)
+{
+    static const struct {
+        uint32_t type;
+        unsigned point;
+    } need[] = {{ZKEY_IC, 64}, {ZKEY_A, 64}, {ZKEY_B1, 64},
+                {ZKEY_B2, 128}, {ZKEY_C, 64}, {ZKEY_H, 64}};
+    uint64_t nv = pk->n_vars, np = pk->n_public, nd = pk->domain_size;
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        uint64_t n = need[i].type == ZKEY_IC  ? np + 1
+                     : need[i].type == ZKEY_C ? nv - np - 1
+                     : need[i].type == ZKEY_H ? nd
+                                              : nv;
+        qr_bincur_t c;
+        if (qr_binfile_section(bf, need[i].type, &c, err, errlen))
+            return -1;
+        if (c.end - c.start != n * need[i].point)
+            return qr_bincur_fail(&c, c.start, err, errlen,
+                                  "%llu bytes, expected %llu (%llu points of %u bytes)",
+                                  (unsigned long long)(c.end - c.start),
+                                  (unsigned long long)(n * need[i].point), (unsigned long long)n,
+                                  need[i].point);
+    }
+    return 0;
+}
+
+static qr_g16_pk_t *s_zkey_parse(const qr_binfile_t *bf, unsigned flags, char *err, size_t errlen)
+{
+    qr_g16_pk_t *pk = calloc(1, sizeof *pk);
+    if (!pk) {
+        s_fail(err, errlen, "%s: out of memory", bf->path);
+        return NULL;
+    }
+    uint64_t at;
+    qr_bincur_t cur;
+    if (s_zkey_header(bf, pk, err, errlen))
         goto fail;
 
     /* the coefficient count decides the size of the allocation */
@@ -431,31 +465,8 @@ static qr_g16_pk_t *s_zkey_parse(const qr_binfile_t *bf, unsigned flags, char *e
     size_t o_c = o_b2 + s_align(nv * sizeof(qr_g2_affine_t));
     size_t o_h = o_c + s_align(nv * sizeof(qr_g1_affine_t));
     size_t total = o_h + s_align(nd * sizeof(qr_g1_affine_t));
-    /* the sections must be there in full before we allocate for them, so a
-     * corrupt count cannot ask for terabytes */
-    {
-        static const struct {
-            uint32_t type;
-            unsigned point;
-        } need[] = {{ZKEY_IC, 64},  {ZKEY_A, 64}, {ZKEY_B1, 64},
-                    {ZKEY_B2, 128}, {ZKEY_C, 64}, {ZKEY_H, 64}};
-        for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
-            uint64_t n = need[i].type == ZKEY_IC  ? np + 1
-                         : need[i].type == ZKEY_C ? nv - np - 1
-                         : need[i].type == ZKEY_H ? nd
-                                                  : nv;
-            qr_bincur_t c;
-            if (qr_binfile_section(bf, need[i].type, &c, err, errlen))
-                goto fail;
-            if (c.end - c.start != n * need[i].point) {
-                qr_bincur_fail(
-                    &c, c.start, err, errlen, "%llu bytes, expected %llu (%llu points of %u bytes)",
-                    (unsigned long long)(c.end - c.start), (unsigned long long)(n * need[i].point),
-                    (unsigned long long)n, need[i].point);
-                goto fail;
-            }
-        }
-    }
+    if (s_zkey_check_sizes(bf, pk, err, errlen))
+        goto fail;
     if (posix_memalign(&pk->mem, 64, total) != 0) {
         pk->mem = NULL;
         s_fail(err, errlen, "%s: out of memory (%zu bytes for the key)", bf->path, total);
@@ -549,4 +560,53 @@ qr_g16_pk_t *qr_zkey_load(const char *path, unsigned flags, char *err, size_t er
     qr_g16_pk_t *pk = s_zkey_parse(&bf, flags, err, errlen);
     qr_binfile_close(&bf);
     return pk;
+}
+
+/* The verification key alone: sections 1-3, and the sizes of the rest
+ * checked against the header without reading them (the mapping pages in
+ * only what is read, so a gigabyte key costs a few pages). */
+static qr_g16_vk_t *s_zkey_vk(const qr_binfile_t *bf, qr_g16_pk_t *hdr, char *err, size_t errlen)
+{
+    if (s_zkey_header(bf, hdr, err, errlen) || s_zkey_check_sizes(bf, hdr, err, errlen))
+        return NULL;
+    qr_g16_vk_t *vk = qr_g16_vk_new(hdr->n_public);
+    if (!vk) {
+        s_fail(err, errlen, "%s: out of memory", bf->path);
+        return NULL;
+    }
+    vk->alpha1 = hdr->alpha1;
+    vk->beta2 = hdr->beta2;
+    vk->gamma2 = hdr->gamma2;
+    vk->delta2 = hdr->delta2;
+    if (s_read_g1_section(bf, ZKEY_IC, vk->ic, (uint64_t)hdr->n_public + 1, "IC", err, errlen))
+        qr_g16_vk_destroy(&vk);
+    return vk;
+}
+
+qr_g16_vk_t *qr_zkey_load_vk(const char *path, qr_g16_pk_t *hdr, char *err, size_t errlen)
+{
+    qr_g16_pk_t local;
+    memset(&local, 0, sizeof local);
+    qr_binfile_t bf;
+    if (qr_binfile_open(&bf, path, "zkey", 1, err, errlen))
+        return NULL;
+    qr_g16_vk_t *vk = s_zkey_vk(&bf, &local, err, errlen);
+    qr_binfile_close(&bf);
+    if (vk && hdr)
+        *hdr = local;
+    return vk;
+}
+
+qr_g16_vk_t *qr_zkey_load_vk_mem(const char *name, const void *data, size_t size,
+                                 qr_g16_pk_t *hdr, char *err, size_t errlen)
+{
+    qr_g16_pk_t local;
+    memset(&local, 0, sizeof local);
+    qr_binfile_t bf;
+    if (qr_binfile_open_mem(&bf, name, data, size, "zkey", 1, err, errlen))
+        return NULL;
+    qr_g16_vk_t *vk = s_zkey_vk(&bf, &local, err, errlen);
+    if (vk && hdr)
+        *hdr = local;
+    return vk;
 }

@@ -113,6 +113,17 @@ qr_g16_pk_t *qr_zkey_load_mem(const char *name, const void *data, size_t size, u
                               char *err, size_t errlen);
 void qr_g16_pk_destroy(qr_g16_pk_t **self_p);
 
+/* The verification key of a .zkey without loading the proving key: the
+ * header and IC sections are read and checked as qr_zkey_load checks them,
+ * the other sections only for their sizes (their points are not read: a
+ * bad point there shows when the key is loaded to prove).  With hdr, its
+ * sizes (n_vars, n_public, domain_size, log_domain) and header points are
+ * filled in; its arrays stay NULL (do not pass it to qr_g16_pk_destroy).
+ * NULL with err as qr_zkey_load.  Free with qr_g16_vk_destroy. */
+qr_g16_vk_t *qr_zkey_load_vk(const char *path, qr_g16_pk_t *hdr, char *err, size_t errlen);
+qr_g16_vk_t *qr_zkey_load_vk_mem(const char *name, const void *data, size_t size,
+                                 qr_g16_pk_t *hdr, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

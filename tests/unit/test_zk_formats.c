@@ -457,6 +457,86 @@ static void t_binfile_errors(void **state)
     free(d);
 }
 
+/* The verification key alone: the same key as from the whole proving key,
+ * the same sizes; every truncation and every header or IC corruption that
+ * the full loader refuses is refused too, while a damaged point in A (not
+ * read) still loads the key. */
+static void t_zkey_vk_only(void **state)
+{
+    size_t n;
+    uint8_t *d = s_slurp(s_path("mul100", "circuit.zkey"), &n);
+    char err[512];
+    qr_g16_pk_t *pk = qr_zkey_load_mem("k", d, n, 0, err, sizeof err);
+    assert_non_null(pk);
+    qr_g16_vk_t *want = qr_g16_vk_from_pk(pk);
+    qr_g16_pk_t hdr;
+    memset(&hdr, 0xa5, sizeof hdr);
+    qr_g16_vk_t *vk = qr_zkey_load_vk_mem("k", d, n, &hdr, err, sizeof err);
+    if (!vk)
+        fail_msg("%s", err);
+    assert_int_equal(vk->n_public, want->n_public);
+    assert_memory_equal(&vk->alpha1, &want->alpha1, sizeof vk->alpha1);
+    assert_memory_equal(&vk->beta2, &want->beta2, sizeof vk->beta2);
+    assert_memory_equal(&vk->gamma2, &want->gamma2, sizeof vk->gamma2);
+    assert_memory_equal(&vk->delta2, &want->delta2, sizeof vk->delta2);
+    assert_memory_equal(vk->ic, want->ic, (want->n_public + 1) * sizeof *vk->ic);
+    assert_int_equal(hdr.n_vars, pk->n_vars);
+    assert_int_equal(hdr.n_public, pk->n_public);
+    assert_int_equal(hdr.domain_size, pk->domain_size);
+    assert_int_equal(hdr.log_domain, pk->log_domain);
+    qr_g16_vk_destroy(&vk);
+
+    /* truncations: the whole file's sections are in the table, so a cut
+     * anywhere is caught from the table alone */
+    for (size_t len = 0; len < n; len += len < 512 ? 7 : 1 + len / 32) {
+        uint8_t *cut = malloc(len ? len : 1);
+        memcpy(cut, d, len);
+        vk = qr_zkey_load_vk_mem("k", cut, len, NULL, err, sizeof err);
+        if (vk)
+            fail_msg("cut to %zu of %zu bytes and the verification key loaded", len, n);
+        assert_non_null(strstr(err, "k"));
+        free(cut);
+    }
+
+    qr_binfile_t bf;
+    qr_bincur_t cur;
+    assert_int_equal(qr_binfile_open_mem(&bf, "k", d, n, "zkey", 1, err, sizeof err), 0);
+    /* an IC point off the curve */
+    assert_int_equal(qr_binfile_section(&bf, 3, &cur, err, sizeof err), 0);
+    d[cur.start + 3] ^= 4;
+    assert_null(qr_zkey_load_vk_mem("k", d, n, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "IC"));
+    d[cur.start + 3] ^= 4;
+    /* a header point off the twist */
+    assert_int_equal(qr_binfile_section(&bf, 2, &cur, err, sizeof err), 0);
+    size_t beta2 = cur.start + 4 + 32 + 4 + 32 + 4 + 4 + 4 + 64 + 64;
+    d[beta2 + 5] ^= 1;
+    assert_null(qr_zkey_load_vk_mem("k", d, n, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "beta2"));
+    d[beta2 + 5] ^= 1;
+    /* a point of A is not read: the verification key loads, the key not */
+    assert_int_equal(qr_binfile_section(&bf, 5, &cur, err, sizeof err), 0);
+    d[cur.start + 3] ^= 4;
+    vk = qr_zkey_load_vk_mem("k", d, n, NULL, err, sizeof err);
+    assert_non_null(vk);
+    qr_g16_vk_destroy(&vk);
+    assert_null(qr_zkey_load_mem("k", d, n, 0, err, sizeof err));
+    d[cur.start + 3] ^= 4;
+    qr_binfile_close(&bf);
+
+    /* from a file, as the broker reads it */
+    vk = qr_zkey_load_vk(s_path("mul100", "circuit.zkey"), NULL, err, sizeof err);
+    assert_non_null(vk);
+    assert_memory_equal(vk->ic, want->ic, (want->n_public + 1) * sizeof *vk->ic);
+    qr_g16_vk_destroy(&vk);
+    assert_null(qr_zkey_load_vk(s_path("mul100", "witness.wtns"), NULL, err, sizeof err));
+    assert_non_null(strstr(err, "not a zkey file"));
+
+    qr_g16_vk_destroy(&want);
+    qr_g16_pk_destroy(&pk);
+    free(d);
+}
+
 /* ---- JSON errors ---- */
 
 static char *s_replace(const char *s, const char *from, const char *to)
@@ -620,7 +700,7 @@ int main(void)
         cmocka_unit_test(t_zkey_matches_r1cs), cmocka_unit_test(t_wtns),
         cmocka_unit_test(t_json_bytes),        cmocka_unit_test(t_truncated),
         cmocka_unit_test(t_bitflips_zkey),     cmocka_unit_test(t_bitflips_wtns_r1cs),
-        cmocka_unit_test(t_binfile_errors),    cmocka_unit_test(t_json_errors),
+        cmocka_unit_test(t_binfile_errors),    cmocka_unit_test(t_zkey_vk_only),    cmocka_unit_test(t_json_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
