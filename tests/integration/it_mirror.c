@@ -18,6 +18,9 @@
  *   node     the node unreachable (a relay in front of it is stopped): the
  *            mirror backs off, /healthz says so, and it catches up when the
  *            node is back
+ *   database PostgreSQL unreachable for the mirror (its connection goes
+ *            through a relay that is stopped; the broker keeps its own):
+ *            the same, and the mirror takes its lock again on reconnecting
  *
  * Exits 77 (skip) without a node or a compiled contract. */
 #include <setjmp.h>
@@ -55,6 +58,7 @@
 #define WPORT 27281
 #define HPORT 27282
 #define RELAY_PORT 27283
+#define PG_RELAY_PORT 27284
 #define WEI_PER_UNIT 1000000000ULL
 
 /* anvil's dev accounts 0-3: the broker's key, alice (client), op-a, op-b */
@@ -72,7 +76,7 @@ static char s_eth[256];
 static char s_relay_url[64];
 static uint8_t s_contract[20];
 static char s_contract_text[43];
-static pid_t s_broker, s_w1, s_w2, s_mirror, s_relay;
+static pid_t s_broker, s_w1, s_w2, s_mirror, s_relay, s_pg_relay;
 static quarry_client_t *s_alice;
 static qr_rpc_t *s_rpc;
 static qr_ethkey_t *s_keys[4];
@@ -216,12 +220,11 @@ static pid_t s_start_mirror(const char *log, const char *rpc, ...)
     return h_spawn(log, argv);
 }
 
-/* A TCP relay from RELAY_PORT to the node, in a child: stopping it makes
- * the node unreachable for the mirror without losing the chain. */
-static pid_t s_start_relay(void)
+/* A TCP relay from listen_port to port on 127.0.0.1, in a child: stopping
+ * it makes the node (or the database) unreachable for the mirror without
+ * losing the chain (or the data). */
+static pid_t s_start_relay_to(int listen_port, int port)
 {
-    int port = 0;
-    sscanf(s_eth, "http://127.0.0.1:%d", &port);
     assert_true(port > 0);
     fflush(NULL);
     pid_t pid = fork();
@@ -231,7 +234,7 @@ static pid_t s_start_relay(void)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(RELAY_PORT),
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 16) < 0)
         _exit(1);
@@ -266,13 +269,25 @@ static pid_t s_start_relay(void)
     }
 }
 
+static pid_t s_start_relay(void)
+{
+    int port = 0;
+    sscanf(s_eth, "http://127.0.0.1:%d", &port);
+    return s_start_relay_to(RELAY_PORT, port);
+}
+
+static void s_kill_relay(pid_t *pid)
+{
+    if (*pid > 0) {
+        kill(*pid, SIGKILL);
+        waitpid(*pid, NULL, 0);
+        *pid = 0;
+    }
+}
+
 static void s_stop_relay(void)
 {
-    if (s_relay > 0) {
-        kill(s_relay, SIGKILL);
-        waitpid(s_relay, NULL, 0);
-        s_relay = 0;
-    }
+    s_kill_relay(&s_relay);
 }
 
 /* ---- jobs ---------------------------------------------------------------------- */
@@ -480,6 +495,7 @@ static int s_teardown(void **state)
     if (s_mirror > 0)
         h_stop(s_mirror, SIGTERM, 10000);
     s_stop_relay();
+    s_kill_relay(&s_pg_relay);
     h_stop(s_w1, SIGTERM, 10000);
     h_stop(s_w2, SIGTERM, 10000);
     h_stop(s_broker, SIGTERM, 10000);
@@ -761,6 +777,56 @@ static void test_node_down(void **state)
     assert_true(h_alive(s_mirror));
 }
 
+static void test_database_down(void **state)
+{
+    (void)state;
+    assert_int_equal(h_stop(s_mirror, SIGTERM, 10000), 0);
+    s_mirror = 0;
+    /* the mirror reaches the cluster's TCP port through the relay */
+    const char *p = strstr(s_db, "port=");
+    assert_non_null(p);
+    int pgport = atoi(p + 5);
+    static char dbarg[600];
+    snprintf(dbarg, sizeof dbarg,
+             "--db=host=127.0.0.1 port=%d dbname=qr_it_mirror user=postgres connect_timeout=2",
+             PG_RELAY_PORT);
+    s_pg_relay = s_start_relay_to(PG_RELAY_PORT, pgport);
+    h_sleep_ms(200);
+    s_mirror = s_start_mirror("mirror-pgrelay", s_eth, dbarg, NULL);
+    s_jobs(8);
+    s_wait_mirrored(30000);
+    /* the database goes away for the mirror while settlements keep coming */
+    s_kill_relay(&s_pg_relay);
+    s_jobs(24);
+    static char m[1 << 16];
+    int status = 0;
+    for (int i = 0; i < 50 && status != 503; i++) {
+        h_sleep_ms(100);
+        status = h_http_get(HPORT, "/healthz", m, sizeof m);
+    }
+    assert_int_equal(status, 503);
+    h_sleep_ms(2000);
+    assert_true(h_alive(s_mirror));
+    assert_int_equal(h_http_get(HPORT, "/metrics", m, sizeof m), 200);
+    assert_int_equal((int)h_metric(m, "quarry_mirror_db_up"), 0);
+    assert_true(h_metric(m, "quarry_mirror_db_errors_total") >= 1);
+    /* it was not mirroring meanwhile: the new settlements wait */
+    assert_true(h_sql(s_db, "SELECT count(*) FROM settlements WHERE batch_id IS NULL") >= 1);
+    /* the database is back: it reconnects, locks again and catches up */
+    s_pg_relay = s_start_relay_to(PG_RELAY_PORT, pgport);
+    s_wait_mirrored(30000);
+    s_check_batches();
+    status = 0;
+    for (int i = 0; i < 50 && status != 200; i++) {
+        status = h_http_get(HPORT, "/healthz", m, sizeof m);
+        if (status != 200)
+            h_sleep_ms(100);
+    }
+    assert_int_equal(status, 200);
+    assert_true(s_log_has("mirror-pgrelay", "database"));
+    h_check_books(s_db);
+}
+
 int main(void)
 {
     if (!getenv("QUARRY_TEST_ETH_URL") || !getenv("QUARRY_TEST_SETTLEMENT_BIN")) {
@@ -772,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_crash),
         cmocka_unit_test(test_stuck),
         cmocka_unit_test(test_node_down),
+        cmocka_unit_test(test_database_down),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
