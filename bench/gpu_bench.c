@@ -3,6 +3,14 @@
  * and the CPU's qr_model_forward for scale.
  *
  *   gpu_bench [WIDTH=1024] [LAYERS=4] [ROWS=256] [REPS=20]
+ *   gpu_bench zk [LOGMAX=20] [PROVE_LOG=LOGMAX] [THREADS=0]
+ *       the Groth16 prover's GPU half: G1 MSM 2^16 .. 2^LOGMAX (every
+ *       other power), G2 MSM 2^16 and 2^18, the prover's NTT (inverse then
+ *       coset, one call) 2^16 .. 2^LOGMAX, first call (device allocation
+ *       included) and best of three, transfers included, each result
+ *       checked against the CPU at 2^16; then a proof of the synthetic
+ *       circuit (g16_toy.c) filling 2^PROVE_LOG through the GPU and on the
+ *       CPU (THREADS, 0 = all), both checked with qr_g16_verify.
  *
  * The model is WIDTH -> WIDTH dense layers with bias, each followed by
  * GELU, then a layernorm (as ai_bench).  Both GPU figures include the
@@ -14,8 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "g16_toy.h"
 #include "gpu.h"
+#include "ntt.h"
+#include "verify.h"
 #include "model.h"
 #include "safetensors.h"
 #include "util.h"
@@ -83,8 +95,206 @@ static qr_model_t *s_model(uint32_t width, uint32_t layers, qr_st_file_t **st)
     return m;
 }
 
+/* ---- gpu_bench zk ---- */
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t s_zseed = 0x243f6a8885a308d3ull;
+
+static void s_rand_fr(qr_fr_t *a)
+{
+    uint64_t v[4];
+    for (int i = 0; i < 4; i++) {
+        uint64_t z = (s_zseed += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        v[i] = z ^ (z >> 31);
+    }
+    v[3] &= 0x1fffffffffffffffull;
+    qr_fr_from_canonical(a, v);
+}
+
+/* runs one GPU call: the first time and the best of three, in seconds */
+#define S_TIME3(first, best, call)                                                                 \
+    do {                                                                                           \
+        best = 1e30;                                                                               \
+        for (int rep_ = 0; rep_ < 4; rep_++) {                                                     \
+            double t0_ = s_now();                                                                  \
+            if ((call) != 0) {                                                                     \
+                printf("GPU call failed: %s\n", err);                                              \
+                return 1;                                                                          \
+            }                                                                                      \
+            double dt_ = s_now() - t0_;                                                            \
+            if (rep_ == 0)                                                                         \
+                first = dt_;                                                                       \
+            else if (dt_ < best)                                                                   \
+                best = dt_;                                                                        \
+        }                                                                                          \
+    } while (0)
+
+static int s_zk(qr_gpu_t *gpu, unsigned logmax, unsigned prove_log, unsigned threads)
+{
+    char err[512];
+    size_t nmax = (size_t)1 << logmax;
+    qr_fr_t *kf = malloc(nmax * sizeof *kf);
+    qr_msm_scalar_t *ks = malloc(nmax * sizeof *ks);
+    qr_g1_affine_t *p = malloc(nmax * sizeof *p), g;
+    if (!kf || !ks || !p)
+        return 1;
+    for (size_t i = 0; i < nmax; i++)
+        s_rand_fr(&kf[i]);
+    qr_g1_generator(&g);
+    if (qr_g1_mul_fixed_batch(p, &g, kf, nmax, threads))
+        return 1;
+    for (size_t i = 0; i < nmax; i++)
+        s_rand_fr(&kf[i]);
+    qr_msm_scalars_from_fr(ks, kf, nmax, threads);
+    int bad = 0;
+    for (unsigned lg = 16; lg <= logmax; lg += 2) {
+        size_t n = (size_t)1 << lg;
+        qr_g1_t out, want;
+        double first = 0, best;
+        S_TIME3(first, best, qr_gpu_g1_msm(gpu, &out, p, ks, n, err, sizeof err));
+        const char *check = "-";
+        if (lg == 16) {
+            qr_g1_msm(&want, p, ks, n, threads);
+            check = qr_g1_eq(&want, &out) ? "yes" : "NO";
+            bad |= !qr_g1_eq(&want, &out);
+        }
+        printf("gpu_msm_g1_2^%u_ms=%.2f first_ms=%.2f points_per_s=%.0f matches_cpu=%s\n", lg,
+               best * 1e3, first * 1e3, n / best, check);
+    }
+    free(p);
+    unsigned g2max = logmax < 18 ? logmax : 18;
+    qr_g2_affine_t *q = malloc(((size_t)1 << g2max) * sizeof *q), g2;
+    if (!q)
+        return 1;
+    qr_g2_generator(&g2);
+    if (qr_g2_mul_fixed_batch(q, &g2, kf, (size_t)1 << g2max, threads))
+        return 1;
+    for (unsigned lg = 16; lg <= g2max; lg += 2) {
+        size_t n = (size_t)1 << lg;
+        qr_g2_t out, want;
+        double first = 0, best;
+        S_TIME3(first, best, qr_gpu_g2_msm(gpu, &out, q, ks, n, err, sizeof err));
+        const char *check = "-";
+        if (lg == 16) {
+            qr_g2_msm(&want, q, ks, n, threads);
+            check = qr_g2_eq(&want, &out) ? "yes" : "NO";
+            bad |= !qr_g2_eq(&want, &out);
+        }
+        printf("gpu_msm_g2_2^%u_ms=%.2f first_ms=%.2f points_per_s=%.0f matches_cpu=%s\n", lg,
+               best * 1e3, first * 1e3, n / best, check);
+    }
+    free(q);
+    for (unsigned lg = 16; lg <= logmax; lg += 2) {
+        size_t n = (size_t)1 << lg;
+        qr_fr_t *a = malloc(n * sizeof *a), sh;
+        if (!a)
+            return 1;
+        memcpy(a, kf, n * sizeof *a);
+        qr_fr_root_of_unity(&sh, lg + 1);
+        const unsigned ops = QR_G16_NTT_INVERSE | QR_G16_NTT_COSET_FORWARD;
+        double first = 0, best;
+        S_TIME3(first, best, qr_gpu_ntt(gpu, a, lg, ops, &sh, err, sizeof err));
+        const char *check = "-";
+        if (lg == 16) {
+            qr_fr_t *b = malloc(n * sizeof *b);
+            qr_ntt_t *d = qr_ntt_new(lg, threads);
+            if (!b || !d)
+                return 1;
+            memcpy(b, kf, n * sizeof *b);
+            memcpy(a, kf, n * sizeof *a);
+            qr_gpu_ntt(gpu, a, lg, ops, &sh, err, sizeof err);
+            qr_ntt_inverse(d, b);
+            qr_ntt_coset_forward(d, b, &sh);
+            check = memcmp(a, b, n * sizeof *a) == 0 ? "yes" : "NO";
+            bad |= memcmp(a, b, n * sizeof *a) != 0;
+            free(b);
+            qr_ntt_destroy(&d);
+        }
+        printf("gpu_ntt_inverse_coset_2^%u_ms=%.2f first_ms=%.2f matches_cpu=%s\n", lg, best * 1e3,
+               first * 1e3, check);
+        free(a);
+    }
+    free(kf);
+    free(ks);
+
+    /* a whole proof, GPU against CPU */
+    uint32_t nc = ((uint32_t)1 << prove_log) - 2;
+    qr_g16_toy_r1cs_t cs;
+    qr_g16_toy_term_t *terms;
+    qr_fr_t *w;
+    if (qr_g16_toy_circuit(nc, prove_log, &cs, &terms, &w))
+        return 1;
+    qr_g16_toy_secrets_t sec;
+    qr_g16_toy_secrets(&sec, 0x5ec0de + prove_log);
+    double t0 = s_now();
+    qr_g16_toy_t *key = qr_g16_toy_setup(&cs, &sec, threads, err, sizeof err);
+    if (!key) {
+        printf("setup: %s\n", err);
+        return 1;
+    }
+    double t_setup = s_now() - t0;
+    qr_g16_backend_t be;
+    qr_gpu_g16_backend(gpu, &be);
+    qr_g16_proof_t pg, pc;
+    qr_g16_timing_t tg, tg2, tc;
+    if (qr_g16_prove_backend(&key->pk, w, cs.n_vars, NULL, NULL, (int)threads, &be, &tg, &pg, err,
+                             sizeof err) ||
+        qr_g16_prove_backend(&key->pk, w, cs.n_vars, NULL, NULL, (int)threads, &be, &tg2, &pg, err,
+                             sizeof err)) {
+        printf("GPU proof failed: %s\n", err);
+        return 1;
+    }
+    bool okg = qr_g16_verify(&key->vk, &w[1], 1, &pg);
+    if (qr_g16_prove_timed(&key->pk, w, cs.n_vars, NULL, NULL, (int)threads, &tc, &pc, err,
+                           sizeof err)) {
+        printf("CPU proof failed: %s\n", err);
+        return 1;
+    }
+    bool okc = qr_g16_verify(&key->vk, &w[1], 1, &pc);
+    printf("gpu_prove_2^%u_s=%.3f first_s=%.3f abc_s=%.3f ntt_s=%.3f msm_g1_s=%.3f msm_g2_s=%.3f "
+           "verified=%s\n",
+           prove_log, tg2.total, tg.total, tg2.abc, tg2.ntt, tg2.msm_g1, tg2.msm_g2,
+           okg ? "yes" : "NO");
+    printf("cpu_prove_2^%u_s=%.3f ntt_s=%.3f msm_g1_s=%.3f msm_g2_s=%.3f threads=%u verified=%s "
+           "setup_s=%.1f speedup=%.1f\n",
+           prove_log, tc.total, tc.ntt, tc.msm_g1, tc.msm_g2, threads, okc ? "yes" : "NO", t_setup,
+           tc.total / tg2.total);
+    qr_g16_toy_destroy(&key);
+    free(terms);
+    free(w);
+    return bad || !okg || !okc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "zk") == 0) {
+        unsigned logmax = argc > 2 ? (unsigned)atoi(argv[2]) : 20;
+        unsigned prove_log = argc > 3 ? (unsigned)atoi(argv[3]) : logmax;
+        unsigned threads = qr_msm_threads(argc > 4 ? (unsigned)atoi(argv[4]) : 0);
+        if (logmax < 16 || logmax > 26 || prove_log < 2 || prove_log > 24) {
+            fprintf(stderr, "usage: gpu_bench zk [LOGMAX=20 (16..26)] [PROVE_LOG (2..24)] "
+                            "[THREADS]\n");
+            return 2;
+        }
+        char err[512];
+        qr_gpu_t *gpu = qr_gpu_open(0, err, sizeof err);
+        if (!gpu) {
+            printf("no GPU: %s\n", err);
+            return 0;
+        }
+        printf("GPU: %s (module %s)\n", qr_gpu_name(gpu), qr_gpu_module_path(gpu));
+        int rc = s_zk(gpu, logmax, prove_log, threads);
+        qr_gpu_close(&gpu);
+        return rc;
+    }
     uint32_t width = argc > 1 ? (uint32_t)atoi(argv[1]) : 1024;
     uint32_t layers = argc > 2 ? (uint32_t)atoi(argv[2]) : 4;
     uint32_t rows = argc > 3 ? (uint32_t)atoi(argv[3]) : 256;

@@ -21,6 +21,18 @@
 #include "cuda/qr_cuda_abi.h"
 #include "gemm.h"
 
+/* the ABI's limb layouts are common/zk's structs (qr_cuda_abi.h) */
+_Static_assert(sizeof(qr_g1_affine_t) == 8 * 8 && sizeof(qr_g1_t) == 12 * 8, "G1 layout");
+_Static_assert(sizeof(qr_g2_affine_t) == 16 * 8 && sizeof(qr_g2_t) == 24 * 8, "G2 layout");
+_Static_assert(sizeof(qr_msm_scalar_t) == 4 * 8 && sizeof(qr_fr_t) == 4 * 8, "Fr layout");
+_Static_assert(QR_G16_NTT_INVERSE == QR_CUDA_NTT_INVERSE &&
+                   QR_G16_NTT_COSET_FORWARD == QR_CUDA_NTT_COSET_FORWARD,
+               "NTT ops");
+
+/* the GPU path's limits (common/zk/msm_gpu_impl.h, ntt_gpu_impl.h) */
+#define S_MSM_MAX_N ((size_t)1 << 26)
+#define S_NTT_MAX_LOG 28u
+
 /* room for a directory of PATH_MAX and the module's name */
 #define S_PATH (PATH_MAX + 64)
 
@@ -337,4 +349,117 @@ void qr_gpu_model_forget(qr_gpu_t *self, const qr_model_t *model)
     pthread_mutex_lock(&self->lock);
     self->api->forget(self->ctx, (uint64_t)(uintptr_t)model);
     pthread_mutex_unlock(&self->lock);
+}
+
+/* ---- zk.groth16 ---- */
+
+static int s_msm(qr_gpu_t *self, int g2, void *out, const void *bases, const qr_msm_scalar_t *k,
+                 size_t n, char *err, size_t errlen)
+{
+    const char *what = g2 ? "G2 MSM" : "G1 MSM";
+    s_err(err, errlen, "%s", "");
+    if (!self || !out || (n && (!bases || !k))) {
+        s_err(err, errlen, "%s: %s", what, self ? "no points or scalars" : "no GPU");
+        return -1;
+    }
+    if (n > S_MSM_MAX_N) {
+        s_err(err, errlen, "%s: %zu points, the GPU path takes at most %zu", what, n, S_MSM_MAX_N);
+        return -1;
+    }
+    char why[512] = "";
+    pthread_mutex_lock(&self->lock);
+    int rc = g2 ? self->api->g2_msm(self->ctx, (uint64_t *)out, (const uint64_t *)bases,
+                                    (const uint64_t *)k, n, why, sizeof why)
+                : self->api->g1_msm(self->ctx, (uint64_t *)out, (const uint64_t *)bases,
+                                    (const uint64_t *)k, n, why, sizeof why);
+    pthread_mutex_unlock(&self->lock);
+    if (rc)
+        s_err(err, errlen, "GPU %s: %s", what, why);
+    return rc ? -1 : 0;
+}
+
+int qr_gpu_g1_msm(qr_gpu_t *self, qr_g1_t *out, const qr_g1_affine_t *bases,
+                  const qr_msm_scalar_t *k, size_t n, char *err, size_t errlen)
+{
+    return s_msm(self, 0, out, bases, k, n, err, errlen);
+}
+
+int qr_gpu_g2_msm(qr_gpu_t *self, qr_g2_t *out, const qr_g2_affine_t *bases,
+                  const qr_msm_scalar_t *k, size_t n, char *err, size_t errlen)
+{
+    return s_msm(self, 1, out, bases, k, n, err, errlen);
+}
+
+int qr_gpu_ntt(qr_gpu_t *self, qr_fr_t *a, unsigned log_n, unsigned ops, const qr_fr_t *shift,
+               char *err, size_t errlen)
+{
+    s_err(err, errlen, "%s", "");
+    if (!self || !a || ops > (QR_G16_NTT_INVERSE | QR_G16_NTT_COSET_FORWARD) ||
+        ((ops & QR_G16_NTT_COSET_FORWARD) && !shift)) {
+        s_err(err, errlen, "NTT: %s", self ? "bad arguments" : "no GPU");
+        return -1;
+    }
+    if (log_n > S_NTT_MAX_LOG) {
+        s_err(err, errlen, "NTT: size 2^%u, at most 2^%u", log_n, S_NTT_MAX_LOG);
+        return -1;
+    }
+    char why[512] = "";
+    pthread_mutex_lock(&self->lock);
+    int rc = self->api->ntt(self->ctx, (uint64_t *)a, log_n, ops, (const uint64_t *)shift, why,
+                            sizeof why);
+    pthread_mutex_unlock(&self->lock);
+    if (rc)
+        s_err(err, errlen, "GPU NTT: %s", why);
+    return rc ? -1 : 0;
+}
+
+/* the backend's entries: the prover names the backend and the step
+ * ("prove: GPU G1 MSM (A): ..."), so only the reason after our own "GPU G1
+ * MSM: " or "G1 MSM: " goes on */
+static const char *s_strip(const char *m)
+{
+    const char *c = strstr(m, ": ");
+    return c ? c + 2 : m;
+}
+
+static int s_be_g1(void *ctx, qr_g1_t *out, const qr_g1_affine_t *bases, const qr_msm_scalar_t *k,
+                   size_t n, char *err, size_t errlen)
+{
+    char why[512];
+    int rc = qr_gpu_g1_msm(ctx, out, bases, k, n, why, sizeof why);
+    if (rc)
+        s_err(err, errlen, "%s", s_strip(why));
+    return rc;
+}
+
+static int s_be_g2(void *ctx, qr_g2_t *out, const qr_g2_affine_t *bases, const qr_msm_scalar_t *k,
+                   size_t n, char *err, size_t errlen)
+{
+    char why[512];
+    int rc = qr_gpu_g2_msm(ctx, out, bases, k, n, why, sizeof why);
+    if (rc)
+        s_err(err, errlen, "%s", s_strip(why));
+    return rc;
+}
+
+static int s_be_ntt(void *ctx, qr_fr_t *a, unsigned log_n, unsigned ops, const qr_fr_t *shift,
+                    char *err, size_t errlen)
+{
+    char why[512];
+    int rc = qr_gpu_ntt(ctx, a, log_n, ops, shift, why, sizeof why);
+    if (rc)
+        s_err(err, errlen, "%s", s_strip(why));
+    return rc;
+}
+
+void qr_gpu_g16_backend(qr_gpu_t *self, qr_g16_backend_t *be)
+{
+    memset(be, 0, sizeof *be);
+    if (!self)
+        return; /* every entry NULL: all on the CPU */
+    be->name = "GPU";
+    be->ctx = self;
+    be->g1_msm = s_be_g1;
+    be->g2_msm = s_be_g2;
+    be->ntt = s_be_ntt;
 }

@@ -1,4 +1,4 @@
-/* The GPU path for ai.gemm and ai.infer: a loader for the CUDA module
+/* The GPU path for ai.gemm, ai.infer and zk.groth16: a loader for the CUDA module
  * libquarry_cuda.so (common/cuda/, built only where nvcc exists) and the
  * calls a worker makes on it.  docs/gpu.md has the design.
  *
@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "model.h"
+#include "zk/prover.h"
 
 typedef struct qr_gpu qr_gpu_t;
 
@@ -80,5 +81,28 @@ qr_model_acts_t *qr_gpu_model_forward(qr_gpu_t *self, const qr_model_t *model, c
 /* Frees the device copy of model's weights; no-op when not cached or
  * either is NULL. */
 void qr_gpu_model_forget(qr_gpu_t *self, const qr_model_t *model);
+
+/* ---- zk.groth16: the prover's MSMs and NTTs (docs/zk.md, "GPU") ----
+ * Types from common/zk (header only: qrcommon does not link qrzk).  Each
+ * returns 0, or -1 with a message ("GPU G1 MSM: ...") for bad arguments, a
+ * size over the GPU path's limit (n > 2^26 for an MSM, log_n > 28) or a
+ * CUDA error; the caller then computes on the CPU (qr_g1_msm, qr_ntt_*),
+ * which gives the same result. */
+
+/* out = sum_{i < n} k_i bases_i, as qr_g1_msm / qr_g2_msm (canonical
+ * scalars < r, affine bases with (0, 0) as infinity). */
+int qr_gpu_g1_msm(qr_gpu_t *self, qr_g1_t *out, const qr_g1_affine_t *bases,
+                  const qr_msm_scalar_t *k, size_t n, char *err, size_t errlen);
+int qr_gpu_g2_msm(qr_gpu_t *self, qr_g2_t *out, const qr_g2_affine_t *bases,
+                  const qr_msm_scalar_t *k, size_t n, char *err, size_t errlen);
+/* In place on the 2^log_n elements of a: ops is a set of QR_G16_NTT_*
+ * (prover.h), run in the order inverse (qr_ntt_inverse), then coset
+ * forward with shift (qr_ntt_coset_forward); 0 is qr_ntt_forward.  The
+ * same limbs as the CPU. */
+int qr_gpu_ntt(qr_gpu_t *self, qr_fr_t *a, unsigned log_n, unsigned ops, const qr_fr_t *shift,
+               char *err, size_t errlen);
+/* Fills *be so that qr_g16_prove_backend runs every MSM and NTT on self
+ * (self must outlive its use; the calls are serialised like the others). */
+void qr_gpu_g16_backend(qr_gpu_t *self, qr_g16_backend_t *be);
 
 #endif

@@ -481,7 +481,8 @@ done:
 }
 
 /* One Groth16 proof: the witness checked against the key, the proof made
- * with r and s from the OS, and the result laid out as the broker reads it:
+ * with r and s from the OS (its MSMs and NTTs on the GPU when the pool has
+ * one, the CPU when that fails), and the result laid out as the broker reads it:
  * pi_a (64 bytes), pi_b (128), pi_c (64), big-endian as Ethereum's
  * precompiles take them, then the public signals (32 bytes each). */
 static void s_zk(s_slot_t *slot, qr_exec_job_t *job)
@@ -503,8 +504,26 @@ static void s_zk(s_slot_t *slot, qr_exec_job_t *job)
         goto done;
     }
     qr_g16_proof_t p;
-    if (qr_g16_prove(pk, wt->values, wt->n, 0, &p, job->why, sizeof job->why) != 0)
+    int rc = -1;
+    if (slot->gpu) {
+        /* the MSMs and NTTs on the GPU; on any failure (out of GPU memory,
+         * a broken context, a size over its limit) the whole proof again on
+         * the CPU, which gives an equally valid proof */
+        qr_g16_backend_t be;
+        qr_gpu_g16_backend(slot->gpu, &be);
+        rc = qr_g16_prove_backend(pk, wt->values, wt->n, NULL, NULL, 0, &be, NULL, &p, job->why,
+                                  sizeof job->why);
+        if (rc != 0)
+            qr_log(QR_LOG_WARN, "GPU proof failed, proving on the CPU", "job=%llu reason=\"%s\"",
+                   (unsigned long long)job->id, job->why);
+    }
+    if (rc != 0 && atomic_load(&slot->cancel)) {
+        job->status = QR_ECANCELLED;
         goto done;
+    }
+    if (rc != 0 && qr_g16_prove(pk, wt->values, wt->n, 0, &p, job->why, sizeof job->why) != 0)
+        goto done;
+    job->why[0] = '\0'; /* a GPU failure that the CPU made good is no error */
     job->c_bytes = 256 + (size_t)pk->n_public * 32;
     uint8_t *out = malloc(job->c_bytes);
     if (!out) {

@@ -116,8 +116,9 @@ qr_executor_t *qr_executor_new(void *ctx, int slots, int64_t delay_ms);
  * delay_ms for others (even with a thread idle) unless its batch is full.
  * The pool then needs qr_executor_tick within qr_executor_wait_ms. */
 void qr_executor_set_batching(qr_executor_t *self, uint32_t rows, int64_t delay_ms);
-/* Runs ai.gemm and ai.infer on gpu (common/gpu.h; NULL = the CPU) from now
- * on, falling back to the CPU for a job the GPU fails.  The caller keeps gpu
+/* Runs ai.gemm, ai.infer and the MSMs and NTTs of zk.groth16 on gpu
+ * (common/gpu.h; NULL = the CPU) from now on, falling back to the CPU for a
+ * job the GPU fails (a warning in the log).  The caller keeps gpu
  * open until the pool is destroyed. */
 typedef struct qr_gpu qr_gpu_t;
 void qr_executor_set_gpu(qr_executor_t *self, qr_gpu_t *gpu);

@@ -1,4 +1,6 @@
-/* libquarry_cuda.so: the GPU runtime for ai.gemm and ai.infer (docs/gpu.md).
+/* libquarry_cuda.so: the GPU runtime for ai.gemm and ai.infer (docs/gpu.md);
+ * the Groth16 prover's MSMs and NTTs are in qr_cuda_zk.cu, on the same
+ * context (qr_cuda_int.h).
  *
  * Loaded with dlopen() by common/gpu.c, never linked, so that a binary built
  * where nvcc exists still starts on a machine without a driver or the CUDA
@@ -39,6 +41,7 @@
 
 #include "model_ops.h"
 #include "qr_cuda_abi.h"
+#include "qr_cuda_int.h"
 
 #define QR_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -58,21 +61,7 @@ typedef struct s_model {
     struct s_model *next;
 } s_model_t;
 
-typedef struct {
-    float *p;   /* device memory, or NULL */
-    size_t cap; /* floats */
-} s_buf_t;
-
-struct qr_cuda_ctx {
-    int device;
-    char name[256];
-    cudaStream_t stream;
-    cublasHandle_t blas;
-    s_buf_t act;       /* forward: input and every layer's output */
-    s_buf_t gemm;      /* sgemm: A, B and C */
-    s_model_t *models; /* cached weights, most recently added first */
-    char broken[512];  /* non-empty once a sticky error has poisoned the context */
-};
+typedef qr_cuda_buf_t s_buf_t;
 
 static void s_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -361,6 +350,8 @@ static int s_alloc(qr_cuda_ctx_t *ctx, void **p, size_t bytes, const s_model_t *
     if (e == cudaErrorMemoryAllocation) {
         (void)cudaGetLastError();
         s_evict_others(ctx, keep);
+        if (!ctx->in_zk)
+            qr_cuda_zk_trim(ctx);
         if (spare)
             s_buf_free(spare);
         else {
@@ -614,6 +605,7 @@ static void s_close(qr_cuda_ctx_t *ctx)
     s_evict_others(ctx, NULL);
     s_buf_free(&ctx->act);
     s_buf_free(&ctx->gemm);
+    qr_cuda_zk_trim(ctx);
     if (ctx->blas)
         cublasDestroy(ctx->blas);
     if (ctx->stream)
@@ -854,6 +846,48 @@ done:
     return rc;
 }
 
+/* ---- for qr_cuda_zk.cu (qr_cuda_int.h) ---- */
+
+void qr_cuda_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int qr_cuda_check(qr_cuda_ctx_t *ctx, cudaError_t e, const char *what, char *err, size_t errlen)
+{
+    return s_cu(ctx, e, what, err, errlen);
+}
+
+int qr_cuda_launched(qr_cuda_ctx_t *ctx, const char *kernel, char *err, size_t errlen)
+{
+    return s_launched(ctx, kernel, err, errlen);
+}
+
+int qr_cuda_enter(qr_cuda_ctx_t *ctx, char *err, size_t errlen)
+{
+    return s_enter(ctx, err, errlen);
+}
+
+int qr_cuda_alloc(qr_cuda_ctx_t *ctx, void **p, size_t bytes, const char *what, char *err,
+                  size_t errlen)
+{
+    ctx->in_zk = true;
+    int rc = s_alloc(ctx, p, bytes, NULL, NULL, what, err, errlen);
+    ctx->in_zk = false;
+    return rc;
+}
+
+unsigned qr_cuda_blocks(size_t n, unsigned threads)
+{
+    size_t b = (n + threads - 1) / threads;
+    return (unsigned)(b < 1 ? 1 : (b > 65535u * 4 ? 65535u * 4 : b));
+}
+
 static void s_forget_api(qr_cuda_ctx_t *ctx, uint64_t id)
 {
     s_forget(ctx, id);
@@ -870,6 +904,9 @@ static const qr_cuda_api_t s_api = {
     s_sgemm,               /* sgemm */
     s_forward,             /* forward */
     s_forget_api,          /* forget */
+    qr_cuda_zk_g1_msm,     /* g1_msm */
+    qr_cuda_zk_g2_msm,     /* g2_msm */
+    qr_cuda_zk_ntt,        /* ntt */
 };
 
 QR_EXPORT int qr_cuda_abi_version(void)

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define QR_CUDA_ABI_VERSION 1
+#define QR_CUDA_ABI_VERSION 2
 
 /* Layer ops.  The values are the ABI's own, mapped from qr_model_op_t by
  * gpu.c with a switch, so a reordering of model.h cannot silently change
@@ -48,6 +48,22 @@ typedef struct {
 } qr_cuda_layer_t;
 
 typedef struct qr_cuda_ctx qr_cuda_ctx_t;
+
+/* NTT operations (a bit set; applied in this order): the inverse transform
+ * (as qr_ntt_inverse), then evaluation on the coset shift w^i (as
+ * qr_ntt_coset_forward); 0 is the plain forward transform (qr_ntt_forward). */
+enum {
+    QR_CUDA_NTT_INVERSE = 1,
+    QR_CUDA_NTT_COSET_FORWARD = 2,
+};
+
+/* BN254 data crosses the ABI as little-endian 64-bit limbs in the layouts
+ * of common/zk (bn254_field.h, bn254_curve.h), without including them:
+ *   Fp, Fr element   4 limbs, Montgomery form, fully reduced
+ *   G1 affine        8 limbs (x, y); (0, 0) is infinity
+ *   G2 affine        16 limbs (x.c0, x.c1, y.c0, y.c1)
+ *   G1 Jacobian      12 limbs (X, Y, Z), Z = 0 for infinity; G2 24 limbs
+ *   MSM scalar       4 limbs, canonical integer (not Montgomery), < r */
 
 /* Every function that can fail returns 0 or -1 with a message in err (may
  * be NULL); none aborts the process.  A context is not thread-safe: the
@@ -79,6 +95,18 @@ typedef struct {
                    float *const *outs, char *err, size_t errlen);
     /* Frees the device copy of model_id's weights (no-op when not cached). */
     void (*forget)(qr_cuda_ctx_t *ctx, uint64_t model_id);
+    /* --- since version 2: the Groth16 prover's MSMs and NTTs (host buffers;
+     * layouts above; the caller checked n and the pointers) --- */
+    /* out (Jacobian) = sum_{i < n} k_i bases_i; n <= 2^26 */
+    int (*g1_msm)(qr_cuda_ctx_t *ctx, uint64_t *out, const uint64_t *bases, const uint64_t *k,
+                  size_t n, char *err, size_t errlen);
+    int (*g2_msm)(qr_cuda_ctx_t *ctx, uint64_t *out, const uint64_t *bases, const uint64_t *k,
+                  size_t n, char *err, size_t errlen);
+    /* In place on the 2^log_n Fr elements of a (log_n <= 28): the
+     * QR_CUDA_NTT_* operations in ops; shift (4 limbs, Montgomery) is read
+     * with QR_CUDA_NTT_COSET_FORWARD only.  One upload, one download. */
+    int (*ntt)(qr_cuda_ctx_t *ctx, uint64_t *a, unsigned log_n, unsigned ops, const uint64_t *shift,
+               char *err, size_t errlen);
 } qr_cuda_api_t;
 
 /* The module's two exports. */

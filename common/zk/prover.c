@@ -109,13 +109,16 @@ static int s_check_key(const qr_g16_pk_t *pk, char *err, size_t errlen)
 
 /* ---- step 2: the H evaluations, snarkjs's way ---- */
 
-static int s_h_evals(const qr_g16_pk_t *pk, const qr_fr_t *w, unsigned threads, qr_fr_t *a,
-                     qr_g16_timing_t *tm, char *err, size_t errlen)
+static int s_h_evals(const qr_g16_pk_t *pk, const qr_fr_t *w, unsigned threads,
+                     const qr_g16_backend_t *be, qr_fr_t *a, qr_g16_timing_t *tm, char *err,
+                     size_t errlen)
 {
     size_t n = pk->domain_size;
+    bool gpu_ntt = be && be->ntt;
     qr_fr_t *b = calloc(n, sizeof *b), *c = malloc(n * sizeof *c);
-    qr_ntt_t *d = qr_ntt_new(pk->log_domain, threads);
-    if (!b || !c || !d) {
+    /* no twiddle table on the CPU when the backend transforms */
+    qr_ntt_t *d = gpu_ntt ? NULL : qr_ntt_new(pk->log_domain, threads);
+    if (!b || !c || (!d && !gpu_ntt)) {
         free(b);
         free(c);
         qr_ntt_destroy(&d);
@@ -140,6 +143,19 @@ static int s_h_evals(const qr_g16_pk_t *pk, const qr_fr_t *w, unsigned threads, 
     qr_fr_root_of_unity(&inc, pk->log_domain + 1);
     qr_fr_t *v[3] = {a, b, c};
     for (int i = 0; i < 3; i++) {
+        if (gpu_ntt) {
+            char why[256] = "";
+            if (be->ntt(be->ctx, v[i], pk->log_domain,
+                        QR_G16_NTT_INVERSE | QR_G16_NTT_COSET_FORWARD, &inc, why,
+                        sizeof why) != 0) {
+                s_fail(err, errlen, "prove: %s NTT (%c): %s", be->name ? be->name : "backend",
+                       "ABC"[i], why);
+                free(b);
+                free(c);
+                return -1;
+            }
+            continue;
+        }
         qr_ntt_inverse(d, v[i]);
         qr_ntt_coset_forward(d, v[i], &inc);
     }
@@ -159,9 +175,33 @@ static int s_h_evals(const qr_g16_pk_t *pk, const qr_fr_t *w, unsigned threads, 
     return 0;
 }
 
+/* One G1 MSM through the backend or the CPU; -1 with err naming `what` */
+static int s_g1_msm(const qr_g16_backend_t *be, const char *what, qr_g1_t *out,
+                    const qr_g1_affine_t *bases, const qr_msm_scalar_t *k, size_t n, unsigned th,
+                    char *err, size_t errlen)
+{
+    if (be && be->g1_msm) {
+        char why[256] = "";
+        if (be->g1_msm(be->ctx, out, bases, k, n, why, sizeof why) != 0)
+            return s_fail(err, errlen, "prove: %s G1 MSM (%s): %s", be->name ? be->name : "backend",
+                          what, why);
+        return 0;
+    }
+    if (qr_g1_msm(out, bases, k, n, th))
+        return s_fail(err, errlen, "prove: out of memory in a G1 MSM");
+    return 0;
+}
+
 int qr_g16_prove_timed(const qr_g16_pk_t *pk, const qr_fr_t *w, uint32_t n_w, const qr_fr_t *r,
                        const qr_fr_t *s, int threads, qr_g16_timing_t *timing,
                        qr_g16_proof_t *out, char *err, size_t errlen)
+{
+    return qr_g16_prove_backend(pk, w, n_w, r, s, threads, NULL, timing, out, err, errlen);
+}
+
+int qr_g16_prove_backend(const qr_g16_pk_t *pk, const qr_fr_t *w, uint32_t n_w, const qr_fr_t *r,
+                         const qr_fr_t *s, int threads, const qr_g16_backend_t *be,
+                         qr_g16_timing_t *timing, qr_g16_proof_t *out, char *err, size_t errlen)
 {
     double t_start = s_now();
     if (s_check_key(pk, err, errlen))
@@ -191,7 +231,7 @@ int qr_g16_prove_timed(const qr_g16_pk_t *pk, const qr_fr_t *w, uint32_t n_w, co
         free(kh);
         return s_fail(err, errlen, "prove: out of memory");
     }
-    int rc = s_h_evals(pk, w, th, hv, &tm, err, errlen);
+    int rc = s_h_evals(pk, w, th, be, hv, &tm, err, errlen);
     if (rc == 0) {
         /* out of Montgomery form once, for all five MSMs */
         qr_msm_scalars_from_fr(kw, w, nv, th);
@@ -202,12 +242,18 @@ int qr_g16_prove_timed(const qr_g16_pk_t *pk, const qr_fr_t *w, uint32_t n_w, co
     qr_g2_t pb, t2;
     double t0 = s_now(), t1 = t0, t2_ = t0;
     if (rc == 0) {
-        if (qr_g1_msm(&pa, pk->a, kw, nv, th) || qr_g1_msm(&pb1, pk->b1, kw, nv, th) ||
-            qr_g1_msm(&pc, pk->c + np1, kw + np1, nv - np1, th) ||
-            qr_g1_msm(&ph, pk->h, kh, n, th))
-            rc = s_fail(err, errlen, "prove: out of memory in a G1 MSM");
+        if (s_g1_msm(be, "A", &pa, pk->a, kw, nv, th, err, errlen) ||
+            s_g1_msm(be, "B1", &pb1, pk->b1, kw, nv, th, err, errlen) ||
+            s_g1_msm(be, "C", &pc, pk->c + np1, kw + np1, nv - np1, th, err, errlen) ||
+            s_g1_msm(be, "H", &ph, pk->h, kh, n, th, err, errlen))
+            rc = -1;
         t1 = s_now();
-        if (rc == 0 && qr_g2_msm(&pb, pk->b2, kw, nv, th))
+        if (rc == 0 && be && be->g2_msm) {
+            char why[256] = "";
+            if (be->g2_msm(be->ctx, &pb, pk->b2, kw, nv, why, sizeof why) != 0)
+                rc = s_fail(err, errlen, "prove: %s G2 MSM (B2): %s",
+                            be->name ? be->name : "backend", why);
+        } else if (rc == 0 && qr_g2_msm(&pb, pk->b2, kw, nv, th))
             rc = s_fail(err, errlen, "prove: out of memory in the G2 MSM");
         t2_ = s_now();
     }

@@ -23,12 +23,21 @@
  * verify: callers that need to know run qr_g16_verify on the result (one
  * ~1 ms pairing check).
  *
- * Thread-safety: reads pk and w only; concurrent calls are fine.
+ * Backends: qr_g16_prove_backend runs the MSMs and NTTs through a table
+ * of function pointers (qr_g16_backend_t) instead of msm.c and ntt.c: the
+ * worker's GPU (common/gpu.h, qr_gpu_g16_backend) plugs in there, so this
+ * library does not depend on the GPU loader.  An entry left NULL runs on
+ * the CPU.  A backend call that fails fails the proof (-1, the message
+ * naming the step and the backend); the caller proves again on the CPU.
+ *
+ * Thread-safety: reads pk and w only; concurrent calls are fine (a backend
+ * must be thread-safe itself to be shared by concurrent proofs).
  * `threads` <= 0 means the online CPUs. */
 #ifndef QR_ZK_PROVER_H
 #define QR_ZK_PROVER_H
 
 #include "groth16.h"
+#include "msm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,6 +52,29 @@ typedef struct {
     double total;
 } qr_g16_timing_t;
 
+/* The NTT steps a backend's ntt() runs, in this order (a bit set):
+ * qr_ntt_inverse, then qr_ntt_coset_forward with shift; 0 alone is
+ * qr_ntt_forward.  The prover asks for INVERSE | COSET_FORWARD. */
+#define QR_G16_NTT_INVERSE 1u
+#define QR_G16_NTT_COSET_FORWARD 2u
+
+/* Where the heavy steps run.  Each function returns 0, or -1 with a
+ * message in err; each must give exactly what the CPU function it replaces
+ * gives (qr_g1_msm, qr_g2_msm: the same point; the NTT: the same limbs).
+ * NULL entries run on the CPU. */
+typedef struct {
+    const char *name; /* for messages: "GPU" */
+    void *ctx;        /* passed back to every call */
+    /* out = sum_{i < n} k_i bases_i */
+    int (*g1_msm)(void *ctx, qr_g1_t *out, const qr_g1_affine_t *bases, const qr_msm_scalar_t *k,
+                  size_t n, char *err, size_t errlen);
+    int (*g2_msm)(void *ctx, qr_g2_t *out, const qr_g2_affine_t *bases, const qr_msm_scalar_t *k,
+                  size_t n, char *err, size_t errlen);
+    /* in place on the 2^log_n elements of a; shift read with COSET_FORWARD */
+    int (*ntt)(void *ctx, qr_fr_t *a, unsigned log_n, unsigned ops, const qr_fr_t *shift, char *err,
+               size_t errlen);
+} qr_g16_backend_t;
+
 /* A proof of w under pk with r, s drawn from the OS (getrandom, rejection
  * sampling: uniform in [0, r)).  0, or -1 with err set. */
 int qr_g16_prove(const qr_g16_pk_t *pk, const qr_fr_t *w, uint32_t n_w, int threads,
@@ -56,6 +88,14 @@ int qr_g16_prove_rs(const qr_g16_pk_t *pk, const qr_fr_t *w, uint32_t n_w, const
 int qr_g16_prove_timed(const qr_g16_pk_t *pk, const qr_fr_t *w, uint32_t n_w, const qr_fr_t *r,
                        const qr_fr_t *s, int threads, qr_g16_timing_t *timing,
                        qr_g16_proof_t *out, char *err, size_t errlen);
+
+/* qr_g16_prove_timed with the MSMs and NTTs through backend (NULL: all on
+ * the CPU, exactly qr_g16_prove_timed).  With the same r and s the proof
+ * equals the CPU's.  -1 with err set when a backend call fails (err names
+ * the backend and the step) or for the reasons above. */
+int qr_g16_prove_backend(const qr_g16_pk_t *pk, const qr_fr_t *w, uint32_t n_w, const qr_fr_t *r,
+                         const qr_fr_t *s, int threads, const qr_g16_backend_t *backend,
+                         qr_g16_timing_t *timing, qr_g16_proof_t *out, char *err, size_t errlen);
 
 /* A uniform element of Fr from getrandom; -1 when the OS gives none */
 int qr_fr_random(qr_fr_t *out);

@@ -7,8 +7,13 @@
  * Built twice by tests/unit/gpu.cmake: as a valid module, and with
  * QR_FAKE_ABI set to another version to test the refusal.  Knobs (read at
  * each call): QR_FAKE_CUDA_DEVICES (number of devices, default 1),
- * QR_FAKE_CUDA_FAIL (non-empty: sgemm and forward fail).  The test reads
- * the number of weight uploads through qr_fake_cuda_uploads. */
+ * QR_FAKE_CUDA_FAIL (non-empty: sgemm, forward and the zk calls fail).  The
+ * test reads the number of weight uploads through qr_fake_cuda_uploads.
+ *
+ * The zk entries (g1_msm, g2_msm, ntt) compute with the grid emulator
+ * (zk_gpu_emu.c): the GPU kernels' own per-thread code run in loops, so a
+ * proof through the fake module exercises the GPU algorithm end to end;
+ * qr_fake_cuda_zk_calls counts them. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +22,7 @@
 
 #include "cuda/qr_cuda_abi.h"
 #include "model_ops.h"
+#include "zk_gpu_emu.h"
 
 #ifndef QR_FAKE_ABI
 #define QR_FAKE_ABI QR_CUDA_ABI_VERSION
@@ -34,6 +40,7 @@ struct qr_cuda_ctx {
 };
 
 static int s_uploads;
+static int s_zk_calls;
 
 static void s_err(char *err, size_t errlen, const char *msg)
 {
@@ -201,6 +208,64 @@ static void s_forget(qr_cuda_ctx_t *c, uint64_t id)
         }
 }
 
+static bool s_fail_set(void)
+{
+    const char *f = getenv("QR_FAKE_CUDA_FAIL");
+    return f && *f;
+}
+
+static int s_g1_msm(qr_cuda_ctx_t *c, uint64_t *out, const uint64_t *bases, const uint64_t *k,
+                    size_t n, char *err, size_t errlen)
+{
+    s_zk_calls++;
+    if (s_fail_set()) {
+        s_err(err, errlen, "fake failure");
+        return -1;
+    }
+    qr_g1_t r;
+    if (qr_zk_gpu_emu_g1_msm(&r, (const qr_g1_affine_t *)bases, k, n, 0)) {
+        s_err(err, errlen, "fake: out of memory");
+        return -1;
+    }
+    memcpy(out, &r, sizeof r);
+    return 0;
+}
+
+static int s_g2_msm(qr_cuda_ctx_t *c, uint64_t *out, const uint64_t *bases, const uint64_t *k,
+                    size_t n, char *err, size_t errlen)
+{
+    s_zk_calls++;
+    if (s_fail_set()) {
+        s_err(err, errlen, "fake failure");
+        return -1;
+    }
+    qr_g2_t r;
+    if (qr_zk_gpu_emu_g2_msm(&r, (const qr_g2_affine_t *)bases, k, n, 0)) {
+        s_err(err, errlen, "fake: out of memory");
+        return -1;
+    }
+    memcpy(out, &r, sizeof r);
+    return 0;
+}
+
+static int s_ntt(qr_cuda_ctx_t *c, uint64_t *a, unsigned log_n, unsigned ops, const uint64_t *shift,
+                 char *err, size_t errlen)
+{
+    s_zk_calls++;
+    if (s_fail_set()) {
+        s_err(err, errlen, "fake failure");
+        return -1;
+    }
+    qr_fr_t sh;
+    if (shift)
+        memcpy(&sh, shift, sizeof sh);
+    if (qr_zk_gpu_emu_ntt((qr_fr_t *)a, log_n, ops, shift ? &sh : NULL)) {
+        s_err(err, errlen, "fake: bad NTT arguments");
+        return -1;
+    }
+    return 0;
+}
+
 static const qr_cuda_api_t s_api = {
     .version = QR_FAKE_ABI,
     .size = sizeof(qr_cuda_api_t),
@@ -211,6 +276,9 @@ static const qr_cuda_api_t s_api = {
     .sgemm = s_sgemm,
     .forward = s_forward,
     .forget = s_forget,
+    .g1_msm = s_g1_msm,
+    .g2_msm = s_g2_msm,
+    .ntt = s_ntt,
 };
 
 S_EXPORT int qr_cuda_abi_version(void)
@@ -226,4 +294,9 @@ S_EXPORT const qr_cuda_api_t *qr_cuda_api(int version)
 S_EXPORT int qr_fake_cuda_uploads(void)
 {
     return s_uploads;
+}
+
+S_EXPORT int qr_fake_cuda_zk_calls(void)
+{
+    return s_zk_calls;
 }

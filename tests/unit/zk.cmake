@@ -33,3 +33,9 @@ endif()
 # the prover proves the snarkjs fixtures too (skips without them)
 set_tests_properties(test_zk_prover PROPERTIES FIXTURES_REQUIRED zk_fixtures
   ENVIRONMENT "QR_ZK_FIXTURES=${QR_ZK_FIXTURES}")
+# The GPU MSM and NTT's per-thread code (msm_gpu_impl.h, ntt_gpu_impl.h) run
+# on the CPU by the grid emulator, against the CPU MSM and NTT: the GPU
+# arithmetic's coverage where there is no GPU
+qr_unit_test(test_zk_gpu_emu SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zk_gpu_emu.c
+             ${CMAKE_CURRENT_SOURCE_DIR}/unit/zk_gpu_emu.c LIBS qrzk)
+target_include_directories(test_zk_gpu_emu PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
