@@ -45,11 +45,8 @@ void qr_g16_toy_secrets(qr_g16_toy_secrets_t *sec, uint64_t seed)
     s_rand_fr(&sec->delta, &seed);
 }
 
-/* out[j] = x_j (tau^m - 1) / (m (tau - x_j)), x_j = x0 step^j, j < cnt: the
- * Lagrange basis of the size-m domain at tau, for cnt of its points.
- * -1 when tau is one of the points (or OOM). */
-static int s_lagrange(qr_fr_t *out, size_t cnt, size_t m, const qr_fr_t *tau, const qr_fr_t *x0,
-                      const qr_fr_t *step)
+int qr_g16_toy_lagrange(qr_fr_t *out, size_t cnt, size_t m, const qr_fr_t *tau, const qr_fr_t *x0,
+                        const qr_fr_t *step)
 {
     qr_fr_t *den = malloc(cnt * sizeof *den), *scr = malloc(cnt * sizeof *scr);
     if (!den || !scr) {
@@ -145,7 +142,7 @@ qr_g16_toy_t *qr_g16_toy_setup(const qr_g16_toy_r1cs_t *cs, const qr_g16_toy_sec
     qr_fr_one(&one);
     qr_fr_root_of_unity(&w, log);
     qr_fr_root_of_unity(&w2, log + 1);
-    if (s_lagrange(lag, n, n, &sec->tau, &one, &w) != 0) {
+    if (qr_g16_toy_lagrange(lag, n, n, &sec->tau, &one, &w) != 0) {
         s_fail(err, errlen, "toy setup: tau is on the domain");
         goto fail;
     }
@@ -193,7 +190,7 @@ qr_g16_toy_t *qr_g16_toy_setup(const qr_g16_toy_r1cs_t *cs, const qr_g16_toy_sec
             qr_fr_mul(&scc[i], &t, &id);
         }
     }
-    if (s_lagrange(sh, n, 2 * n, &sec->tau, &w2, &w) != 0) {
+    if (qr_g16_toy_lagrange(sh, n, 2 * n, &sec->tau, &w2, &w) != 0) {
         s_fail(err, errlen, "toy setup: tau is on the doubled domain");
         goto fail;
     }

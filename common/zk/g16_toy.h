@@ -74,6 +74,13 @@ void qr_g16_toy_secrets(qr_g16_toy_secrets_t *sec, uint64_t seed);
 int qr_g16_toy_circuit(uint32_t n_constraints, uint64_t seed, qr_g16_toy_r1cs_t *cs,
                        qr_g16_toy_term_t **terms, qr_fr_t **witness);
 
+/* out[j] = x_j (tau^m - 1) / (m (tau - x_j)), x_j = x0 step^j, j < cnt:
+ * the Lagrange basis of the size-m domain at tau, for cnt of its points
+ * (x0 = 1, step = the m-th root of unity: all of them, in natural order).
+ * 0, or -1 when tau is one of the points or on OOM.  Thread-safe. */
+int qr_g16_toy_lagrange(qr_fr_t *out, size_t cnt, size_t m, const qr_fr_t *tau, const qr_fr_t *x0,
+                        const qr_fr_t *step);
+
 /* Whether w satisfies cs (every row, exactly) */
 bool qr_g16_toy_satisfied(const qr_g16_toy_r1cs_t *cs, const qr_fr_t *w);
 

@@ -19,7 +19,7 @@
 #include "wtns.h"
 #include "zkey.h"
 
-static const char *const s_circuits[] = {"mul100", "pow5_1000", "mul4000"};
+static const char *const s_circuits[] = {"mul100", "pow5_1000", "mul4000", "mixed65k"};
 #define N_CIRCUITS (sizeof s_circuits / sizeof s_circuits[0])
 
 static const char *s_dir;
