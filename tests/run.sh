@@ -16,13 +16,25 @@ if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
     >/dev/null; } || echo "tests/run.sh: nodejs/npm not installed; the chain tests will skip" >&2
 fi
 jobs=$(nproc 2>/dev/null || echo 2)
+# Where nvcc exists the CUDA module is built too.  Its default list of
+# seven GPU architectures takes ~20 minutes on 2 cores; the tests need only
+# the GPU that is here (CMake's "native"), or with none one architecture,
+# which is the check that the kernels compile.  QUARRY_TEST_CUDA_ARCHS
+# overrides.
+if [ -z "${QUARRY_TEST_CUDA_ARCHS:-}" ]; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    QUARRY_TEST_CUDA_ARCHS=native
+  else
+    QUARRY_TEST_CUDA_ARCHS=90
+  fi
+fi
 status=0
 for variant in release asan; do
   dir="$root/build-test-$variant"
   # the snarkjs fixtures (tests/scripts/zk_fixtures.sh) are the same files
   # for both builds: made once (~4 minutes cold on 2 cores), not twice
   opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUARRY_TEST_FAULTS=ON -DQUARRY_BUILD_TESTS=ON
-        -DQR_ZK_FIXTURES="$root/build-test-zk-fixtures")
+        -DQR_ZK_FIXTURES="$root/build-test-zk-fixtures" -DQUARRY_CUDA_ARCHITECTURES="$QUARRY_TEST_CUDA_ARCHS")
   if [ "$variant" = asan ]; then
     opts+=(-DQUARRY_SANITIZE=ON -DQR_TEST_PGPORT=25433)
   fi
