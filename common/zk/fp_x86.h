@@ -27,6 +27,7 @@
 #define QR_ZK_FP_X86_H
 
 #include <stdint.h>
+#include <x86intrin.h>
 
 #include "bn254_consts.h"
 
@@ -231,6 +232,199 @@ qr_zk_mont_sqr_adx(uint64_t r[4], const uint64_t a[4], const qr_zk_adx_q_t *q)
 }
 
 #undef QR_ZK_ADX_REDROUND0
+
+/* The two halves of a Montgomery multiplication apart, for sums of
+ * products reduced once (Fp2 with lazy reduction, msm.c):
+ *
+ * qr_zk_mul512_adx: t = a b, the full 512-bit product of two 4-limb
+ * integers (any values below 2^256), schoolbook with the low halves on
+ * the OF chain and the high halves on the CF chain. */
+static inline __attribute__((always_inline)) void
+qr_zk_mul512_adx(uint64_t t[8], const uint64_t a[4], const uint64_t b[4])
+{
+    uint64_t t0, t1, t2, t3, t4, lo, hi, dx;
+    __asm__("movq 0(%[b]), %%rdx\n\t" /* row 0: a b_0 into t0..t4 */
+            "mulxq 0(%[a]), %[t0], %[t1]\n\t"
+            "mulxq 8(%[a]), %[lo], %[t2]\n\t"
+            "addq %[lo], %[t1]\n\t"
+            "mulxq 16(%[a]), %[lo], %[t3]\n\t"
+            "adcq %[lo], %[t2]\n\t"
+            "mulxq 24(%[a]), %[lo], %[t4]\n\t"
+            "adcq %[lo], %[t3]\n\t"
+            "adcq $0, %[t4]\n\t"
+            "movq %[t0], 0(%[t])\n\t"
+            /* rows 1..3: t_i.. += a b_i; the finished low limb goes out */
+            "movq 8(%[b]), %%rdx\n\t"
+            "xorl %k[t0], %k[t0]\n\t"
+            "mulxq 0(%[a]), %[lo], %[hi]\n\t"
+            "adoxq %[lo], %[t1]\n\t"
+            "adcxq %[hi], %[t2]\n\t"
+            "mulxq 8(%[a]), %[lo], %[hi]\n\t"
+            "adoxq %[lo], %[t2]\n\t"
+            "adcxq %[hi], %[t3]\n\t"
+            "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+            "adoxq %[lo], %[t3]\n\t"
+            "adcxq %[hi], %[t4]\n\t"
+            "mulxq 24(%[a]), %[lo], %[hi]\n\t"
+            "adoxq %[lo], %[t4]\n\t"
+            "adcxq %[t0], %[hi]\n\t" /* t0 = 0: CF in */
+            "adoxq %[t0], %[hi]\n\t"
+            "movq %[t1], 8(%[t])\n\t"
+            "movq %[hi], %[t1]\n\t" /* t2 t3 t4 t1 now hold limbs 2..5 */
+            "movq 16(%[b]), %%rdx\n\t"
+            "xorl %k[t0], %k[t0]\n\t"
+            "mulxq 0(%[a]), %[lo], %[hi]\n\t"
+            "adoxq %[lo], %[t2]\n\t"
+            "adcxq %[hi], %[t3]\n\t"
+            "mulxq 8(%[a]), %[lo], %[hi]\n\t"
+            "adoxq %[lo], %[t3]\n\t"
+            "adcxq %[hi], %[t4]\n\t"
+            "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+            "adoxq %[lo], %[t4]\n\t"
+            "adcxq %[hi], %[t1]\n\t"
+            "mulxq 24(%[a]), %[lo], %[hi]\n\t"
+            "adoxq %[lo], %[t1]\n\t"
+            "adcxq %[t0], %[hi]\n\t"
+            "adoxq %[t0], %[hi]\n\t"
+            "movq %[t2], 16(%[t])\n\t"
+            "movq %[hi], %[t2]\n\t" /* t3 t4 t1 t2: limbs 3..6 */
+            "movq 24(%[b]), %%rdx\n\t"
+            "xorl %k[t0], %k[t0]\n\t"
+            "mulxq 0(%[a]), %[lo], %[hi]\n\t"
+            "adoxq %[lo], %[t3]\n\t"
+            "adcxq %[hi], %[t4]\n\t"
+            "mulxq 8(%[a]), %[lo], %[hi]\n\t"
+            "adoxq %[lo], %[t4]\n\t"
+            "adcxq %[hi], %[t1]\n\t"
+            "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+            "adoxq %[lo], %[t1]\n\t"
+            "adcxq %[hi], %[t2]\n\t"
+            "mulxq 24(%[a]), %[lo], %[hi]\n\t"
+            "adoxq %[lo], %[t2]\n\t"
+            "adcxq %[t0], %[hi]\n\t"
+            "adoxq %[t0], %[hi]\n\t"
+            "movq %[t3], 24(%[t])\n\t"
+            "movq %[t4], 32(%[t])\n\t"
+            "movq %[t1], 40(%[t])\n\t"
+            "movq %[t2], 48(%[t])\n\t"
+            "movq %[hi], 56(%[t])\n\t"
+            : [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4),
+              [lo] "=&r"(lo), [hi] "=&r"(hi), "=&d"(dx), "=m"(*(uint64_t(*)[8])t)
+            : [a] "r"(a), [b] "r"(b), [t] "r"(t), "m"(*(const uint64_t(*)[4])a),
+              "m"(*(const uint64_t(*)[4])b)
+            : "cc");
+}
+
+/* qr_zk_redc_adx: r = t 2^-256 mod m for t < m 2^256 (8 limbs): four
+ * Montgomery rounds on the low half, as in the squaring above, then the
+ * high half added: (T_lo + K m) / R <= m and T_hi < m, so the sum is below
+ * 2m < 2^256 and one conditional subtraction finishes. */
+#define QR_ZK_ADX_REDROUND1                                                                        \
+    "movq %[t0], %%rdx\n\t"                                                                        \
+    "imulq %[inv], %%rdx\n\t"                                                                      \
+    "xorl %k[lo], %k[lo]\n\t"                                                                      \
+    "mulxq %[q0], %[lo], %[hi]\n\t"                                                                \
+    "adcxq %[t0], %[lo]\n\t"                                                                       \
+    "movq %[hi], %[t0]\n\t"                                                                        \
+    "adcxq %[t1], %[t0]\n\t"                                                                       \
+    "mulxq %[q1], %[lo], %[t1]\n\t"                                                                \
+    "adoxq %[lo], %[t0]\n\t"                                                                       \
+    "adcxq %[t2], %[t1]\n\t"                                                                       \
+    "mulxq %[q2], %[lo], %[t2]\n\t"                                                                \
+    "adoxq %[lo], %[t1]\n\t"                                                                       \
+    "adcxq %[t3], %[t2]\n\t"                                                                       \
+    "mulxq %[q3], %[lo], %[t3]\n\t"                                                                \
+    "adoxq %[lo], %[t2]\n\t"                                                                       \
+    "movl $0, %k[lo]\n\t"                                                                          \
+    "adcxq %[lo], %[t3]\n\t"                                                                       \
+    "adoxq %[lo], %[t3]\n\t"
+
+static inline __attribute__((always_inline)) void qr_zk_redc_adx(uint64_t r[4], const uint64_t t[8],
+                                                                 const qr_zk_adx_q_t *q)
+{
+    uint64_t t0, t1, t2, t3, s0, s1, s2, s3, lo, hi, dx;
+    __asm__("movq 0(%[t]), %[t0]\n\t"
+            "movq 8(%[t]), %[t1]\n\t"
+            "movq 16(%[t]), %[t2]\n\t"
+            "movq 24(%[t]), %[t3]\n\t" QR_ZK_ADX_REDROUND1 QR_ZK_ADX_REDROUND1 QR_ZK_ADX_REDROUND1
+                QR_ZK_ADX_REDROUND1 "addq 32(%[t]), %[t0]\n\t"
+            "adcq 40(%[t]), %[t1]\n\t"
+            "adcq 48(%[t]), %[t2]\n\t"
+            "adcq 56(%[t]), %[t3]\n\t"
+            "movq %[t0], %[s0]\n\t"
+            "subq %[q0], %[s0]\n\t"
+            "movq %[t1], %[s1]\n\t"
+            "sbbq %[q1], %[s1]\n\t"
+            "movq %[t2], %[s2]\n\t"
+            "sbbq %[q2], %[s2]\n\t"
+            "movq %[t3], %[s3]\n\t"
+            "sbbq %[q3], %[s3]\n\t"
+            "cmovncq %[s0], %[t0]\n\t"
+            "cmovncq %[s1], %[t1]\n\t"
+            "cmovncq %[s2], %[t2]\n\t"
+            "cmovncq %[s3], %[t3]\n\t"
+            : [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [s0] "=&r"(s0),
+              [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [lo] "=&r"(lo), [hi] "=&r"(hi),
+              "=&d"(dx)
+            : [t] "r"(t), "m"(*(const uint64_t(*)[8])t), [q0] "m"(q->m[0]), [q1] "m"(q->m[1]),
+              [q2] "m"(q->m[2]), [q3] "m"(q->m[3]), [inv] "m"(q->inv)
+            : "cc");
+    r[0] = t0;
+    r[1] = t1;
+    r[2] = t2;
+    r[3] = t3;
+}
+
+#undef QR_ZK_ADX_REDROUND1
+
+/* (r0 + r1 u) = (a0 + a1 u)(b0 + b1 u) in Fp2 = Fp[u]/(u^2 + 1), all in
+ * Montgomery form below m: Karatsuba with lazy reduction.  The three
+ * products a0 b0, a1 b1, (a0 + a1)(b0 + b1) in full (the sums unreduced,
+ * below 2m < 2^255), then
+ *   r1 = P2 - P0 - P1 = a0 b1 + a1 b0 < 2 m^2,
+ *   r0 = P0 - P1, plus m 2^256 when that is negative: below m 2^256,
+ * each reduced once by qr_zk_redc_adx: two Montgomery reductions instead
+ * of Karatsuba's three, and no reductions of the sums.  The outputs may
+ * alias the inputs (both are written after everything is read). */
+static inline void qr_zk_fp2_mul_adx(uint64_t r0[4], uint64_t r1[4], const uint64_t a0[4],
+                                     const uint64_t a1[4], const uint64_t b0[4],
+                                     const uint64_t b1[4], const qr_zk_adx_q_t *q)
+{
+    uint64_t p0[8], p1[8], p2[8], sa[4], sb[4], d0[8];
+    unsigned char c = 0, cb = 0;
+    unsigned long long x;
+    qr_zk_mul512_adx(p0, a0, b0);
+    qr_zk_mul512_adx(p1, a1, b1);
+    for (int i = 0; i < 4; i++) {
+        c = _addcarry_u64(c, a0[i], a1[i], &x);
+        sa[i] = x;
+    }
+    c = 0;
+    for (int i = 0; i < 4; i++) {
+        c = _addcarry_u64(c, b0[i], b1[i], &x);
+        sb[i] = x;
+    }
+    qr_zk_mul512_adx(p2, sa, sb);
+    c = 0;
+    for (int i = 0; i < 8; i++) { /* p2 -= p0 + p1 (never negative) */
+        c = _subborrow_u64(c, p2[i], p0[i], &x);
+        cb = _subborrow_u64(cb, x, p1[i], &x);
+        p2[i] = x;
+    }
+    c = 0;
+    for (int i = 0; i < 8; i++) {
+        c = _subborrow_u64(c, p0[i], p1[i], &x);
+        d0[i] = x;
+    }
+    uint64_t mask = (uint64_t)0 - (uint64_t)c; /* borrowed: add m 2^256, no branch */
+    cb = 0;
+    for (int i = 0; i < 4; i++) {
+        cb = _addcarry_u64(cb, d0[4 + i], q->m[i] & mask, &x);
+        d0[4 + i] = x;
+    }
+    qr_zk_redc_adx(r0, d0, q);
+    qr_zk_redc_adx(r1, p2, q);
+}
 
 /* a + b mod m and a - b mod m, a, b < m < 2^255.  Plain add/adc/sbb/cmov,
  * so no cpuid check: GCC compiles the C versions' masked selects to SSE

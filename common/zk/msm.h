@@ -9,9 +9,14 @@
  *     instead of 2^c - 1 (negating an affine point is free);
  *   - for c >= 11 the buckets are affine and additions are batched so that
  *     one field inversion serves a whole batch (Montgomery's trick): about
- *     6 multiplications per addition against 11 for a mixed Jacobian one; a
- *     point whose bucket is already waiting in the batch goes into a
- *     Jacobian twin of that bucket instead of stalling;
+ *     6 multiplications per addition against 11 for a mixed Jacobian one
+ *     (G2 inverts Fp norms, not Fp2 denominators); a point whose bucket is
+ *     already waiting in the batch waits for the next batch, or when too
+ *     many wait, goes into a Jacobian twin of that bucket;
+ *   - the buckets' running sums are batched too (segments of buckets
+ *     summed side by side, one inversion a step);
+ *   - the signed digits can be made once and shared by several MSMs over
+ *     the same scalars (qr_msm_digits_new);
  *   - windows (and, with more threads than windows, slices of the points)
  *     are shared out to pthreads through an atomic counter; the caller's
  *     thread works too, so the result never depends on thread creation.
@@ -53,6 +58,29 @@ int qr_g1_msm_c(qr_g1_t *out, const qr_g1_affine_t *bases, const qr_msm_scalar_t
                 unsigned threads, unsigned c);
 int qr_g2_msm_c(qr_g2_t *out, const qr_g2_affine_t *bases, const qr_msm_scalar_t *k, size_t n,
                 unsigned threads, unsigned c);
+/* Several MSMs over the same scalars (a Groth16 prover's A, B1, C in G1
+ * and B2 in G2 all take the witness) can share one signed-digit
+ * decomposition: qr_msm_digits_new makes it once for window width c
+ * (2..16; 0 picks qr_msm_window(n, 0, threads)), 2 n ceil(255/c) bytes
+ * (32 MiB at n = 2^20, c = 16), split over `threads`.  NULL on a bad c, k
+ * NULL with n > 0, or out of memory; caller owns it.  It does not keep k.
+ * Read-only once made: any number of MSMs, G1 and G2, may use it at once. */
+typedef struct qr_msm_digits qr_msm_digits_t;
+qr_msm_digits_t *qr_msm_digits_new(const qr_msm_scalar_t *k, size_t n, unsigned c,
+                                   unsigned threads);
+/* NULL-safe; nulls *self_p */
+void qr_msm_digits_destroy(qr_msm_digits_t **self_p);
+/* its window width c, its scalar count n */
+unsigned qr_msm_digits_window(const qr_msm_digits_t *self);
+size_t qr_msm_digits_size(const qr_msm_digits_t *self);
+/* out = sum_{lo <= i < hi} k_i bases[i] with the k of d (bases indexed as
+ * the scalars; bases[i] for i outside [lo, hi) are not read): the same
+ * result as qr_g1_msm over that range.  -1 on lo > hi, hi > n, d NULL, or
+ * out of memory. */
+int qr_g1_msm_digits(qr_g1_t *out, const qr_g1_affine_t *bases, const qr_msm_digits_t *d, size_t lo,
+                     size_t hi, unsigned threads);
+int qr_g2_msm_digits(qr_g2_t *out, const qr_g2_affine_t *bases, const qr_msm_digits_t *d, size_t lo,
+                     size_t hi, unsigned threads);
 /* Same with Fr scalars (Montgomery form); allocates 32 n bytes */
 int qr_g1_msm_fr(qr_g1_t *out, const qr_g1_affine_t *bases, const qr_fr_t *k, size_t n,
                  unsigned threads);

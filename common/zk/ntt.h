@@ -10,10 +10,13 @@
  * w_{k+1} <w_k> (the odd powers of w_{k+1}), so the shift is a parameter.
  *
  * Forward: a_i <- sum_j a_j w^(ij), natural order in and out (bit reversal,
- * then Cooley-Tukey butterflies).  Inverse: the forward transform, indices
- * 1..n-1 reversed (w^-1 = w^(n-1)), and a multiplication by 1/n, so one
- * twiddle table (n/2 powers of w, 16 n bytes) serves both.  Large sizes split
- * each stage's butterflies across threads (pthreads). */
+ * then Cooley-Tukey butterflies, cache-blocked: the stages within blocks of
+ * 2^10 elements in one pass, the rest by column tiles in a second, see
+ * ntt.c).  Inverse: the same butterflies with w^-1 (w^-e = -w^(n/2 - e)),
+ * and a multiplication by 1/n, so one twiddle table (n/2 powers of w, 16 n
+ * bytes) serves both.  Large sizes split the bit reversal, the blocks and
+ * the tiles across threads (pthreads); the result does not depend on the
+ * thread count. */
 #ifndef QR_ZK_NTT_H
 #define QR_ZK_NTT_H
 

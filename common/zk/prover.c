@@ -192,6 +192,20 @@ static int s_g1_msm(const qr_g16_backend_t *be, const char *what, qr_g1_t *out,
     return 0;
 }
 
+/* The same over [lo, hi) of the witness: through the backend with the
+ * scalars, on the CPU with their shared digit decomposition dw */
+static int s_g1_msm_w(const qr_g16_backend_t *be, const char *what, qr_g1_t *out,
+                      const qr_g1_affine_t *bases, const qr_msm_scalar_t *kw,
+                      const qr_msm_digits_t *dw, size_t lo, size_t hi, unsigned th, char *err,
+                      size_t errlen)
+{
+    if (!dw)
+        return s_g1_msm(be, what, out, bases + lo, kw + lo, hi - lo, th, err, errlen);
+    if (qr_g1_msm_digits(out, bases, dw, lo, hi, th))
+        return s_fail(err, errlen, "prove: out of memory in a G1 MSM");
+    return 0;
+}
+
 int qr_g16_prove_timed(const qr_g16_pk_t *pk, const qr_fr_t *w, uint32_t n_w, const qr_fr_t *r,
                        const qr_fr_t *s, int threads, qr_g16_timing_t *timing,
                        qr_g16_proof_t *out, char *err, size_t errlen)
@@ -241,10 +255,18 @@ int qr_g16_prove_backend(const qr_g16_pk_t *pk, const qr_fr_t *w, uint32_t n_w, 
     qr_g1_t pa, pb1, pc, ph, t;
     qr_g2_t pb, t2;
     double t0 = s_now(), t1 = t0, t2_ = t0;
+    /* on the CPU, one signed-digit decomposition of the witness serves A, B1
+     * and C, and B2 as well when the G2 MSM would pick the same window */
+    qr_msm_digits_t *dw = NULL;
+    if (rc == 0 && !(be && be->g1_msm)) {
+        dw = qr_msm_digits_new(kw, nv, 0, th);
+        if (!dw)
+            rc = s_fail(err, errlen, "prove: out of memory");
+    }
     if (rc == 0) {
-        if (s_g1_msm(be, "A", &pa, pk->a, kw, nv, th, err, errlen) ||
-            s_g1_msm(be, "B1", &pb1, pk->b1, kw, nv, th, err, errlen) ||
-            s_g1_msm(be, "C", &pc, pk->c + np1, kw + np1, nv - np1, th, err, errlen) ||
+        if (s_g1_msm_w(be, "A", &pa, pk->a, kw, dw, 0, nv, th, err, errlen) ||
+            s_g1_msm_w(be, "B1", &pb1, pk->b1, kw, dw, 0, nv, th, err, errlen) ||
+            s_g1_msm_w(be, "C", &pc, pk->c, kw, dw, np1, nv, th, err, errlen) ||
             s_g1_msm(be, "H", &ph, pk->h, kh, n, th, err, errlen))
             rc = -1;
         t1 = s_now();
@@ -253,10 +275,13 @@ int qr_g16_prove_backend(const qr_g16_pk_t *pk, const qr_fr_t *w, uint32_t n_w, 
             if (be->g2_msm(be->ctx, &pb, pk->b2, kw, nv, why, sizeof why) != 0)
                 rc = s_fail(err, errlen, "prove: %s G2 MSM (B2): %s",
                             be->name ? be->name : "backend", why);
-        } else if (rc == 0 && qr_g2_msm(&pb, pk->b2, kw, nv, th))
+        } else if (rc == 0 && (dw && qr_msm_digits_window(dw) == qr_msm_window(nv, 1, th)
+                                   ? qr_g2_msm_digits(&pb, pk->b2, dw, 0, nv, th)
+                                   : qr_g2_msm(&pb, pk->b2, kw, nv, th)))
             rc = s_fail(err, errlen, "prove: out of memory in the G2 MSM");
         t2_ = s_now();
     }
+    qr_msm_digits_destroy(&dw);
     free(kw);
     free(kh);
     if (rc)

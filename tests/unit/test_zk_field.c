@@ -779,6 +779,124 @@ static void test_fmul_paths(void **state)
 #endif
 }
 
+/* ---- the lazy-reduction pieces (fp_x86.h) ----
+ * qr_zk_mul512_adx against schoolbook with 128-bit products on any 256-bit
+ * values; qr_zk_redc_adx of a product against the Montgomery
+ * multiplication, and of extreme inputs (high half m - 1 or 0, low half
+ * all ones) against hi + lo 2^-256 mod m; qr_zk_fp2_mul_adx against
+ * qr_fp2_mul on every pair of edge elements for each coordinate, on random
+ * ones, and with the outputs aliasing the inputs. */
+#if defined(QR_ZK_ADX_ASM)
+static void s_ref_mul512(uint64_t t[8], const uint64_t a[4], const uint64_t b[4])
+{
+    memset(t, 0, 8 * sizeof *t);
+    for (int i = 0; i < 4; i++) {
+        unsigned __int128 c = 0;
+        for (int j = 0; j < 4; j++) {
+            c += (unsigned __int128)a[i] * b[j] + t[i + j];
+            t[i + j] = (uint64_t)c;
+            c >>= 64;
+        }
+        t[i + 4] = (uint64_t)c;
+    }
+}
+#endif
+
+static void test_lazy_paths(void **state)
+{
+    (void)state;
+#if defined(QR_ZK_ADX_ASM)
+    if (!qr_zk_fmul_adx_available()) {
+        print_message("no BMI2/ADX on this CPU: the assembly is not run\n");
+        return;
+    }
+    const uint64_t F = ~0ull;
+    for (int f = 0; f < 2; f++) {
+        const uint64_t *m = f ? s_r : s_p;
+        const uint64_t inv = f ? QR_FR_INV : QR_FP_INV;
+        const qr_zk_adx_q_t *q = f ? &qr_zk_adx_fr_q : &qr_zk_adx_fp_q;
+        const uint64_t one_p[4] = QR_FP_ONE, one_r[4] = QR_FR_ONE, r2_p[4] = QR_FP_R2,
+                       r2_r[4] = QR_FR_R2;
+        uint64_t e[32][4];
+        int ne;
+        s_edges(e, &ne, m, f ? one_r : one_p, f ? r2_r : r2_p);
+        memset(e[ne], 0xff, sizeof e[ne]); /* 2^256 - 1: mul512 takes any value */
+        for (int k = 0; k < (ne + 1) * (ne + 1) + 100000; k++) {
+            uint64_t a[4], b[4], want8[8], got8[8], want[4], got[4];
+            if (k < (ne + 1) * (ne + 1)) {
+                memcpy(a, e[k / (ne + 1)], sizeof a);
+                memcpy(b, e[k % (ne + 1)], sizeof b);
+            } else {
+                for (int i = 0; i < 4; i++) {
+                    a[i] = s_rand64();
+                    b[i] = s_rand64();
+                }
+            }
+            s_ref_mul512(want8, a, b);
+            qr_zk_mul512_adx(got8, a, b);
+            assert_memory_equal(got8, want8, sizeof got8);
+            if (s_cmp(a, m) < 0 && s_cmp(b, m) < 0) {
+                qr_zk_mont_mul(want, a, b, m, inv);
+                qr_zk_redc_adx(got, got8, q);
+                assert_memory_equal(got, want, sizeof got);
+            }
+        }
+        /* t = hi 2^256 + lo for hi < m, any lo: hi + lo R^-1 mod m */
+        for (int k = 0; k < 1000; k++) {
+            uint64_t t[8], lo[4], hi[4], x[4], want[4], got[4], one[4] = {1, 0, 0, 0};
+            for (int i = 0; i < 4; i++)
+                lo[i] = k == 0 || k == 1 ? F : s_rand64();
+            if (k == 0)
+                memcpy(hi, m, sizeof hi), hi[0] -= 1; /* the largest input, m 2^256 - 1 */
+            else if (k == 1)
+                memset(hi, 0, sizeof hi);
+            else
+                s_rand_below(hi, m);
+            memcpy(t, lo, sizeof lo);
+            memcpy(t + 4, hi, sizeof hi);
+            while (s_cmp(lo, m) >= 0) { /* lo mod m: lo - m until below m */
+                uint64_t bw = 0;
+                for (int i = 0; i < 4; i++)
+                    lo[i] = qr_zk_sbb(lo[i], m[i], &bw);
+            }
+            qr_zk_mont_mul(x, lo, one, m, inv);
+            qr_zk_add(want, x, hi, m);
+            qr_zk_redc_adx(got, t, q);
+            assert_memory_equal(got, want, sizeof got);
+        }
+    }
+    /* Fp2 with lazy reduction against qr_fp2_mul */
+    uint64_t e[32][4];
+    int ne;
+    const uint64_t one_p[4] = QR_FP_ONE, r2_p[4] = QR_FP_R2;
+    s_edges(e, &ne, s_p, one_p, r2_p);
+    const int pick[6] = {0, 1, 3, 4, 6, 14}; /* 0, 1, m - 1, m - 2, big limbs */
+    for (int k = 0; k < 6 * 6 * 6 * 6 + 20000; k++) {
+        qr_fp2_t a, b, want, got;
+        if (k < 6 * 6 * 6 * 6) {
+            memcpy(a.c0.l, e[pick[k % 6]], 32);
+            memcpy(a.c1.l, e[pick[k / 6 % 6]], 32);
+            memcpy(b.c0.l, e[pick[k / 36 % 6]], 32);
+            memcpy(b.c1.l, e[pick[k / 216]], 32);
+        } else {
+            s_rand_fp2(&a);
+            s_rand_fp2(&b);
+        }
+        qr_fp2_mul(&want, &a, &b);
+        qr_zk_fp2_mul_adx(got.c0.l, got.c1.l, a.c0.l, a.c1.l, b.c0.l, b.c1.l, &qr_zk_adx_fp_q);
+        assert_memory_equal(&got, &want, sizeof got);
+        got = a; /* outputs over the first operand, then the second */
+        qr_zk_fp2_mul_adx(got.c0.l, got.c1.l, got.c0.l, got.c1.l, b.c0.l, b.c1.l, &qr_zk_adx_fp_q);
+        assert_memory_equal(&got, &want, sizeof got);
+        got = b;
+        qr_zk_fp2_mul_adx(got.c0.l, got.c1.l, a.c0.l, a.c1.l, got.c0.l, got.c1.l, &qr_zk_adx_fp_q);
+        assert_memory_equal(&got, &want, sizeof got);
+    }
+#else
+    print_message("no assembly in this build\n");
+#endif
+}
+
 /* qr_fp_pow / qr_fr_pow (a fixed 4-bit window) against square-and-multiply
  * written here, for random exponents and ones whose nibbles are all 0, all
  * 15 or alternate */
@@ -840,15 +958,25 @@ static int s_portable_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_constants), cmocka_unit_test(test_mul_reference),
-        cmocka_unit_test(test_axioms),    cmocka_unit_test(test_inverse),
-        cmocka_unit_test(test_sqrt),      cmocka_unit_test(test_bytes),
-        cmocka_unit_test(test_decimal),   cmocka_unit_test(test_fp2),
-        cmocka_unit_test(test_fp6_fp12),  cmocka_unit_test(test_frobenius),
-        cmocka_unit_test(test_pow),       cmocka_unit_test(test_fmul_paths),
-        PORTABLE(test_pow),               PORTABLE(test_mul_reference),
-        PORTABLE(test_axioms),            PORTABLE(test_inverse),
-        PORTABLE(test_fp2),               PORTABLE(test_fp6_fp12),
+        cmocka_unit_test(test_constants),
+        cmocka_unit_test(test_mul_reference),
+        cmocka_unit_test(test_axioms),
+        cmocka_unit_test(test_inverse),
+        cmocka_unit_test(test_sqrt),
+        cmocka_unit_test(test_bytes),
+        cmocka_unit_test(test_decimal),
+        cmocka_unit_test(test_fp2),
+        cmocka_unit_test(test_fp6_fp12),
+        cmocka_unit_test(test_frobenius),
+        cmocka_unit_test(test_pow),
+        cmocka_unit_test(test_fmul_paths),
+        cmocka_unit_test(test_lazy_paths),
+        PORTABLE(test_pow),
+        PORTABLE(test_mul_reference),
+        PORTABLE(test_axioms),
+        PORTABLE(test_inverse),
+        PORTABLE(test_fp2),
+        PORTABLE(test_fp6_fp12),
     };
     print_message("field multiplication: %s\n", qr_zk_fmul_name());
     return cmocka_run_group_tests(tests, NULL, NULL);

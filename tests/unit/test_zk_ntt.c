@@ -188,6 +188,104 @@ static void test_threads(void **state)
     qr_ntt_destroy(&d3);
 }
 
+/* The cache-blocked transform (blocks of 2^10 in L1, then column tiles of
+ * the rest) against the plain radix-2 one written here (bit reversal, then
+ * log2 n stages over the whole array; the inverse by reversing indices
+ * 1..n-1 and scaling by 1/n), limb for limb: sizes around and above the
+ * block (2^9 .. 2^15), forward, inverse and both cosets, 1 to 3 threads. */
+static void s_ref_forward(qr_fr_t *a, unsigned k)
+{
+    size_t n = (size_t)1 << k;
+    qr_ntt_bitreverse(a, k);
+    qr_fr_t w;
+    qr_fr_root_of_unity(&w, k);
+    for (size_t m = 1; m < n; m <<= 1) {
+        qr_fr_t wm = w, x; /* w^(n/2m): a primitive 2m-th root */
+        for (size_t s = m; s < n / 2; s <<= 1)
+            qr_fr_sqr(&wm, &wm);
+        for (size_t k0 = 0; k0 < n; k0 += 2 * m) {
+            qr_fr_one(&x);
+            for (size_t j = 0; j < m; j++) {
+                qr_fr_t u = a[k0 + j], t;
+                qr_fr_mul(&t, &a[k0 + j + m], &x);
+                qr_fr_add(&a[k0 + j], &u, &t);
+                qr_fr_sub(&a[k0 + j + m], &u, &t);
+                qr_fr_mul(&x, &x, &wm);
+            }
+        }
+    }
+}
+
+static void s_ref_inverse(qr_fr_t *a, unsigned k)
+{
+    size_t n = (size_t)1 << k;
+    s_ref_forward(a, k);
+    for (size_t i = 1, j = n - 1; i < j; i++, j--) {
+        qr_fr_t t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+    qr_fr_t ninv;
+    qr_fr_from_u64(&ninv, (uint64_t)n);
+    qr_fr_inv(&ninv, &ninv);
+    for (size_t i = 0; i < n; i++)
+        qr_fr_mul(&a[i], &a[i], &ninv);
+}
+
+static void s_ref_scale(qr_fr_t *a, size_t n, const qr_fr_t *s)
+{
+    qr_fr_t x;
+    qr_fr_one(&x);
+    for (size_t i = 0; i < n; i++) {
+        qr_fr_mul(&a[i], &a[i], &x);
+        qr_fr_mul(&x, &x, s);
+    }
+}
+
+static void test_blocked(void **state)
+{
+    (void)state;
+    for (unsigned k = 9; k <= 15; k++) {
+        size_t n = (size_t)1 << k;
+        qr_fr_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
+        assert_true(a && b && c);
+        for (size_t i = 0; i < n; i++)
+            s_rand_fr(&a[i]);
+        qr_ntt_t *d = qr_ntt_new(k, 1 + k % 3);
+        assert_non_null(d);
+        memcpy(b, a, n * sizeof *a);
+        memcpy(c, a, n * sizeof *a);
+        s_ref_forward(b, k);
+        qr_ntt_forward(d, c);
+        assert_memory_equal(b, c, n * sizeof *b);
+        memcpy(b, a, n * sizeof *a);
+        memcpy(c, a, n * sizeof *a);
+        s_ref_inverse(b, k);
+        qr_ntt_inverse(d, c);
+        assert_memory_equal(b, c, n * sizeof *b);
+        /* snarkjs's coset (w_{k+1}) after an inverse, as the prover runs it */
+        qr_fr_t sh, g, gi;
+        qr_fr_root_of_unity(&sh, k + 1);
+        s_ref_scale(b, n, &sh);
+        s_ref_forward(b, k);
+        qr_ntt_coset_forward(d, c, &sh);
+        assert_memory_equal(b, c, n * sizeof *b);
+        /* and the generator's coset back */
+        qr_fr_generator(&g);
+        qr_fr_inv(&gi, &g);
+        memcpy(b, a, n * sizeof *a);
+        memcpy(c, a, n * sizeof *a);
+        s_ref_inverse(b, k);
+        s_ref_scale(b, n, &gi);
+        qr_ntt_coset_inverse(d, c, &g);
+        assert_memory_equal(b, c, n * sizeof *b);
+        qr_ntt_destroy(&d);
+        free(a);
+        free(b);
+        free(c);
+    }
+}
+
 static void test_bitreverse(void **state)
 {
     (void)state;
@@ -208,7 +306,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roots),      cmocka_unit_test(test_vs_dft),
         cmocka_unit_test(test_product),    cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_bitreverse),
+        cmocka_unit_test(test_bitreverse), cmocka_unit_test(test_blocked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
