@@ -231,7 +231,6 @@ qr_zk_mont_sqr_adx(uint64_t r[4], const uint64_t a[4], const qr_zk_adx_q_t *q)
     r[3] = t3;
 }
 
-#undef QR_ZK_ADX_REDROUND0
 
 /* The two halves of a Montgomery multiplication apart, for sums of
  * products reduced once (Fp2 with lazy reduction, msm.c):
@@ -316,29 +315,9 @@ qr_zk_mul512_adx(uint64_t t[8], const uint64_t a[4], const uint64_t b[4])
 }
 
 /* qr_zk_redc_adx: r = t 2^-256 mod m for t < m 2^256 (8 limbs): four
- * Montgomery rounds on the low half, as in the squaring above, then the
+ * Montgomery rounds on the low half (QR_ZK_ADX_REDROUND0, the squaring's), then the
  * high half added: (T_lo + K m) / R <= m and T_hi < m, so the sum is below
  * 2m < 2^256 and one conditional subtraction finishes. */
-#define QR_ZK_ADX_REDROUND1                                                                        \
-    "movq %[t0], %%rdx\n\t"                                                                        \
-    "imulq %[inv], %%rdx\n\t"                                                                      \
-    "xorl %k[lo], %k[lo]\n\t"                                                                      \
-    "mulxq %[q0], %[lo], %[hi]\n\t"                                                                \
-    "adcxq %[t0], %[lo]\n\t"                                                                       \
-    "movq %[hi], %[t0]\n\t"                                                                        \
-    "adcxq %[t1], %[t0]\n\t"                                                                       \
-    "mulxq %[q1], %[lo], %[t1]\n\t"                                                                \
-    "adoxq %[lo], %[t0]\n\t"                                                                       \
-    "adcxq %[t2], %[t1]\n\t"                                                                       \
-    "mulxq %[q2], %[lo], %[t2]\n\t"                                                                \
-    "adoxq %[lo], %[t1]\n\t"                                                                       \
-    "adcxq %[t3], %[t2]\n\t"                                                                       \
-    "mulxq %[q3], %[lo], %[t3]\n\t"                                                                \
-    "adoxq %[lo], %[t2]\n\t"                                                                       \
-    "movl $0, %k[lo]\n\t"                                                                          \
-    "adcxq %[lo], %[t3]\n\t"                                                                       \
-    "adoxq %[lo], %[t3]\n\t"
-
 static inline __attribute__((always_inline)) void qr_zk_redc_adx(uint64_t r[4], const uint64_t t[8],
                                                                  const qr_zk_adx_q_t *q)
 {
@@ -346,8 +325,8 @@ static inline __attribute__((always_inline)) void qr_zk_redc_adx(uint64_t r[4], 
     __asm__("movq 0(%[t]), %[t0]\n\t"
             "movq 8(%[t]), %[t1]\n\t"
             "movq 16(%[t]), %[t2]\n\t"
-            "movq 24(%[t]), %[t3]\n\t" QR_ZK_ADX_REDROUND1 QR_ZK_ADX_REDROUND1 QR_ZK_ADX_REDROUND1
-                QR_ZK_ADX_REDROUND1 "addq 32(%[t]), %[t0]\n\t"
+            "movq 24(%[t]), %[t3]\n\t" QR_ZK_ADX_REDROUND0 QR_ZK_ADX_REDROUND0 QR_ZK_ADX_REDROUND0
+                QR_ZK_ADX_REDROUND0 "addq 32(%[t]), %[t0]\n\t"
             "adcq 40(%[t]), %[t1]\n\t"
             "adcq 48(%[t]), %[t2]\n\t"
             "adcq 56(%[t]), %[t3]\n\t"
@@ -375,7 +354,7 @@ static inline __attribute__((always_inline)) void qr_zk_redc_adx(uint64_t r[4], 
     r[3] = t3;
 }
 
-#undef QR_ZK_ADX_REDROUND1
+#undef QR_ZK_ADX_REDROUND0
 
 /* (r0 + r1 u) = (a0 + a1 u)(b0 + b1 u) in Fp2 = Fp[u]/(u^2 + 1), all in
  * Montgomery form below m: Karatsuba with lazy reduction.  The three

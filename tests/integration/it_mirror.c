@@ -746,6 +746,18 @@ static void test_stuck(void **state)
                                  "b.id ORDER BY max_fee DESC LIMIT 1)", (long long)id), 1);
 }
 
+/* Polls /healthz for up to 5 s until it answers want; the last status */
+static int s_wait_health(int want, char *m, size_t cap)
+{
+    int status = 0;
+    for (int i = 0; i < 50 && status != want; i++) {
+        status = h_http_get(HPORT, "/healthz", m, cap);
+        if (status != want)
+            h_sleep_ms(100);
+    }
+    return status;
+}
+
 static void test_node_down(void **state)
 {
     (void)state;
@@ -759,12 +771,7 @@ static void test_node_down(void **state)
     s_stop_relay();
     s_jobs(24);
     static char m[1 << 16];
-    int status = 0;
-    for (int i = 0; i < 50 && status != 503; i++) {
-        h_sleep_ms(100);
-        status = h_http_get(HPORT, "/healthz", m, sizeof m);
-    }
-    assert_int_equal(status, 503);
+    assert_int_equal(s_wait_health(503, m, sizeof m), 503);
     h_sleep_ms(2500);
     assert_int_equal(h_http_get(HPORT, "/metrics", m, sizeof m), 200);
     assert_true(h_metric(m, "quarry_mirror_rpc_errors_total") >= 2);
@@ -799,12 +806,7 @@ static void test_database_down(void **state)
     s_kill_relay(&s_pg_relay);
     s_jobs(24);
     static char m[1 << 16];
-    int status = 0;
-    for (int i = 0; i < 50 && status != 503; i++) {
-        h_sleep_ms(100);
-        status = h_http_get(HPORT, "/healthz", m, sizeof m);
-    }
-    assert_int_equal(status, 503);
+    assert_int_equal(s_wait_health(503, m, sizeof m), 503);
     h_sleep_ms(2000);
     assert_true(h_alive(s_mirror));
     assert_int_equal(h_http_get(HPORT, "/metrics", m, sizeof m), 200);
@@ -816,13 +818,7 @@ static void test_database_down(void **state)
     s_pg_relay = s_start_relay_to(PG_RELAY_PORT, pgport);
     s_wait_mirrored(30000);
     s_check_batches();
-    status = 0;
-    for (int i = 0; i < 50 && status != 200; i++) {
-        status = h_http_get(HPORT, "/healthz", m, sizeof m);
-        if (status != 200)
-            h_sleep_ms(100);
-    }
-    assert_int_equal(status, 200);
+    assert_int_equal(s_wait_health(200, m, sizeof m), 200);
     assert_true(s_log_has("mirror-pgrelay", "database"));
     h_check_books(s_db);
 }

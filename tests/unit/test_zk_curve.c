@@ -10,36 +10,20 @@
 #include <cmocka.h>
 
 #include "bn254_curve.h"
+#include "zk_rand.h"
 
 static uint64_t s_seed = 0xc0ffee0123456789ull;
 
-static uint64_t s_rand64(void)
-{
-    uint64_t z = (s_seed += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static void s_rand_fr(qr_fr_t *a)
 {
-    const uint64_t r[4] = QR_FR_MOD;
-    uint64_t v[4];
-    for (;;) {
-        for (int i = 0; i < 4; i++)
-            v[i] = s_rand64();
-        v[3] &= 0x3fffffffffffffffull;
-        if (v[3] < r[3])
-            break;
-    }
-    qr_fr_from_canonical(a, v);
+    zk_rand_fr(a, &s_seed);
 }
 
 static void s_rand_fp(qr_fp_t *a)
 {
     uint64_t v[4];
     for (int i = 0; i < 4; i++)
-        v[i] = s_rand64();
+        v[i] = zk_rand64(&s_seed);
     v[3] &= 0x0fffffffffffffffull; /* < 2^252 < p */
     qr_fp_from_canonical(a, v);
 }

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "bn254_tower.h"
+#include "zk_rand.h"
 
 #define P_DEC "21888242871839275222246405745257275088696311157297823662689037894645226208583"
 #define R_DEC "21888242871839275222246405745257275088548364400416034343698204186575808495617"
@@ -21,10 +22,7 @@ static uint64_t s_seed = 0x5eed5eed12345678ull;
 
 static uint64_t s_rand64(void)
 {
-    uint64_t z = (s_seed += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return zk_rand64(&s_seed);
 }
 
 static const uint64_t s_p[4] = QR_FP_MOD;

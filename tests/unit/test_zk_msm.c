@@ -13,29 +13,18 @@
 #include <cmocka.h>
 
 #include "msm.h"
+#include "zk_rand.h"
 
 static uint64_t s_seed = 0x5eed0f0123456789ull;
 
 static uint64_t s_rand64(void)
 {
-    uint64_t z = (s_seed += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return zk_rand64(&s_seed);
 }
 
 static void s_rand_fr(qr_fr_t *a)
 {
-    const uint64_t r[4] = QR_FR_MOD;
-    uint64_t v[4];
-    for (;;) {
-        for (int i = 0; i < 4; i++)
-            v[i] = s_rand64();
-        v[3] &= 0x3fffffffffffffffull;
-        if (v[3] < r[3])
-            break;
-    }
-    qr_fr_from_canonical(a, v);
+    zk_rand_fr(a, &s_seed);
 }
 
 /* The scalar mix the MSM must survive: mostly random, with zeros, ones,
