@@ -23,11 +23,15 @@ def fixture(circuit, name):
     return os.path.join(FIXTURES, circuit, name)
 
 
-@unittest.skipUnless(FIXTURES and os.path.exists(fixture("mul100", "circuit.zkey")),
+@unittest.skipUnless(FIXTURES and os.path.exists(os.path.join(FIXTURES, "tools")),
                      "no snarkjs fixtures (QR_ZK_FIXTURES)")
 class TestZk(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # the tools are there, so the setup ran: a missing key is a failure
+        if not os.path.exists(fixture("mul100", "circuit.zkey")):
+            raise AssertionError("%s is missing although the snarkjs tools are installed"
+                                 % fixture("mul100", "circuit.zkey"))
         mp = test_quarry.Marketplace()
         why = mp.missing()
         if why:
