@@ -10,10 +10,10 @@
  * transaction, as fast as commits allow.  With "unique" each job row holds
  * a fresh DIM x DIM A and B (fp32); with "shared" the matrices are stored
  * once and every job row names them (workers keep the one they read), as
- * Quarry's shared-input run deduplicates them.  WORKERS threads each loop: claim up to CLAIM queued jobs with SKIP
- * LOCKED, C = A * B with OpenBLAS, UPDATE the rows with C and done_at, COMMIT;
- * an empty claim waits 1 ms.  Every commit is durable (the cluster's fsync
- * and synchronous_commit, as for Quarry).  The queue does less than Quarry
+ * Quarry's shared-input run deduplicates them.  WORKERS threads each loop:
+ * claim up to CLAIM queued jobs with SKIP LOCKED, C = A * B with OpenBLAS,
+ * UPDATE the rows with C and done_at, COMMIT; an empty claim waits 1 ms.  Every commit is durable
+ * (the cluster's fsync and synchronous_commit, as for Quarry).  The queue does less than Quarry
  * does per job: no verification, no ledger, no events, no matching.
  *
  * Jobs/s is JOBS over first insert to last completion; latency is each job's
@@ -30,7 +30,6 @@
 #include <time.h>
 
 #include <libpq-fe.h>
-
 
 static const char *s_conninfo;
 static long s_jobs, s_claim;
@@ -88,8 +87,8 @@ static void *s_client(void *arg)
         const char *vals[2] = {(const char *)a, (const char *)b};
         int lens[2] = {(int)bytes, (int)bytes}, fmts[2] = {1, 1};
         PGresult *res = s_shared ? PQexec(c, "INSERT INTO pgq_jobs (input_id) VALUES (1)")
-                                 : PQexecParams(c, "INSERT INTO pgq_jobs (a, b) VALUES ($1, $2)",
-                                                2, NULL, vals, lens, fmts, 0);
+                                 : PQexecParams(c, "INSERT INTO pgq_jobs (a, b) VALUES ($1, $2)", 2,
+                                                NULL, vals, lens, fmts, 0);
         bool ok = s_ok(c, res, "insert");
         PQclear(res);
         if (!ok)
@@ -218,8 +217,8 @@ int main(int argc, char **argv)
             m[i] = (float)rand_r(&seed) / (float)RAND_MAX - 0.5f;
         const char *vals[2] = {(const char *)m, (const char *)(m + n)};
         int lens[2] = {(int)bytes, (int)bytes}, fmts[2] = {1, 1};
-        PGresult *res = PQexecParams(c, "INSERT INTO pgq_inputs VALUES (1, $1, $2)", 2, NULL,
-                                     vals, lens, fmts, 0);
+        PGresult *res = PQexecParams(c, "INSERT INTO pgq_inputs VALUES (1, $1, $2)", 2, NULL, vals,
+                                     lens, fmts, 0);
         bool ok = s_ok(c, res, "inputs");
         PQclear(res);
         free(m);

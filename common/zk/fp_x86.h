@@ -231,7 +231,6 @@ qr_zk_mont_sqr_adx(uint64_t r[4], const uint64_t a[4], const qr_zk_adx_q_t *q)
     r[3] = t3;
 }
 
-
 /* The two halves of a Montgomery multiplication apart, for sums of
  * products reduced once (Fp2 with lazy reduction, msm.c):
  *

@@ -409,7 +409,7 @@ static int s_zkey_check_sizes(const qr_binfile_t *bf, const qr_g16_pk_t *pk, cha
     static const struct {
         uint32_t type;
         unsigned point;
-    } need[] = {{ZKEY_IC, 64}, {ZKEY_A, 64}, {ZKEY_B1, 64},
+    } need[] = {{ZKEY_IC, 64},  {ZKEY_A, 64}, {ZKEY_B1, 64},
                 {ZKEY_B2, 128}, {ZKEY_C, 64}, {ZKEY_H, 64}};
     uint64_t nv = pk->n_vars, np = pk->n_public, nd = pk->domain_size;
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
@@ -421,11 +421,10 @@ static int s_zkey_check_sizes(const qr_binfile_t *bf, const qr_g16_pk_t *pk, cha
         if (qr_binfile_section(bf, need[i].type, &c, err, errlen))
             return -1;
         if (c.end - c.start != n * need[i].point)
-            return qr_bincur_fail(&c, c.start, err, errlen,
-                                  "%llu bytes, expected %llu (%llu points of %u bytes)",
-                                  (unsigned long long)(c.end - c.start),
-                                  (unsigned long long)(n * need[i].point), (unsigned long long)n,
-                                  need[i].point);
+            return qr_bincur_fail(
+                &c, c.start, err, errlen, "%llu bytes, expected %llu (%llu points of %u bytes)",
+                (unsigned long long)(c.end - c.start), (unsigned long long)(n * need[i].point),
+                (unsigned long long)n, need[i].point);
     }
     return 0;
 }
@@ -597,8 +596,8 @@ qr_g16_vk_t *qr_zkey_load_vk(const char *path, qr_g16_pk_t *hdr, char *err, size
     return vk;
 }
 
-qr_g16_vk_t *qr_zkey_load_vk_mem(const char *name, const void *data, size_t size,
-                                 qr_g16_pk_t *hdr, char *err, size_t errlen)
+qr_g16_vk_t *qr_zkey_load_vk_mem(const char *name, const void *data, size_t size, qr_g16_pk_t *hdr,
+                                 char *err, size_t errlen)
 {
     qr_g16_pk_t local;
     memset(&local, 0, sizeof local);

@@ -121,8 +121,8 @@ void qr_g16_pk_destroy(qr_g16_pk_t **self_p);
  * filled in; its arrays stay NULL (do not pass it to qr_g16_pk_destroy).
  * NULL with err as qr_zkey_load.  Free with qr_g16_vk_destroy. */
 qr_g16_vk_t *qr_zkey_load_vk(const char *path, qr_g16_pk_t *hdr, char *err, size_t errlen);
-qr_g16_vk_t *qr_zkey_load_vk_mem(const char *name, const void *data, size_t size,
-                                 qr_g16_pk_t *hdr, char *err, size_t errlen);
+qr_g16_vk_t *qr_zkey_load_vk_mem(const char *name, const void *data, size_t size, qr_g16_pk_t *hdr,
+                                 char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -234,7 +234,8 @@ static pid_t s_start_relay_to(int listen_port, int port)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)listen_port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 16) < 0)
         _exit(1);
@@ -830,10 +831,8 @@ int main(void)
         return 77;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_flow),
-        cmocka_unit_test(test_crash),
-        cmocka_unit_test(test_stuck),
-        cmocka_unit_test(test_node_down),
+        cmocka_unit_test(test_flow),          cmocka_unit_test(test_crash),
+        cmocka_unit_test(test_stuck),         cmocka_unit_test(test_node_down),
         cmocka_unit_test(test_database_down),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -217,8 +217,10 @@ int main(void)
         char tools[1200];
         snprintf(tools, sizeof tools, "%s/tools", fx ? fx : "");
         if (fx && stat(tools, &st) == 0) {
-            fprintf(stderr, "it_zk: FAIL: %s is missing although the snarkjs tools are "
-                            "installed in %s\n", probe, fx);
+            fprintf(stderr,
+                    "it_zk: FAIL: %s is missing although the snarkjs tools are "
+                    "installed in %s\n",
+                    probe, fx);
             return 1;
         }
         fprintf(stderr, "it_zk: SKIP: no snarkjs fixtures (QR_ZK_FIXTURES; the zk_fixtures "

@@ -700,7 +700,8 @@ int main(void)
         cmocka_unit_test(t_zkey_matches_r1cs), cmocka_unit_test(t_wtns),
         cmocka_unit_test(t_json_bytes),        cmocka_unit_test(t_truncated),
         cmocka_unit_test(t_bitflips_zkey),     cmocka_unit_test(t_bitflips_wtns_r1cs),
-        cmocka_unit_test(t_binfile_errors),    cmocka_unit_test(t_zkey_vk_only),    cmocka_unit_test(t_json_errors),
+        cmocka_unit_test(t_binfile_errors),    cmocka_unit_test(t_zkey_vk_only),
+        cmocka_unit_test(t_json_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
