@@ -12,9 +12,10 @@
  * once and every job row names them (workers keep the one they read), as
  * Quarry's shared-input run deduplicates them.  WORKERS threads each loop:
  * claim up to CLAIM queued jobs with SKIP LOCKED, C = A * B with OpenBLAS,
- * UPDATE the rows with C and done_at, COMMIT; an empty claim waits 1 ms.  Every commit is durable
- * (the cluster's fsync and synchronous_commit, as for Quarry).  The queue does less than Quarry
- * does per job: no verification, no ledger, no events, no matching.
+ * UPDATE the rows with C and done_at, COMMIT; an empty claim waits 1 ms.
+ * Every commit is durable (the cluster's fsync and synchronous_commit, as
+ * for Quarry).  The queue does less than Quarry does per job: no
+ * verification, no ledger, no events, no matching.
  *
  * Jobs/s is JOBS over first insert to last completion; latency is each job's
  * done_at - created_at (both clock_timestamp() on the server).  The last
