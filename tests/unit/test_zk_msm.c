@@ -56,52 +56,12 @@ static void s_scalars(qr_fr_t *k, size_t n)
  * earlier base and negations of one sprinkled in */
 static void s_g1_bases(qr_g1_affine_t *p, size_t n)
 {
-    qr_g1_affine_t g;
-    qr_g1_generator(&g);
-    qr_fr_t *t = malloc((n ? n : 1) * sizeof *t);
-    assert_non_null(t);
-    for (size_t i = 0; i < n; i++)
-        s_rand_fr(&t[i]);
-    assert_int_equal(qr_g1_mul_fixed_batch(p, &g, t, n, 2), 0);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t sel = s_rand64() % 16;
-        if (sel == 0) {
-            memset(&p[i], 0, sizeof p[i]);
-        } else if (sel == 1 && i > 0) {
-            p[i] = p[s_rand64() % i];
-        } else if (sel == 2 && i > 0) {
-            p[i] = p[s_rand64() % i];
-            qr_fp_neg(&p[i].y, &p[i].y);
-            if (qr_fp_is_zero(&p[i].x))
-                memset(&p[i], 0, sizeof p[i]);
-        }
-    }
-    free(t);
+    assert_int_equal(zk_rand_g1_bases(p, n, &s_seed), 0);
 }
 
 static void s_g2_bases(qr_g2_affine_t *p, size_t n)
 {
-    qr_g2_affine_t g;
-    qr_g2_generator(&g);
-    qr_fr_t *t = malloc((n ? n : 1) * sizeof *t);
-    assert_non_null(t);
-    for (size_t i = 0; i < n; i++)
-        s_rand_fr(&t[i]);
-    assert_int_equal(qr_g2_mul_fixed_batch(p, &g, t, n, 2), 0);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t sel = s_rand64() % 16;
-        if (sel == 0) {
-            memset(&p[i], 0, sizeof p[i]);
-        } else if (sel == 1 && i > 0) {
-            p[i] = p[s_rand64() % i];
-        } else if (sel == 2 && i > 0) {
-            p[i] = p[s_rand64() % i];
-            qr_fp2_neg(&p[i].y, &p[i].y);
-            if (qr_fp2_is_zero(&p[i].x))
-                memset(&p[i], 0, sizeof p[i]);
-        }
-    }
-    free(t);
+    assert_int_equal(zk_rand_g2_bases(p, n, &s_seed), 0);
 }
 
 static void s_g1_naive(qr_g1_t *out, const qr_g1_affine_t *p, const qr_fr_t *k, size_t n)
