@@ -37,36 +37,36 @@ static inline void zk_rand_fr(qr_fr_t *a, uint64_t *seed)
 /* MSM bases: random multiples of the generator, with infinity, repeats of
  * an earlier base and negations of one sprinkled in (1 in 16 each).  0, or
  * -1 when memory ran out. */
-#define ZK_RAND_BASES(name, pt, gen, mul_batch, neg, is_inf)                                    \
-    static inline int name(pt *p, size_t n, uint64_t *seed)                                    \
-    {                                                                                          \
-        pt g;                                                                                  \
-        gen(&g);                                                                               \
-        qr_fr_t *t = malloc((n ? n : 1) * sizeof *t);                                          \
-        if (!t)                                                                                \
-            return -1;                                                                         \
-        for (size_t i = 0; i < n; i++)                                                         \
-            zk_rand_fr(&t[i], seed);                                                           \
-        int rc = mul_batch(p, &g, t, n, 2);                                                    \
-        free(t);                                                                               \
-        for (size_t i = 0; rc == 0 && i < n; i++) {                                            \
-            uint64_t sel = zk_rand64(seed) % 16;                                               \
-            if (sel == 0) {                                                                    \
-                memset(&p[i], 0, sizeof p[i]);                                                 \
-            } else if (sel == 1 && i > 0) {                                                    \
-                p[i] = p[zk_rand64(seed) % i];                                                 \
-            } else if (sel == 2 && i > 0) {                                                    \
-                p[i] = p[zk_rand64(seed) % i];                                                 \
-                if (!is_inf(&p[i]))                                                            \
-                    neg(&p[i].y, &p[i].y);                                                     \
-            }                                                                                  \
-        }                                                                                      \
-        return rc;                                                                             \
+#define ZK_RAND_BASES(name, pt, gen, mul_batch, neg, is_inf)                                       \
+    static inline int name(pt *p, size_t n, uint64_t *seed)                                        \
+    {                                                                                              \
+        pt g;                                                                                      \
+        gen(&g);                                                                                   \
+        qr_fr_t *t = malloc((n ? n : 1) * sizeof *t);                                              \
+        if (!t)                                                                                    \
+            return -1;                                                                             \
+        for (size_t i = 0; i < n; i++)                                                             \
+            zk_rand_fr(&t[i], seed);                                                               \
+        int rc = mul_batch(p, &g, t, n, 2);                                                        \
+        free(t);                                                                                   \
+        for (size_t i = 0; rc == 0 && i < n; i++) {                                                \
+            uint64_t sel = zk_rand64(seed) % 16;                                                   \
+            if (sel == 0) {                                                                        \
+                memset(&p[i], 0, sizeof p[i]);                                                     \
+            } else if (sel == 1 && i > 0) {                                                        \
+                p[i] = p[zk_rand64(seed) % i];                                                     \
+            } else if (sel == 2 && i > 0) {                                                        \
+                p[i] = p[zk_rand64(seed) % i];                                                     \
+                if (!is_inf(&p[i]))                                                                \
+                    neg(&p[i].y, &p[i].y);                                                         \
+            }                                                                                      \
+        }                                                                                          \
+        return rc;                                                                                 \
     }
 ZK_RAND_BASES(zk_rand_g1_bases, qr_g1_affine_t, qr_g1_generator, qr_g1_mul_fixed_batch, qr_fp_neg,
               qr_g1_affine_is_inf)
-ZK_RAND_BASES(zk_rand_g2_bases, qr_g2_affine_t, qr_g2_generator, qr_g2_mul_fixed_batch,
-              qr_fp2_neg, qr_g2_affine_is_inf)
+ZK_RAND_BASES(zk_rand_g2_bases, qr_g2_affine_t, qr_g2_generator, qr_g2_mul_fixed_batch, qr_fp2_neg,
+              qr_g2_affine_is_inf)
 #undef ZK_RAND_BASES
 
 #endif
