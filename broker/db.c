@@ -38,6 +38,12 @@
  *   microseconds since 2000-01-01 UTC (integer_datetimes, checked at
  *   connect); the stream ends with int16 -1.
  *
+ *   UPDATE ... FROM unnest(arrays) u WHERE t.id = u.id also says
+ *   AND t.id = ANY($1): without it the planner joins a few hundred updates
+ *   against the whole table by hashing it (a sequential scan of every job
+ *   ever kept, per commit) until the table is large enough to tip the costs
+ *   towards index lookups; with it the rows come from the primary key.
+ *
  * Callbacks of the load/list functions run while the query's rows are still
  * arriving: they must not call back into this module. */
 #include "db.h"
@@ -1472,7 +1478,7 @@ static int s_update_jobs(qr_db_t *self, char *err, size_t errlen)
               " FROM unnest($1::int8[], $2::text[], $3::int8[], $4::int4[], $5::int8[],"
               " $6::int8[], $7::int8[], $8::text[], $9::int8[])"
               " AS u(id, state, worker_id, attempts, units, price, fee, detail, ms)"
-              " WHERE j.id = u.id",
+              " WHERE j.id = u.id AND j.id = ANY($1::int8[])",
               NARR, params, &affected, err, errlen) != QR_OK)
         goto fail;
     if (affected != rows) {
@@ -1516,7 +1522,7 @@ static int s_update_wstate(qr_db_t *self, char *err, size_t errlen)
                "UPDATE workers w SET state = u.state, reputation = u.rep, jobs_done = u.done,"
                " last_seen = now()"
                " FROM unnest($1::int8[], $2::text[], $3::int4[], $4::int8[])"
-               " AS u(id, state, rep, done) WHERE w.id = u.id",
+               " AS u(id, state, rep, done) WHERE w.id = u.id AND w.id = ANY($1::int8[])",
                NARR, params, NULL, err, errlen);
 fail:
     for (int a = 0; a < NARR; a++)
@@ -1565,7 +1571,7 @@ static int s_update_balances(qr_db_t *self, char *err, size_t errlen)
     if (s_cmd(self,
               "UPDATE accounts a SET available = a.available + d.av, reserved = a.reserved + d.rs"
               " FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS d(id, av, rs)"
-              " WHERE a.id = d.id",
+              " WHERE a.id = d.id AND a.id = ANY($1::int8[])",
               3, params, &affected, err, errlen) != QR_OK)
         goto fail;
     if (affected != accounts) {
