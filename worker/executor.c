@@ -4,21 +4,50 @@
  * which the main thread's PUSH hands it a job pointer (NULL means stop), and a
  * PUSH into the pool's single event PULL, which the main thread polls.
  *
+ * Small ai.gemm jobs (up to inline_madds multiply-adds) do not go to the
+ * thread: the main thread claims the idle slot, runs the same s_compute on
+ * itself and parks the DONE event in the pool's ready ring, which
+ * qr_executor_recv reads whenever the socket has nothing (the socket first,
+ * so a thread's DONE never waits behind a stream of inline jobs).  A
+ * 64x64x64 product takes a few microseconds; the two hand-offs, with the
+ * wake-ups and context switches of the slot's thread and ZeroMQ's I/O
+ * thread, cost several times that.  The slot stays busy until the DONE is
+ * read, exactly as for a threaded job, so accounting, cancel and teardown
+ * see no difference, and a call runs at most as many inline jobs as there
+ * are idle slots: the main loop never computes more than nslots jobs before
+ * it looks at its sockets again.
+ *
  * Invariants:
  *   1. A job is owned by exactly one thread.  The main thread gives it up when
  *      it sends the pointer and gets it back with the DONE event; in between
  *      it reads nothing of the job, only its own copy of the id in the slot.
+ *      An inline job never leaves the main thread.
  *   2. A slot holds at most one job: the main thread sends a job only to an
- *      idle slot, so the per-slot pipe never queues more than job + stop.
+ *      idle slot, so the per-slot pipe never queues more than job + stop.  An
+ *      inline job holds its slot like a threaded one, so the ready ring never
+ *      holds more than nslots events.
  *   3. The cancel flag of a slot is written only by the main thread: cleared
  *      before a job is sent, set by a cancel.  A cancel that races the job's
  *      end only sets the flag of an idle slot, which the next send clears.
+ *      An inline job is done before any cancel can reach it: like a threaded
+ *      job that won that race, its DONE carries QR_OK and the cancel reason.
  *   4. Jobs that run long report progress at most every S_PROGRESS_MS, and
- *      never before S_PROGRESS_MS has passed, so small jobs cost exactly two
- *      inproc messages (job in, DONE out).
+ *      never before S_PROGRESS_MS has passed, so small threaded jobs cost
+ *      exactly two inproc messages (job in, DONE out) and inline jobs none.
+ *      Inline jobs never report progress (the slot's PUSH belongs to its
+ *      thread, and their DONE follows at once).
+ *   5. Inline jobs run OpenBLAS on one thread and never wake its pool.  With
+ *      more than one slot that is set for good at start; with one, the main
+ *      thread sets it to 1 before an inline job and back before the next job
+ *      goes to the thread, both only while that one slot is idle, so no
+ *      computation ever sees the count change under it.
+ *   6. A job runs inline only on a CPU pool without fault delay: the GPU path
+ *      may wait on other slots' device work, and a delayed job must stay
+ *      cancellable while it sleeps.
  *
- * Slot states: idle --submit/recv dispatch--> busy --DONE event read by
- * qr_executor_recv--> idle. */
+ * Slot states: idle --submit/recv/tick dispatch--> busy --DONE event read by
+ * qr_executor_recv--> idle; an inline job goes idle -> busy with its DONE
+ * already in the ready ring. */
 #include "executor.h"
 
 #include <errno.h>
@@ -39,6 +68,7 @@
 
 /* From libopenblas; declared here so that only common/gemm.c includes cblas.h. */
 void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
 
 #define S_PROGRESS_MS 250
 /* Multiply-adds per row block: a few milliseconds on one core, so a cancel
@@ -116,6 +146,12 @@ struct qr_executor_t {
     uint64_t passes;      /* ai.infer forward passes started */
     uint64_t pass_jobs;   /* ai.infer jobs they carried */
     int64_t batch_delay_ms; /* an ai.infer job waits this long for company */
+    uint64_t inline_madds;  /* gemm jobs up to this size run inline; 0 = none */
+    s_event_t *ready;       /* ring of nslots: inline jobs' DONE events */
+    int ready_head;         /* oldest event in the ring */
+    int nready;             /* events in the ring */
+    int blas_threads;       /* OpenBLAS threads to restore before the next
+                               threaded job; 0 = unchanged (invariant 5) */
 };
 
 /* ---- jobs ---------------------------------------------------------------- */
@@ -341,7 +377,9 @@ static void s_maybe_progress(s_slot_t *slot, qr_exec_job_t *job, int64_t *last_m
     s_post(slot, QR_EXEC_PROGRESS, job->id, per_mille, NULL);
 }
 
-static void s_compute(s_slot_t *slot, qr_exec_job_t *job)
+/* Computes an ai.gemm job for slot: on its thread, or inline on the main
+ * thread (on_thread false: no progress, invariant 4). */
+static void s_compute(s_slot_t *slot, qr_exec_job_t *job, bool on_thread)
 {
     int64_t t0 = qr_clock_us(), last_ms = qr_clock_ms();
     job->status = QR_ECANCELLED;
@@ -353,7 +391,8 @@ static void s_compute(s_slot_t *slot, qr_exec_job_t *job)
         if (atomic_load(&slot->cancel))
             goto done;
         s_sleep_ms(until - now < 10 ? until - now : 10);
-        s_maybe_progress(slot, job, &last_ms, 0);
+        if (on_thread)
+            s_maybe_progress(slot, job, &last_ms, 0);
     }
 #else
     (void)s_sleep_ms;
@@ -382,7 +421,7 @@ static void s_compute(s_slot_t *slot, qr_exec_job_t *job)
             goto done;
         qr_gemm_rows(job->A, job->B, job->C, job->m, job->n, job->k, row0, (uint32_t)rows);
         uint64_t end = row0 + rows < job->m ? row0 + rows : job->m;
-        if (end < job->m)
+        if (end < job->m && on_thread)
             s_maybe_progress(slot, job, &last_ms, (uint32_t)(end * 1000 / job->m));
     }
     job->status = QR_OK;
@@ -573,7 +612,7 @@ static void *s_thread(void *arg)
             }
             continue;
         }
-        s_compute(slot, job);
+        s_compute(slot, job, true);
         s_post(slot, QR_EXEC_DONE, job->id, 1000, job);
     }
     zmq_close(slot->in);
@@ -596,7 +635,8 @@ static void s_unqueue(qr_executor_t *self, qr_exec_job_t *prev, qr_exec_job_t *j
     j->next = NULL;
 }
 
-static int s_dispatch(qr_executor_t *self, s_slot_t *slot, qr_exec_job_t *job)
+/* Marks idle slot busy with job alone (invariant 3: its cancel flag clear). */
+static void s_claim(s_slot_t *slot, qr_exec_job_t *job)
 {
     atomic_store(&slot->cancel, false);
     slot->cancel_reason = 0;
@@ -606,6 +646,56 @@ static int s_dispatch(qr_executor_t *self, s_slot_t *slot, qr_exec_job_t *job)
     slot->nbatch = 1;
     slot->batch_ids[0] = job->id;
     job->batch = NULL;
+}
+
+/* OpenBLAS back to its own thread count before a job goes to the one slot's
+ * thread (invariant 5). */
+static void s_blas_threaded(qr_executor_t *self)
+{
+    if (self->blas_threads > 1)
+        openblas_set_num_threads(self->blas_threads);
+    self->blas_threads = 0;
+}
+
+/* OpenBLAS on one thread for an inline job (invariant 5); a pool of several
+ * slots set that at start. */
+static void s_blas_inline(qr_executor_t *self)
+{
+    if (self->nslots > 1 || self->blas_threads)
+        return;
+    self->blas_threads = openblas_get_num_threads();
+    if (self->blas_threads > 1)
+        openblas_set_num_threads(1);
+    else
+        self->blas_threads = 1; /* nothing to restore, nothing to set again */
+}
+
+/* Whether job runs inline on slot (invariant 6). */
+static bool s_inline(const qr_executor_t *self, const s_slot_t *slot, const qr_exec_job_t *job)
+{
+    return job->kind == S_GEMM && !slot->gpu && !slot->delay_ms &&
+           (uint64_t)job->m * job->n * job->k <= self->inline_madds;
+}
+
+/* Runs job on the calling (main) thread for idle slot and parks its DONE in
+ * the ready ring. */
+static void s_run_inline(qr_executor_t *self, s_slot_t *slot, qr_exec_job_t *job)
+{
+    s_claim(slot, job);
+    s_blas_inline(self);
+    s_compute(slot, job, false);
+    self->ready[(self->ready_head + self->nready) % self->nslots] =
+        (s_event_t){.type = QR_EXEC_DONE,
+                    .slot = slot->index,
+                    .job_id = job->id,
+                    .per_mille = 1000,
+                    .job = job};
+    self->nready++;
+}
+
+static int s_dispatch(qr_executor_t *self, s_slot_t *slot, qr_exec_job_t *job)
+{
+    s_claim(slot, job);
     if (job->kind == S_INFER) {
         /* dynamic batching: queued jobs on the same model ride along, up to
          * batch_rows rows */
@@ -629,6 +719,7 @@ static int s_dispatch(qr_executor_t *self, s_slot_t *slot, qr_exec_job_t *job)
         self->passes++;
         self->pass_jobs += (uint64_t)slot->nbatch;
     }
+    s_blas_threaded(self);
     if (zmq_send(slot->push, &job, sizeof job, 0) != (int)sizeof job) {
         /* nothing left: put the riders back at the front */
         for (qr_exec_job_t *j = job->batch, *next; j; j = next) {
@@ -677,6 +768,10 @@ static void s_kick(qr_executor_t *self)
             continue;
         qr_exec_job_t *next = self->head;
         s_unqueue(self, NULL, next);
+        if (self->inline_madds && s_inline(self, &self->slots[i], next)) {
+            s_run_inline(self, &self->slots[i], next);
+            continue;
+        }
         if (s_dispatch(self, &self->slots[i], next) < 0) {
             next->next = self->head;
             self->head = next;
@@ -710,8 +805,15 @@ void qr_executor_set_batching(qr_executor_t *self, uint32_t rows, int64_t delay_
     self->batch_delay_ms = delay_ms > 0 ? delay_ms : 0;
 }
 
+void qr_executor_set_inline(qr_executor_t *self, uint64_t madds)
+{
+    self->inline_madds = madds;
+}
+
 int64_t qr_executor_wait_ms(const qr_executor_t *self, int64_t now)
 {
+    if (self->nready)
+        return 0; /* an inline job's DONE: read it before sleeping */
     if (!self->head || self->head->kind != S_INFER || self->batch_delay_ms <= 0)
         return -1;
     for (int i = 0; i < self->nslots; i++)
@@ -740,6 +842,10 @@ qr_executor_t *qr_executor_new(void *ctx, int slots, int64_t delay_ms)
         goto fail;
     self->nslots = slots;
     self->batch_rows = 256;
+    self->inline_madds = QR_EXEC_INLINE_MADDS;
+    self->ready = calloc((size_t)slots, sizeof *self->ready);
+    if (!self->ready)
+        goto fail;
     /* Endpoint names must be unique per context, and a closed socket's name
      * is released only later by ZeroMQ's reaper, so a new pool at the address
      * of a just-destroyed one cannot reuse its names: draw random ones. */
@@ -812,7 +918,10 @@ void qr_executor_destroy(qr_executor_t **self_p)
         if (s->push)
             zmq_close(s->push);
     }
-    /* Jobs the threads finished but nobody read. */
+    /* Jobs finished inline or by the threads that nobody read. */
+    for (; self->nready; self->nready--, self->ready_head = (self->ready_head + 1) % self->nslots)
+        qr_exec_job_destroy(&self->ready[self->ready_head].job);
+    s_blas_threaded(self); /* the thread count is the process's */
     if (self->events) {
         s_event_t ev;
         while (zmq_recv(self->events, &ev, sizeof ev, ZMQ_DONTWAIT) == (int)sizeof ev)
@@ -825,6 +934,7 @@ void qr_executor_destroy(qr_executor_t **self_p)
         self->head = j->next;
         qr_exec_job_destroy(&j);
     }
+    free(self->ready);
     free(self->slots);
     free(self);
     *self_p = NULL;
@@ -851,15 +961,27 @@ void *qr_executor_socket(qr_executor_t *self)
     return self->events;
 }
 
+bool qr_executor_ready(const qr_executor_t *self)
+{
+    return self->nready > 0;
+}
+
 int qr_executor_recv(qr_executor_t *self, qr_exec_event_t *ev, int flags)
 {
     s_event_t w;
     memset(ev, 0, sizeof *ev);
+    /* The threads' events first: every DONE read here may start the next
+     * inline job, so the ring first would starve a thread's DONE (and keep
+     * its slot busy) for as long as small jobs keep coming. */
     int rc;
     do
-        rc = zmq_recv(self->events, &w, sizeof w, flags);
+        rc = zmq_recv(self->events, &w, sizeof w, self->nready ? ZMQ_DONTWAIT : flags);
     while (rc < 0 && errno == EINTR);
-    if (rc != (int)sizeof w)
+    if (rc < 0 && errno == EAGAIN && self->nready) {
+        w = self->ready[self->ready_head];
+        self->ready_head = (self->ready_head + 1) % self->nslots;
+        self->nready--;
+    } else if (rc != (int)sizeof w)
         return QR_EIO;
     ev->type = w.type;
     ev->job_id = w.job_id;

@@ -2,11 +2,14 @@
  *
  * The worker's main thread owns the broker socket and this pool; it hands
  * each job in with qr_executor_submit and reads progress and finished jobs
- * back with qr_executor_recv when qr_executor_socket polls readable.  Jobs
- * travel as pointers over inproc ZeroMQ sockets, so exactly one thread owns a
- * job at a time: main -> executor thread -> main.  The pool keeps the queue
- * itself and starts a job only on an idle thread, so a small job never waits
- * behind a large one while another thread sits idle, and a queued job can be
+ * back with qr_executor_recv when qr_executor_socket polls readable or
+ * qr_executor_ready says so.  Jobs travel as pointers over inproc ZeroMQ
+ * sockets, so exactly one thread owns a job at a time: main -> executor
+ * thread -> main.  Small ai.gemm jobs (QR_EXEC_INLINE_MADDS) skip the trip:
+ * they run on the main thread inside the call that starts them, and their
+ * DONE waits in the pool for qr_executor_recv.  The pool keeps the queue
+ * itself and starts a job only on an idle slot, so a small job never waits
+ * behind a large one while another slot sits idle, and a queued job can be
  * dropped without asking any thread.
  *
  * Every function is for the owning (main) thread only; none is thread-safe.
@@ -70,7 +73,7 @@ uint64_t qr_exec_job_id(const qr_exec_job_t *self);
 void qr_exec_job_shape(const qr_exec_job_t *self, uint32_t *m, uint32_t *n, uint32_t *k);
 /* QR_OK when C was computed, QR_ECANCELLED, QR_ENOMEM or QR_ECOMPUTE otherwise. */
 int qr_exec_job_status(const qr_exec_job_t *self);
-/* Microseconds the executor thread spent on the job. */
+/* Microseconds spent computing the job (on its thread, or inline). */
 uint64_t qr_exec_job_compute_us(const qr_exec_job_t *self);
 /* The result C (m * n floats) of a finished job, NULL before or on failure.
  * The job keeps ownership; *len receives the byte size. */
@@ -106,9 +109,27 @@ enum {
 /* Starts `slots` executor threads (>= 1) on the ZeroMQ context ctx, which must
  * outlive the pool.  delay_ms adds a sleep to every job and is honoured only
  * in QR_TEST_FAULTS builds (0 elsewhere).  When slots > 1 OpenBLAS is told to
- * use one thread per call, since the pool already keeps the cores busy.
+ * use one thread per call, since the pool already keeps the cores busy; with
+ * one slot, inline jobs alone run it on one thread.  OpenBLAS's thread count
+ * is process-wide: a pool assumes that no other pool computes meanwhile.
  * Returns the pool, owned by the caller, or NULL on failure. */
 qr_executor_t *qr_executor_new(void *ctx, int slots, int64_t delay_ms);
+
+/* ai.gemm jobs of at most this many multiply-adds (m * n * k) run inline by
+ * default: on the calling thread, inside the qr_executor_submit,
+ * qr_executor_recv or qr_executor_tick that finds them a free slot.  Handing
+ * a job to a slot's thread and its DONE back costs two inproc messages and
+ * two thread wake-ups, several times the product itself for a tiny job;
+ * 2^21 multiply-adds take well under a millisecond on one core, so an
+ * inline job never holds the caller's loop up for long, and a cancel could
+ * not stop it much sooner on a thread either (one row block). */
+#define QR_EXEC_INLINE_MADDS (UINT64_C(1) << 21)
+
+/* Sets the inline limit in multiply-adds (QR_EXEC_INLINE_MADDS until then);
+ * 0 sends every job to a thread.  Jobs never run inline on a pool with a GPU
+ * (qr_executor_set_gpu) or with a fault-injection delay, nor do ai.infer and
+ * zk.groth16 jobs. */
+void qr_executor_set_inline(qr_executor_t *self, uint64_t madds);
 
 /* Dynamic batching of ai.infer jobs: a job starting on a thread takes along
  * the queued jobs on the same model up to rows rows in all (default 256), and
@@ -126,8 +147,8 @@ void qr_executor_set_gpu(qr_executor_t *self, qr_gpu_t *gpu);
 /* ai.infer forward passes started and the jobs they carried (jobs / passes
  * is the mean batch). */
 void qr_executor_batch_stats(const qr_executor_t *self, uint64_t *passes, uint64_t *jobs);
-/* Milliseconds until a waiting batch must start (0: now), or -1 when none
- * waits on the clock. */
+/* Milliseconds until a waiting batch must start or an inline job's DONE
+ * waits for qr_executor_recv (0: now), or -1 when neither. */
 int64_t qr_executor_wait_ms(const qr_executor_t *self, int64_t now);
 /* Starts whatever may start now (the batch delay passed). */
 void qr_executor_tick(qr_executor_t *self);
@@ -136,17 +157,23 @@ void qr_executor_tick(qr_executor_t *self);
  * held (queued, running or finished but unread).  Accepts NULL; nulls *self_p. */
 void qr_executor_destroy(qr_executor_t **self_p);
 
-/* Takes over *job_p (set to NULL) and runs it as soon as a thread is idle.
- * Returns QR_OK, or QR_EIO when the pool's internal socket failed (the job is
- * destroyed then). */
+/* Takes over *job_p (set to NULL) and runs it as soon as a slot is idle:
+ * at once, before returning, when it runs inline.  Returns QR_OK. */
 int qr_executor_submit(qr_executor_t *self, qr_exec_job_t **job_p);
 
-/* Socket to poll for ZMQ_POLLIN: readable when qr_executor_recv has events. */
+/* Socket to poll for ZMQ_POLLIN: readable when the threads sent events.
+ * Inline jobs' DONE events do not make it readable: see qr_executor_ready. */
 void *qr_executor_socket(qr_executor_t *self);
 
-/* Reads one event; flags 0 waits, ZMQ_DONTWAIT does not.  A DONE event frees
- * the job's thread, which starts the next queued job.  Returns QR_OK, or QR_EIO
- * with errno EAGAIN when nothing is waiting under ZMQ_DONTWAIT. */
+/* True when qr_executor_recv has an event without the socket (an inline
+ * job's DONE): the caller must not block in a poll then, but read. */
+bool qr_executor_ready(const qr_executor_t *self);
+
+/* Reads one event, the threads' first, then inline jobs' DONE; flags 0
+ * waits, ZMQ_DONTWAIT does not (neither waits while qr_executor_ready).  A
+ * DONE event frees the job's slot, which starts the next queued job (inline
+ * ones before this returns).  Returns QR_OK, or QR_EIO with errno EAGAIN
+ * when nothing is waiting under ZMQ_DONTWAIT. */
 int qr_executor_recv(qr_executor_t *self, qr_exec_event_t *ev, int flags);
 
 /* Cancels job_id with reason (non-zero, chosen by the caller and echoed in the

@@ -3,7 +3,9 @@
  * Design notes.  One thread, one zmq_poll over the broker DEALER, the
  * executor pool's event socket and the stop descriptor; every deadline is an
  * absolute monotonic time (Majordomo style) and the poll sleeps until the
- * nearest one.
+ * nearest one.  Small ai.gemm jobs run on this thread inside the pool's calls
+ * (executor.c); their DONE events wait in the pool, not on its socket, so
+ * the poll does not sleep while qr_executor_ready and the loop reads them.
  *
  * Link states and the functions that move between them:
  *
@@ -1875,7 +1877,9 @@ int qr_worker_run(qr_worker_t *self, int stop_fd)
         }
         if (i_stop >= 0 && (items[i_stop].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
             s_read_stop(self, stop_fd);
-        if (items[i_exec].revents & ZMQ_POLLIN) {
+        /* inline jobs' DONE events do not wake the poll (whose timeout was
+         * 0 for them, s_next_wake): read them as well */
+        if ((items[i_exec].revents & ZMQ_POLLIN) || qr_executor_ready(self->pool)) {
             qr_exec_event_t ev;
             for (int i = 0; i < S_BATCH &&
                             qr_executor_recv(self->pool, &ev, ZMQ_DONTWAIT) == QR_OK;

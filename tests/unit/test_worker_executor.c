@@ -1,6 +1,8 @@
 /* Executor pool (worker/executor.c): correct C for many shapes checked against
- * a naive triple loop, misaligned input, queue order, cancel of queued and
- * running jobs, progress only for long jobs, and teardown with work in flight. */
+ * a naive triple loop, on the threads and inline (small ai.gemm jobs on the
+ * calling thread), misaligned input, queue order, the inline threshold, cancel
+ * of queued, running and inline jobs, progress only for long jobs, OpenBLAS on
+ * one thread for inline jobs, and teardown with work in flight. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,10 @@
 #include "err.h"
 #include "executor.h"
 #include "util.h"
+
+/* From libopenblas (the pool's invariant 5 is checked through them). */
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
 
 typedef struct {
     void *ctx;         /* context for the pool */
@@ -102,24 +108,52 @@ static void s_check(const float *A, const float *B, const float *C, uint32_t m, 
         }
 }
 
-/* Waits up to ms for an event. Returns false on timeout. */
+/* Waits up to ms for an event, as the worker's loop does: an inline job's
+ * DONE is read without polling.  Returns false on timeout. */
 static bool s_wait(qr_executor_t *x, qr_exec_event_t *ev, int ms)
 {
-    zmq_pollitem_t it = {.socket = qr_executor_socket(x), .events = ZMQ_POLLIN};
-    if (zmq_poll(&it, 1, ms) <= 0)
-        return false;
+    if (!qr_executor_ready(x)) {
+        zmq_pollitem_t it = {.socket = qr_executor_socket(x), .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, ms) <= 0)
+            return false;
+    }
     return qr_executor_recv(x, ev, ZMQ_DONTWAIT) == QR_OK;
 }
 
-static void test_shapes(void **state)
+/* Reads events until job id's DONE; checks its C against A * B, frees all. */
+static void s_expect_done(qr_executor_t *x, uint64_t id, uint32_t m, uint32_t n, uint32_t k,
+                          float *A, float *B)
 {
-    fx_t *f = *state;
+    qr_exec_event_t ev;
+    do
+        assert_true(s_wait(x, &ev, 10000));
+    while (ev.type != QR_EXEC_DONE);
+    assert_int_equal(ev.job_id, id);
+    assert_int_equal(ev.per_mille, 1000);
+    assert_int_equal(ev.cancel_reason, 0);
+    assert_int_equal(qr_exec_job_id(ev.job), id);
+    assert_int_equal(qr_exec_job_status(ev.job), QR_OK);
+    size_t len;
+    float *C = qr_exec_job_result(ev.job, &len);
+    assert_non_null(C);
+    assert_int_equal(len, (size_t)m * n * 4);
+    s_check(A, B, C, m, n, k);
+    qr_exec_job_destroy(&ev.job);
+    free(A);
+    free(B);
+}
+
+/* Every shape on a pool whose inline limit is `limit`: the threads alone
+ * (0), the default (the small ones inline), everything inline. */
+static void s_shapes(fx_t *f, uint64_t limit)
+{
     static const uint32_t shapes[][3] = {{1, 1, 1},     {3, 5, 7},      {64, 33, 17},
                                          {257, 129, 65}, {700, 300, 200}, {1, 513, 2},
                                          {300, 1, 300}};
     enum { N = sizeof shapes / sizeof shapes[0] };
     qr_executor_t *x = f->x = qr_executor_new(f->ctx, 3, 0);
     assert_non_null(x);
+    qr_executor_set_inline(x, limit);
     float *A[2 * N], *B[2 * N];
     for (int i = 0; i < 2 * N; i++) {
         const uint32_t *s = shapes[i % N];
@@ -153,9 +187,254 @@ static void test_shapes(void **state)
         done++;
     }
     assert_int_equal(qr_executor_jobs(x, NULL, 0, false), 0);
+    assert_false(qr_executor_ready(x));
     qr_executor_destroy(&x);
     assert_null(x);
     f->x = NULL;
+}
+
+static void test_shapes(void **state)
+{
+    s_shapes(*state, QR_EXEC_INLINE_MADDS);
+}
+
+static void test_shapes_threaded(void **state)
+{
+    s_shapes(*state, 0);
+}
+
+static void test_shapes_inline(void **state)
+{
+    s_shapes(*state, UINT64_MAX); /* 700x300x200 inline spans row blocks */
+}
+
+/* An inline job is done when submit returns; its DONE comes back through
+ * qr_executor_recv like a threaded one's, and holds its slot until read. */
+static void test_inline_done(void **state)
+{
+    fx_t *f = *state;
+    qr_executor_t *x = f->x = qr_executor_new(f->ctx, 1, 0);
+    assert_non_null(x);
+    float *A, *B;
+    qr_exec_job_t *j = s_job(1, 64, 64, 64, false, &A, &B);
+    assert_false(qr_executor_ready(x));
+    assert_int_equal(qr_executor_wait_ms(x, qr_clock_ms()), -1);
+    assert_int_equal(qr_executor_submit(x, &j), QR_OK);
+    assert_null(j);
+    /* computed already, waiting for recv: the caller must not sleep */
+    assert_true(qr_executor_ready(x));
+    assert_int_equal(qr_executor_wait_ms(x, qr_clock_ms()), 0);
+    assert_int_equal(qr_executor_running(x), 1);
+    assert_true(qr_executor_holds(x, 1));
+    uint64_t ids[4];
+    assert_int_equal(qr_executor_jobs(x, ids, 4, false), 1);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(qr_executor_jobs(x, ids, 4, true), 0);
+    /* the slot is taken: the next small job queues behind it */
+    float *A2, *B2;
+    qr_exec_job_t *j2 = s_job(2, 8, 8, 8, true, &A2, &B2);
+    assert_int_equal(qr_executor_submit(x, &j2), QR_OK);
+    assert_int_equal(qr_executor_jobs(x, ids, 4, true), 1);
+    assert_int_equal(ids[0], 2);
+    /* a blocking recv returns it at once */
+    qr_exec_event_t ev;
+    assert_int_equal(qr_executor_recv(x, &ev, 0), QR_OK);
+    assert_int_equal(ev.type, QR_EXEC_DONE);
+    assert_int_equal(ev.job_id, 1);
+    assert_int_equal(ev.cancel_reason, 0);
+    assert_int_equal(qr_exec_job_status(ev.job), QR_OK);
+    size_t len;
+    float *C = qr_exec_job_take_result(ev.job, &len);
+    assert_int_equal(len, 64 * 64 * 4);
+    s_check(A, B, C, 64, 64, 64);
+    free(C);
+    qr_exec_job_destroy(&ev.job);
+    free(A);
+    free(B);
+    /* reading it freed the slot, which ran job 2 (misaligned input) inline */
+    assert_false(qr_executor_holds(x, 1));
+    assert_true(qr_executor_holds(x, 2));
+    assert_true(qr_executor_ready(x));
+    assert_int_equal(qr_executor_jobs(x, NULL, 0, true), 0);
+    s_expect_done(x, 2, 8, 8, 8, A2, B2);
+    assert_false(qr_executor_ready(x));
+    assert_int_equal(qr_executor_running(x), 0);
+    assert_int_equal(qr_executor_recv(x, &ev, ZMQ_DONTWAIT), QR_EIO);
+    qr_executor_destroy(&f->x);
+}
+
+/* Jobs of up to the limit's multiply-adds run inline, larger ones on the
+ * thread; both give the right C. */
+static void test_inline_threshold(void **state)
+{
+    fx_t *f = *state;
+    qr_executor_t *x = f->x = qr_executor_new(f->ctx, 1, 0);
+    assert_non_null(x);
+    static const struct {
+        uint64_t limit;
+        uint32_t m, n, k;
+        bool inl;
+    } cases[] = {
+        {QR_EXEC_INLINE_MADDS, 128, 128, 128, true}, /* 2^21 */
+        {QR_EXEC_INLINE_MADDS, 128, 128, 129, false},
+        {QR_EXEC_INLINE_MADDS, 1, 2048, 1024, true},
+        {QR_EXEC_INLINE_MADDS, 2049, 1, 1024, false},
+        {4096, 16, 16, 16, true},
+        {4096, 16, 17, 16, false},
+        {4096, 1, 1, 1, true},
+        {1, 1, 1, 1, true},
+        {1, 1, 1, 2, false},
+        {0, 1, 1, 1, false}, /* 0: no inline at all */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        qr_executor_set_inline(x, cases[c].limit);
+        float *A, *B;
+        uint64_t id = 100 + c;
+        qr_exec_job_t *j = s_job(id, cases[c].m, cases[c].n, cases[c].k, false, &A, &B);
+        assert_int_equal(qr_executor_submit(x, &j), QR_OK);
+        if (qr_executor_ready(x) != cases[c].inl)
+            fail_msg("case %zu: %ux%ux%u with limit %llu ran %s", c, cases[c].m, cases[c].n,
+                     cases[c].k, (unsigned long long)cases[c].limit,
+                     cases[c].inl ? "on the thread" : "inline");
+        assert_int_equal(qr_executor_running(x), 1);
+        s_expect_done(x, id, cases[c].m, cases[c].n, cases[c].k, A, B);
+        assert_int_equal(qr_executor_running(x), 0);
+    }
+    qr_executor_destroy(&f->x);
+}
+
+/* Small jobs behind a threaded one: with one slot they wait for it and run
+ * inline in the recv that frees it; with two, they run inline beside it, and
+ * once its DONE is on the socket the next recv returns that before the
+ * inline jobs' (which would otherwise keep its slot busy for as long as
+ * small jobs keep coming). */
+static void test_inline_behind_threaded(void **state)
+{
+    fx_t *f = *state;
+    enum { SMALL = 6 };
+    for (int slots = 1; slots <= 2; slots++) {
+        qr_executor_t *x = f->x = qr_executor_new(f->ctx, slots, 0);
+        assert_non_null(x);
+        /* just over the limit: threaded, one row block, so no progress */
+        float *A[SMALL + 1], *B[SMALL + 1];
+        qr_exec_job_t *big = s_job(1, 130, 130, 130, false, &A[0], &B[0]);
+        assert_int_equal(qr_executor_submit(x, &big), QR_OK);
+        assert_false(qr_executor_ready(x));
+        for (int i = 1; i <= SMALL; i++) {
+            qr_exec_job_t *j = s_job((uint64_t)i + 1, 32, 32, 32, false, &A[i], &B[i]);
+            assert_int_equal(qr_executor_submit(x, &j), QR_OK);
+        }
+        assert_int_equal(qr_executor_running(x), (size_t)slots);
+        assert_int_equal(qr_executor_ready(x), slots == 2);
+        assert_int_equal(qr_executor_jobs(x, NULL, 0, true), SMALL - (slots - 1));
+        zmq_pollitem_t it = {.socket = qr_executor_socket(x), .events = ZMQ_POLLIN};
+        assert_int_equal(zmq_poll(&it, 1, 10000), 1); /* the big one's DONE */
+        s_expect_done(x, 1, 130, 130, 130, A[0], B[0]);
+        /* the rest, inline, in order */
+        for (int i = 1; i <= SMALL; i++) {
+            assert_true(qr_executor_ready(x));
+            s_expect_done(x, (uint64_t)i + 1, 32, 32, 32, A[i], B[i]);
+        }
+        assert_false(qr_executor_ready(x));
+        assert_int_equal(qr_executor_running(x), 0);
+        qr_executor_destroy(&f->x);
+    }
+}
+
+/* A cancel of an inline job finds it done: like a threaded job that won the
+ * race, its DONE carries QR_OK, the result and the reason.  A queued job
+ * behind it is dropped. */
+static void test_inline_cancel(void **state)
+{
+    fx_t *f = *state;
+    qr_executor_t *x = f->x = qr_executor_new(f->ctx, 1, 0);
+    assert_non_null(x);
+    float *A, *B;
+    qr_exec_job_t *j = s_job(1, 20, 30, 40, false, &A, &B);
+    qr_exec_job_t *q = s_job(2, 4, 4, 4, false, NULL, NULL);
+    assert_int_equal(qr_executor_submit(x, &j), QR_OK);
+    assert_int_equal(qr_executor_submit(x, &q), QR_OK);
+    assert_int_equal(qr_executor_cancel(x, 2, 5), QR_EXEC_DROPPED);
+    assert_int_equal(qr_executor_cancel(x, 1, 7), QR_EXEC_STOPPING);
+    assert_true(qr_executor_holds(x, 1));
+    qr_exec_event_t ev;
+    assert_true(s_wait(x, &ev, 0));
+    assert_int_equal(ev.type, QR_EXEC_DONE);
+    assert_int_equal(ev.job_id, 1);
+    assert_int_equal(ev.cancel_reason, 7);
+    assert_int_equal(qr_exec_job_status(ev.job), QR_OK);
+    size_t len;
+    float *C = qr_exec_job_result(ev.job, &len);
+    assert_non_null(C);
+    s_check(A, B, C, 20, 30, 40);
+    qr_exec_job_destroy(&ev.job);
+    free(A);
+    free(B);
+    assert_false(qr_executor_holds(x, 1));
+    assert_false(qr_executor_holds(x, 2));
+    assert_false(qr_executor_ready(x));
+    /* the cancel flag died with the job: the next one computes */
+    float *A3, *B3;
+    qr_exec_job_t *k = s_job(3, 5, 6, 7, false, &A3, &B3);
+    assert_int_equal(qr_executor_submit(x, &k), QR_OK);
+    s_expect_done(x, 3, 5, 6, 7, A3, B3);
+    qr_executor_destroy(&f->x);
+}
+
+/* Teardown with inline DONE events unread and jobs queued behind them frees
+ * them all (the sanitizer build checks for leaks). */
+static void test_inline_destroy(void **state)
+{
+    fx_t *f = *state;
+    qr_executor_t *x = f->x = qr_executor_new(f->ctx, 2, 0);
+    assert_non_null(x);
+    for (uint64_t i = 1; i <= 5; i++) {
+        qr_exec_job_t *j = s_job(i, 16, 16, 16, false, NULL, NULL);
+        assert_int_equal(qr_executor_submit(x, &j), QR_OK);
+    }
+    assert_true(qr_executor_ready(x));
+    assert_int_equal(qr_executor_running(x), 2);
+    assert_int_equal(qr_executor_jobs(x, NULL, 0, true), 3);
+    qr_executor_destroy(&f->x);
+    assert_null(f->x);
+}
+
+/* Inline jobs run OpenBLAS on one thread (invariant 5); the one slot's
+ * thread gets the process's count back before its next job, as does the
+ * process when the pool goes. */
+static void test_inline_blas_threads(void **state)
+{
+    fx_t *f = *state;
+    openblas_set_num_threads(2);
+    if (openblas_get_num_threads() != 2)
+        skip();
+    qr_executor_t *x = f->x = qr_executor_new(f->ctx, 1, 0);
+    assert_non_null(x);
+    assert_int_equal(openblas_get_num_threads(), 2);
+    float *A, *B;
+    qr_exec_job_t *j = s_job(1, 100, 100, 100, false, &A, &B);
+    assert_int_equal(qr_executor_submit(x, &j), QR_OK);
+    assert_true(qr_executor_ready(x));
+    assert_int_equal(openblas_get_num_threads(), 1);
+    s_expect_done(x, 1, 100, 100, 100, A, B);
+    j = s_job(2, 200, 200, 200, false, &A, &B);
+    assert_int_equal(qr_executor_submit(x, &j), QR_OK);
+    assert_false(qr_executor_ready(x));
+    assert_int_equal(openblas_get_num_threads(), 2);
+    s_expect_done(x, 2, 200, 200, 200, A, B);
+    j = s_job(3, 10, 10, 10, false, NULL, NULL);
+    assert_int_equal(qr_executor_submit(x, &j), QR_OK);
+    assert_int_equal(openblas_get_num_threads(), 1);
+    qr_executor_destroy(&f->x); /* job 3's DONE unread */
+    assert_int_equal(openblas_get_num_threads(), 2);
+    /* several slots: one thread for good, nothing to switch */
+    x = f->x = qr_executor_new(f->ctx, 2, 0);
+    assert_int_equal(openblas_get_num_threads(), 1);
+    j = s_job(4, 10, 10, 10, false, &A, &B);
+    assert_int_equal(qr_executor_submit(x, &j), QR_OK);
+    s_expect_done(x, 4, 10, 10, 10, A, B);
+    assert_int_equal(openblas_get_num_threads(), 1);
+    qr_executor_destroy(&f->x);
 }
 
 /* A job that runs long enough to be cancelled mid-way: in fault builds every
@@ -276,6 +555,14 @@ int main(void)
     qr_log_init("test", QR_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_shapes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shapes_threaded, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shapes_inline, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_inline_done, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_inline_threshold, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_inline_behind_threaded, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_inline_cancel, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_inline_destroy, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_inline_blas_threads, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_progress, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_destroy_busy_and_null, s_setup, s_teardown),
