@@ -64,6 +64,7 @@ typedef struct {
     uint8_t ident[S_IDENT_MAX]; /* ROUTER identity of the watching client */
     uint8_t idlen;
     uint64_t req_id; /* the WATCH request's id, echoed in every EVENT */
+    bool final_only; /* tell only the final state */
 } s_watch_t;
 
 typedef struct s_worker s_worker_t;
@@ -237,6 +238,8 @@ struct qr_broker {
     qr_hmap_t *idem;     /* "client_id:key" -> s_job_t */
     qr_hmap_t *blobs;    /* id -> s_blob_t */
     qr_hmap_t *blob_by_content; /* (hash, len) -> s_blob_t */
+    qr_hmap_t *inrefs;          /* artifact SHA-256 -> s_inref_t: inputs named by JobSpec.input */
+    size_t inref_bytes;         /* their blobs' size */
     s_account_t *mint, *fees;
     qr_store_t *store;  /* artifacts (models) */
     qr_hmap_t *models;  /* "WEIGHTS:GRAPH" -> s_model_t, loaded models */
@@ -466,6 +469,123 @@ static void s_blob_put(qr_broker_t *self, s_blob_t **bp)
     qr_hmap_del_u64(self->blobs, b->id);
     free(b->data);
     free(b);
+}
+
+/* ---- inputs named by artifact (JobSpec.input) ---------------------------
+ * A client that sends the same input to many jobs uploads it once and names
+ * it by SHA-256.  The first job naming it reads the artifact from the store
+ * into a blob (deduplicated against blobs already held, stored in
+ * PostgreSQL with that job's commit); later ones take a reference to the
+ * same blob without touching the bytes.  The cache holds one reference per
+ * entry and drops the least recently used past S_INREFS_MAX entries or
+ * S_INREF_BYTES bytes; a blob still named by jobs lives on with them. */
+#define S_INREFS_MAX 256
+#define S_INREF_BYTES ((size_t)256 << 20)
+
+typedef struct {
+    char sha[QR_SHA_HEX + 1];
+    s_blob_t *blob; /* holds a reference */
+    bool finite;    /* every 4-byte word is a finite float (ai.gemm, ai.infer inputs) */
+    int64_t used_ms;
+} s_inref_t;
+
+typedef struct {
+    s_inref_t *oldest;
+    const s_inref_t *keep;
+} s_inref_lru_t;
+
+static void s_inref_lru(void *arg, void *v)
+{
+    s_inref_lru_t *l = arg;
+    s_inref_t *r = v;
+    if (r != l->keep && (!l->oldest || r->used_ms < l->oldest->used_ms))
+        l->oldest = r;
+}
+
+static void s_inref_trim(qr_broker_t *self, const s_inref_t *keep)
+{
+    while (qr_hmap_size(self->inrefs) > S_INREFS_MAX || self->inref_bytes > S_INREF_BYTES) {
+        s_inref_lru_t l = {NULL, keep};
+        qr_hmap_each(self->inrefs, s_inref_lru, &l);
+        if (!l.oldest)
+            break;
+        qr_hmap_del(self->inrefs, l.oldest->sha, QR_SHA_HEX);
+        self->inref_bytes -= l.oldest->blob->len;
+        s_blob_put(self, &l.oldest->blob);
+        free(l.oldest);
+    }
+}
+
+static bool s_inputs_finite(const void *pa, size_t la, const void *pb, size_t lb);
+
+/* The input artifact sha, which must be len bytes (0: any size up to the
+ * input limit).  NULL with *code (QR_EINVAL: not a SHA-256 name, or the
+ * wrong size; QR_ENOTFOUND: not uploaded; QR_ETOOBIG; QR_EIO; QR_ENOMEM)
+ * and a reason in why. */
+static s_inref_t *s_inref_get(qr_broker_t *self, const char *sha, size_t len, int *code,
+                              char *why, size_t whylen)
+{
+    *code = QR_EINVAL;
+    if (!qr_sha_valid(sha)) {
+        snprintf(why, whylen, "input must name an artifact by SHA-256 (64 lowercase hex digits), "
+                              "as `quarry upload` prints it");
+        return NULL;
+    }
+    s_inref_t *r = qr_hmap_get(self->inrefs, sha, QR_SHA_HEX);
+    int64_t size = r ? (int64_t)r->blob->len : qr_store_size(self->store, sha);
+    if (size < 0) {
+        *code = QR_ENOTFOUND;
+        snprintf(why, whylen, "the input artifact %.12s... is not in the broker's store; upload "
+                              "it first (quarry upload FILE)", sha);
+        return NULL;
+    }
+    if (len ? (uint64_t)size != len : size > self->cfg.max_input_bytes) {
+        *code = len ? QR_EINVAL : QR_ETOOBIG;
+        if (len)
+            snprintf(why, whylen, "the input artifact %.12s... holds %" PRId64 " bytes; this "
+                                  "job needs %zu", sha, size, len);
+        else
+            snprintf(why, whylen, "the input artifact %.12s... holds %" PRId64 " bytes, over "
+                                  "the limit of %" PRId64, sha, size, self->cfg.max_input_bytes);
+        return NULL;
+    }
+    if (r) {
+        r->used_ms = qr_clock_ms();
+        return r;
+    }
+    uint8_t *data = malloc(size ? (size_t)size : 1);
+    if (!data || !(r = calloc(1, sizeof *r))) {
+        free(data);
+        *code = QR_ENOMEM;
+        snprintf(why, whylen, "out of memory reading an input artifact");
+        return NULL;
+    }
+    int64_t got = 0, n = 1;
+    while (got < size && (n = qr_store_read(self->store, sha, (uint64_t)got, data + got,
+                                            (size_t)(size - got))) > 0)
+        got += n;
+    if (got != size) {
+        free(data);
+        free(r);
+        *code = QR_EIO;
+        snprintf(why, whylen, "cannot read the input artifact %.12s... from the store", sha);
+        return NULL;
+    }
+    memcpy(r->sha, sha, QR_SHA_HEX + 1);
+    r->finite = size % sizeof(float) == 0 && s_inputs_finite(data, (size_t)size, data, 0);
+    r->blob = s_blob_get(self, data, (size_t)size, data + size, 0);
+    free(data);
+    r->used_ms = qr_clock_ms();
+    if (!r->blob || qr_hmap_put(self->inrefs, r->sha, QR_SHA_HEX, r) < 0) {
+        s_blob_put(self, &r->blob);
+        free(r);
+        *code = QR_ENOMEM;
+        snprintf(why, whylen, "out of memory reading an input artifact");
+        return NULL;
+    }
+    self->inref_bytes += r->blob->len;
+    s_inref_trim(self, r);
+    return r;
 }
 
 /* ---- accounts and ledger ---- */
@@ -1063,6 +1183,10 @@ static void s_state_clear(qr_broker_t *self)
         qr_hmap_each(self->blobs, s_free_blob_each, NULL);
     if (self->keys)
         qr_hmap_each(self->keys, s_free_each, NULL);
+    if (self->inrefs)
+        qr_hmap_each(self->inrefs, s_free_each, NULL); /* their blobs go with the others */
+    qr_hmap_destroy(&self->inrefs);
+    self->inref_bytes = 0;
     qr_hmap_destroy(&self->keys);
     qr_hmap_destroy(&self->blobs);
     qr_hmap_destroy(&self->blob_by_content);
@@ -1201,6 +1325,7 @@ static int s_state_load(qr_broker_t *self, char *err, size_t errlen)
     self->idem = qr_hmap_new();
     self->blobs = qr_hmap_new();
     self->blob_by_content = qr_hmap_new();
+    self->inrefs = qr_hmap_new();
     self->keys = qr_hmap_new();
     self->sched = qr_sched_new();
     if (self->sched) {
@@ -1210,7 +1335,7 @@ static int s_state_load(qr_broker_t *self, char *err, size_t errlen)
     }
     if (!self->jobs || !self->accounts || !self->acct_by_name || !self->workers_by_id ||
         !self->workers_by_name || !self->workers_by_ident || !self->sessions || !self->idem || !self->blobs ||
-        !self->blob_by_content || !self->keys ||
+        !self->blob_by_content || !self->inrefs || !self->keys ||
         !self->sched) {
         snprintf(err, errlen, "out of memory");
         return QR_ENOMEM;
@@ -1804,7 +1929,7 @@ static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
     } else {
         char detail[256];
         if (ibad[0])
-            snprintf(detail, sizeof detail, "result from worker %" PRIu64 " failed verification: %s",
+            snprintf(detail, sizeof detail, "result from worker %" PRIu64 " failed verification: %.190s",
                      w->id, ibad);
         else if (clen != cb)
             snprintf(detail, sizeof detail,
@@ -2031,8 +2156,43 @@ static bool s_inputs_finite(const void *pa, size_t la, const void *pb, size_t lb
     return true;
 }
 
+/* A submitted job's input bytes: a then b (b may be a + la with lb 0). */
+typedef struct {
+    const uint8_t *a, *b;
+    size_t la, lb;
+    s_inref_t *ref; /* the artifact JobSpec.input named; NULL: payload frames */
+} s_input_t;
+
+/* The job's input: its payload frames, or the artifact JobSpec.input names,
+ * which must be need bytes (0: any size up to the limit). */
+static int s_submit_input(qr_broker_t *self, const Quarry__JobSpec *sp, const qr_msg_t *msg,
+                          size_t need, s_input_t *in, char *why, size_t whylen)
+{
+    memset(in, 0, sizeof *in);
+    if (!sp->input || !*sp->input) {
+        in->a = qr_msg_payload(msg, 0, &in->la);
+        if (qr_msg_npayload(msg) > 1)
+            in->b = qr_msg_payload(msg, 1, &in->lb);
+        else
+            in->b = in->a ? in->a + in->la : NULL;
+        return QR_OK;
+    }
+    if (qr_msg_npayload(msg) != 0) {
+        snprintf(why, whylen, "a SUBMIT that names its input artifact carries no input frames, "
+                              "got %d", qr_msg_npayload(msg));
+        return QR_EINVAL;
+    }
+    int code;
+    if (!(in->ref = s_inref_get(self, sp->input, need, &code, why, whylen)))
+        return code;
+    in->a = in->ref->blob->data;
+    in->la = in->ref->blob->len;
+    in->b = in->a + in->la;
+    return QR_OK;
+}
+
 static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const qr_msg_t *msg,
-                             char *why, size_t whylen)
+                             s_input_t *in, char *why, size_t whylen)
 {
     const Quarry__JobSpec *sp = s->spec;
     if (!sp) {
@@ -2053,6 +2213,11 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
         snprintf(why, whylen, "timeout_ms must not be negative");
         return QR_EINVAL;
     }
+    if (s->watch > 2) {
+        snprintf(why, whylen, "watch must be 0 (no), 1 (every change) or 2 (the end), got %u",
+                 s->watch);
+        return QR_EINVAL;
+    }
     if (s->idem_key && strlen(s->idem_key) > 127) {
         snprintf(why, whylen, "idempotency key longer than 127 bytes");
         return QR_EINVAL;
@@ -2062,9 +2227,12 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
         s_zkey_t *z = s_zkey_get(self, sp->zkey, &code, why, whylen);
         if (!z)
             return code;
-        size_t la = 0;
-        const void *w = qr_msg_payload(msg, 0, &la);
-        if (qr_msg_npayload(msg) != 1 || !la) {
+        int rc = s_submit_input(self, sp, msg, 0, in, why, whylen);
+        if (rc != QR_OK)
+            return rc;
+        size_t la = in->la;
+        const void *w = in->a;
+        if (!in->ref && (qr_msg_npayload(msg) != 1 || !la)) {
             snprintf(why, whylen, "zk.groth16 needs 1 input frame: the witness (.wtns), got %d",
                      qr_msg_npayload(msg));
             return QR_EINVAL;
@@ -2094,13 +2262,13 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
         s_model_t *m = s_model_get(self, sp->weights, sp->graph, &code, why, whylen);
         if (!m)
             return code;
-        uint32_t in = qr_model_input_width(m->model), out = qr_model_output_width(m->model);
+        uint32_t width = qr_model_input_width(m->model);
         if (sp->m < 1 || sp->m > QR_MODEL_MAX_ROWS) {
             snprintf(why, whylen, "ai.infer rows (m) must be 1..%u, got %u", QR_MODEL_MAX_ROWS,
                      sp->m);
             return QR_EINVAL;
         }
-        size_t ib = (size_t)sp->m * in * sizeof(float), acts = 0;
+        size_t ib = (size_t)sp->m * width * sizeof(float), acts = 0;
         for (uint32_t i = 0; i < qr_model_layers(m->model); i++)
             acts += (size_t)sp->m * qr_model_layer_width(m->model, i) * sizeof(float);
         if (ib > (size_t)self->cfg.max_input_bytes || acts > (size_t)self->cfg.max_input_bytes) {
@@ -2108,17 +2276,17 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
                      "of %" PRId64 " bytes; send fewer rows", ib, acts, self->cfg.max_input_bytes);
             return QR_ETOOBIG;
         }
-        size_t la = 0;
-        qr_msg_payload(msg, 0, &la);
-        if (qr_msg_npayload(msg) != 1 || la != ib) {
+        int rc = s_submit_input(self, sp, msg, ib, in, why, whylen);
+        if (rc != QR_OK)
+            return rc;
+        if (!in->ref && (qr_msg_npayload(msg) != 1 || in->la != ib)) {
             snprintf(why, whylen,
                      "ai.infer needs 1 input frame of %u rows x %u floats (%zu bytes), got %d "
-                     "frames (%zu bytes)", sp->m, in, ib, qr_msg_npayload(msg), la);
+                     "frames (%zu bytes)", sp->m, width, ib, qr_msg_npayload(msg), in->la);
             return QR_EINVAL;
         }
-        (void)out;
         qr_model_layer_t l0;
-        const uint8_t *px = qr_msg_payload(msg, 0, &la);
+        const uint8_t *px = in->a;
         if (qr_model_layer(m->model, 0, &l0) == 0 && l0.op == QR_MODEL_EMBEDDING) {
             /* token ids: integral floats in [0, vocab), or the worker would
              * fail the job after it was paid for in attempts */
@@ -2145,13 +2313,20 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
                  " bytes", ab + bb, cb, self->cfg.max_input_bytes);
         return QR_ETOOBIG;
     }
-    size_t la, lb;
-    qr_msg_payload(msg, 0, &la);
-    qr_msg_payload(msg, 1, &lb);
-    if (qr_msg_npayload(msg) != 2 || la != ab || lb != bb) {
+    int rc = s_submit_input(self, sp, msg, ab + bb, in, why, whylen);
+    if (rc != QR_OK)
+        return rc;
+    if (in->ref) {
+        /* one artifact: A then B */
+        in->la = ab;
+        in->lb = bb;
+        in->b = in->a + ab;
+        return QR_OK;
+    }
+    if (qr_msg_npayload(msg) != 2 || in->la != ab || in->lb != bb) {
         snprintf(why, whylen,
                  "ai.gemm needs 2 input frames of %zu and %zu bytes, got %d frames (%zu, %zu)", ab,
-                 bb, qr_msg_npayload(msg), la, lb);
+                 bb, qr_msg_npayload(msg), in->la, in->lb);
         return QR_EINVAL;
     }
     return QR_OK;
@@ -2206,6 +2381,23 @@ static void s_on_upload(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
     protobuf_c_message_free_unpacked(&u->base, NULL);
 }
 
+/* Registers client c as a watcher of j (at most 64 per job; final jobs have
+ * nothing more to tell). */
+static void s_watch_add(s_job_t *j, const s_client_t *c, uint64_t req_id, bool final_only)
+{
+    if (!qr_job_state_final(j->row.state) && j->nwatch < 64 &&
+        s_grow((void **)&j->watches, &j->capwatch, j->nwatch + 1, sizeof(s_watch_t)) == 0) {
+        s_watch_t *wt = &j->watches[j->nwatch++];
+        wt->idlen = (uint8_t)c->idlen;
+        memcpy(wt->ident, c->ident, c->idlen);
+        wt->req_id = req_id;
+        wt->final_only = final_only;
+    }
+}
+
+static bool s_status_from_db(qr_broker_t *self, s_client_t *c, uint64_t req_id, uint64_t job_id,
+                             uint8_t cmd);
+
 static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
 {
     char why[256];
@@ -2215,7 +2407,8 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
         s_client_error(self, c->ident, c->idlen, 0, 0, QR_EPROTO, why);
         return;
     }
-    int rc = s_validate_submit(self, s, msg, why, sizeof why);
+    s_input_t in;
+    int rc = s_validate_submit(self, s, msg, &in, why, sizeof why);
     if (rc != QR_OK) {
         s_client_error(self, c->ident, c->idlen, s->req_id, 0, rc, why);
         protobuf_c_message_free_unpacked(&s->base, NULL);
@@ -2270,6 +2463,18 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
             ack.duplicate = true;
             s_client_reply(self, c, QR_CMD_SUBMIT | QR_CMD_REPLY, &ack.base, s->req_id, NULL, 0,
                            NULL);
+            if (s->watch && dup) {
+                /* the earlier job's current state at once, then its changes */
+                Quarry__JobInfo info = QUARRY__JOB_INFO__INIT;
+                s_fill_info(dup, &info);
+                Quarry__Event ev = QUARRY__EVENT__INIT;
+                ev.req_id = s->req_id;
+                ev.job = &info;
+                s_client_reply(self, c, QR_CMD_EVENT, &ev.base, s->req_id, NULL, 0, NULL);
+                s_watch_add(dup, c, s->req_id, s->watch == 2);
+            } else if (s->watch) {
+                s_status_from_db(self, c, s->req_id, dup_id, QR_CMD_WATCH); /* it has ended */
+            }
             protobuf_c_message_free_unpacked(&s->base, NULL);
             return;
         }
@@ -2313,10 +2518,10 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
         protobuf_c_message_free_unpacked(&s->base, NULL);
         return;
     }
-    size_t la, lb = 0;
-    const void *a = qr_msg_payload(msg, 0, &la), *b = infer || zk ? (const uint8_t *)a + la
-                                                                  : qr_msg_payload(msg, 1, &lb);
-    if (!zk && !s_blob_find(self, a, la, b, lb) && !s_inputs_finite(a, la, b, lb)) {
+    bool finite = zk || (in.ref ? in.ref->finite
+                                : s_blob_find(self, in.a, in.la, in.b, in.lb) ||
+                                      s_inputs_finite(in.a, in.la, in.b, in.lb));
+    if (!finite) {
         /* checked once per distinct input: a stored blob passed already */
         s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_EINVAL,
                        infer ? "ai.infer input must be finite: it holds inf or NaN"
@@ -2325,8 +2530,12 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
         return;
     }
     s_job_t *j = calloc(1, sizeof *j);
-    if (j)
-        j->input = s_blob_get(self, a, la, b, lb);
+    if (j && in.ref) {
+        j->input = in.ref->blob;
+        j->input->refs++;
+    } else if (j) {
+        j->input = s_blob_get(self, in.a, in.la, in.b, in.lb);
+    }
     if (!j || !j->input) {
         s_job_free(j);
         s_client_error(self, c->ident, c->idlen, s->req_id, 0, QR_ENOMEM, NULL);
@@ -2377,6 +2586,8 @@ static void s_on_submit(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg)
     ack.job_id = r->id;
     ack.reserved = r->max_price;
     s_client_reply(self, c, QR_CMD_SUBMIT | QR_CMD_REPLY, &ack.base, s->req_id, NULL, 0, NULL);
+    if (s->watch == 1 || s->watch == 2)
+        s_watch_add(j, c, s->req_id, s->watch == 2); /* its first EVENT goes with this batch */
     protobuf_c_message_free_unpacked(&s->base, NULL);
 }
 
@@ -2440,6 +2651,7 @@ static void s_on_jobref(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg, u
         return;
     }
     uint64_t req = ref->req_id, id = ref->job_id;
+    bool final_only = ref->final_only;
     protobuf_c_message_free_unpacked(&ref->base, NULL);
     s_job_t *j = s_client_job(self, c, id);
     if (!j) {
@@ -2487,13 +2699,7 @@ static void s_on_jobref(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg, u
         ev.req_id = req;
         ev.job = &info;
         s_client_reply(self, c, QR_CMD_WATCH | QR_CMD_REPLY, &ev.base, req, NULL, 0, NULL);
-        if (!qr_job_state_final(j->row.state) && j->nwatch < 64 &&
-            s_grow((void **)&j->watches, &j->capwatch, j->nwatch + 1, sizeof(s_watch_t)) == 0) {
-            s_watch_t *wt = &j->watches[j->nwatch++];
-            wt->idlen = (uint8_t)c->idlen;
-            memcpy(wt->ident, c->ident, c->idlen);
-            wt->req_id = req;
-        }
+        s_watch_add(j, c, req, final_only);
         return;
     }
     case QR_CMD_RESULT: {
@@ -3287,14 +3493,17 @@ static void s_batch_events(qr_broker_t *self)
             continue;
         Quarry__JobInfo info = QUARRY__JOB_INFO__INIT;
         s_fill_info(j, &info);
+        bool final = qr_job_state_final(j->row.state);
         for (size_t k = 0; k < j->nwatch; k++) {
+            if (j->watches[k].final_only && !final)
+                continue;
             Quarry__Event ev = QUARRY__EVENT__INIT;
             ev.req_id = j->watches[k].req_id;
             ev.job = &info;
             s_queue(self, self->clients, QR_PROTO_CLIENT, j->watches[k].ident,
                     j->watches[k].idlen, QR_CMD_EVENT, &ev.base, 0, NULL, 0, NULL);
         }
-        if (qr_job_state_final(j->row.state)) {
+        if (final) {
             free(j->watches);
             j->watches = NULL;
             j->nwatch = j->capwatch = 0;

@@ -118,6 +118,8 @@ static const flag_t s_submit_flags[] = {
     F("a", F_STR, a_file, "FILE", "A, m*k raw little-endian fp32"),
     F("b", F_STR, b_file, "FILE", "B, k*n raw little-endian fp32"),
     F("random", F_U64, seed, "SEED", "generate A and B from SEED instead of files"),
+    F("input", F_STR, input_file, "FILE|SHA", "A then B in one file (uploaded once; jobs name "
+      "it) or the SHA-256 `quarry upload` printed for it"),
     F("max-price", F_U64, max_price, "UNITS", "cap on the price, reserved at submit"),
     F("timeout-ms", F_I64, cmd_timeout_ms, "MS", "job deadline after acceptance (0 = none)"),
     F("deadline-ms", F_I64, cmd_timeout_ms, "MS", "same as --timeout-ms after submit"),
@@ -712,8 +714,9 @@ static int check_submit(cli_t *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     bool files = cli->a_file || cli->b_file;
-    if (cli->have_seed == files || (files && (!cli->a_file || !cli->b_file))) {
-        s_err("submit needs either --a FILE and --b FILE, or --random SEED");
+    if ((cli->have_seed + files + (cli->input_file != NULL)) != 1 ||
+        (files && (!cli->a_file || !cli->b_file))) {
+        s_err("submit needs one of --a FILE and --b FILE, --random SEED, or --input FILE|SHA");
         return EXIT_USAGE;
     }
     if (cli->out_file && !cli->wait) {
@@ -723,6 +726,8 @@ static int check_submit(cli_t *cli, int argc, char **argv)
     if (s_check_ranges(cli))
         return EXIT_USAGE;
     size_t na = (size_t)cli->m * cli->k, nb = (size_t)cli->k * cli->n;
+    if (cli->input_file)
+        return EXIT_OK; /* the broker checks the artifact's size */
     if (cli->have_seed) {
         uint64_t st = cli->seed;
         cli->A = s_random_matrix(&st, na);
@@ -770,26 +775,6 @@ static int s_submitted(cli_t *cli, quarry_client_t *c, uint64_t id, uint64_t res
                 dup ? " (duplicate)" : "");
     quarry_job_info_t info;
     return s_wait_and_report(cli, c, id, -1, &info);
-}
-
-static int cmd_submit(cli_t *cli, quarry_client_t *c, int argc, char **argv)
-{
-    int ex = EXIT_OK;
-    quarry_job_opts_t o;
-    s_opts(cli, &o);
-    uint64_t id = 0, reserved = 0;
-    bool dup = false;
-    quarry_err_t rc = quarry_gemm_submit(c, (uint32_t)cli->m, (uint32_t)cli->n, (uint32_t)cli->k,
-                                         cli->A, cli->B, &o, &id, &reserved, &dup);
-    free(cli->A);
-    free(cli->B);
-    cli->A = cli->B = NULL;
-    if (rc)
-        return s_fail(c, rc);
-    ex = s_submitted(cli, c, id, reserved, dup); /* --out etc. need --wait */
-    if (ex == EXIT_OK && cli->out_file)
-        ex = s_fetch_result(cli, c, id, false);
-    return ex;
 }
 
 static bool s_is_sha(const char *s)
@@ -864,6 +849,35 @@ static int s_artifact(cli_t *cli, quarry_client_t *c, const char *arg, char *sha
     if (!cli->json)
         fprintf(stderr, "%s is %s in the broker's store\n", arg, sha);
     return EXIT_OK;
+}
+
+static int cmd_submit(cli_t *cli, quarry_client_t *c, int argc, char **argv)
+{
+    int ex = EXIT_OK;
+    quarry_job_opts_t o;
+    s_opts(cli, &o);
+    uint64_t id = 0, reserved = 0;
+    bool dup = false;
+    quarry_err_t rc;
+    if (cli->input_file) {
+        char sha[QUARRY_SHA_HEX + 1];
+        if ((ex = s_artifact(cli, c, cli->input_file, sha)) != EXIT_OK)
+            return ex;
+        rc = quarry_gemm_submit_ref(c, (uint32_t)cli->m, (uint32_t)cli->n, (uint32_t)cli->k, sha,
+                                    &o, &id, &reserved, &dup);
+    } else {
+        rc = quarry_gemm_submit(c, (uint32_t)cli->m, (uint32_t)cli->n, (uint32_t)cli->k, cli->A,
+                                cli->B, &o, &id, &reserved, &dup);
+    }
+    free(cli->A);
+    free(cli->B);
+    cli->A = cli->B = NULL;
+    if (rc)
+        return s_fail(c, rc);
+    ex = s_submitted(cli, c, id, reserved, dup); /* --out etc. need --wait */
+    if (ex == EXIT_OK && cli->out_file)
+        ex = s_fetch_result(cli, c, id, false);
+    return ex;
 }
 
 static int cmd_infer(cli_t *cli, quarry_client_t *c, int argc, char **argv)

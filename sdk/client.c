@@ -589,6 +589,29 @@ quarry_err_t quarry_gemm_submit(quarry_client_t *c, uint32_t m, uint32_t n, uint
     return s_submit(c, &spec, opts, pl, 2, job_id, reserved, duplicate);
 }
 
+quarry_err_t quarry_gemm_submit_ref(quarry_client_t *c, uint32_t m, uint32_t n, uint32_t k,
+                                    const char *input_sha256, const quarry_job_opts_t *opts,
+                                    uint64_t *job_id, uint64_t *reserved, bool *duplicate)
+{
+    if (!c)
+        return QUARRY_EINVAL;
+    if (!input_sha256 || !job_id)
+        return s_fail(c, QUARRY_EINVAL, "input_sha256 and job_id must not be NULL");
+    if (!qr_sha_valid(input_sha256))
+        return s_fail(c, QUARRY_EINVAL, "input_sha256 must be 64 lowercase hex digits");
+    if (!m || !n || !k)
+        return s_fail(c, QUARRY_EINVAL, "dimensions must be positive (m=%u n=%u k=%u)", m, n, k);
+    if (m > QUARRY_GEMM_MAX_DIM || n > QUARRY_GEMM_MAX_DIM || k > QUARRY_GEMM_MAX_DIM)
+        return s_fail(c, QUARRY_ETOOBIG, "a dimension exceeds %u", QUARRY_GEMM_MAX_DIM);
+    Quarry__JobSpec spec = QUARRY__JOB_SPEC__INIT;
+    spec.kind = (char *)"ai.gemm";
+    spec.m = m;
+    spec.n = n;
+    spec.k = k;
+    spec.input = (char *)input_sha256;
+    return s_submit(c, &spec, opts, NULL, 0, job_id, reserved, duplicate);
+}
+
 /* ---- ai.infer ------------------------------------------------------------ */
 
 #define S_UPLOAD_CHUNK (1u << 20)
@@ -630,26 +653,21 @@ static quarry_err_t s_upload_ask(quarry_client_t *c, const char *sha, uint64_t s
     return rc;
 }
 
-quarry_err_t quarry_upload(quarry_client_t *c, const char *path, char *sha256, uint64_t *size)
+/* Where an upload's bytes come from: a file (fd) or memory (mem). */
+typedef struct {
+    const char *name; /* for messages */
+    int fd;
+    const uint8_t *mem;
+} s_source_t;
+
+/* Uploads total bytes of src named sha (its SHA-256, already computed). */
+static quarry_err_t s_upload(quarry_client_t *c, const s_source_t *src, const char *sha,
+                             uint64_t total)
 {
-    if (!c)
-        return QUARRY_EINVAL;
-    if (!path || !sha256)
-        return s_fail(c, QUARRY_EINVAL, "path and sha256 must not be NULL");
-    char sha[QR_SHA_HEX + 1], why[512];
-    uint64_t total = 0;
-    if (qr_sha_file(path, sha, &total, why, sizeof why) < 0)
-        return s_fail(c, QUARRY_EIO, "%s", why);
-    if (total == 0)
-        return s_fail(c, QUARRY_EINVAL, "%s is empty", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return s_fail(c, QUARRY_EIO, "cannot open %s: %s", path, strerror(errno));
-    uint8_t *buf = malloc(S_UPLOAD_CHUNK);
-    if (!buf) {
-        close(fd);
+    const char *path = src->name;
+    uint8_t *buf = src->mem ? NULL : malloc(S_UPLOAD_CHUNK);
+    if (!src->mem && !buf)
         return s_fail(c, QUARRY_ENOMEM, "out of memory");
-    }
     uint64_t have = 0;
     quarry_err_t rc = s_upload_ask(c, sha, total, &have);
     for (int rounds = 0; rc == QUARRY_OK && have < total; rounds++) {
@@ -666,16 +684,16 @@ quarry_err_t quarry_upload(quarry_client_t *c, const char *path, char *sha256, u
         while (rc == QUARRY_OK && !resync && (n > 0 || sent < total)) {
             while (n < S_UPLOAD_WINDOW && sent < total) {
                 size_t len = total - sent > S_UPLOAD_CHUNK ? S_UPLOAD_CHUNK : (size_t)(total - sent);
-                if (s_pread_all(fd, buf, len, sent) != (ssize_t)len) {
+                if (!src->mem && s_pread_all(src->fd, buf, len, sent) != (ssize_t)len) {
                     rc = s_fail(c, QUARRY_EIO, "cannot read %s (did it change?)", path);
                     break;
                 }
                 Quarry__Upload u = QUARRY__UPLOAD__INIT;
                 u.req_id = ++c->next_req;
-                u.sha256 = sha;
+                u.sha256 = (char *)sha;
                 u.size = total;
                 u.offset = sent;
-                qr_payload_t pl = {buf, len};
+                qr_payload_t pl = {src->mem ? src->mem + sent : buf, len};
                 rc = s_send(c, QR_CMD_UPLOAD, &u.base, &pl, 1, s_now_ms() + c->timeout_ms,
                             "UPLOAD");
                 if (rc)
@@ -722,13 +740,53 @@ quarry_err_t quarry_upload(quarry_client_t *c, const char *path, char *sha256, u
         }
     }
     free(buf);
-    close(fd);
+    if (rc == QUARRY_OK)
+        c->err[0] = '\0';
+    return rc;
+}
+
+quarry_err_t quarry_upload(quarry_client_t *c, const char *path, char *sha256, uint64_t *size)
+{
+    if (!c)
+        return QUARRY_EINVAL;
+    if (!path || !sha256)
+        return s_fail(c, QUARRY_EINVAL, "path and sha256 must not be NULL");
+    char sha[QR_SHA_HEX + 1], why[512];
+    uint64_t total = 0;
+    if (qr_sha_file(path, sha, &total, why, sizeof why) < 0)
+        return s_fail(c, QUARRY_EIO, "%s", why);
+    if (total == 0)
+        return s_fail(c, QUARRY_EINVAL, "%s is empty", path);
+    s_source_t src = {path, open(path, O_RDONLY | O_CLOEXEC), NULL};
+    if (src.fd < 0)
+        return s_fail(c, QUARRY_EIO, "cannot open %s: %s", path, strerror(errno));
+    quarry_err_t rc = s_upload(c, &src, sha, total);
+    close(src.fd);
     if (rc == QUARRY_OK) {
         memcpy(sha256, sha, QR_SHA_HEX + 1);
         if (size)
             *size = total;
-        c->err[0] = '\0';
     }
+    return rc;
+}
+
+quarry_err_t quarry_upload_mem(quarry_client_t *c, const void *data, size_t len, char *sha256)
+{
+    if (!c)
+        return QUARRY_EINVAL;
+    if (!data || !sha256)
+        return s_fail(c, QUARRY_EINVAL, "data and sha256 must not be NULL");
+    if (len == 0)
+        return s_fail(c, QUARRY_EINVAL, "nothing to upload (len 0)");
+    char sha[QR_SHA_HEX + 1];
+    qr_sha_t h;
+    qr_sha_init(&h);
+    qr_sha_update(&h, data, len);
+    qr_sha_final(&h, sha);
+    s_source_t src = {"the buffer", -1, data};
+    quarry_err_t rc = s_upload(c, &src, sha, len);
+    if (rc == QUARRY_OK)
+        memcpy(sha256, sha, QR_SHA_HEX + 1);
     return rc;
 }
 
@@ -835,11 +893,12 @@ static int s_deliver(const Quarry__Event *ev, quarry_event_fn cb, void *ud,
     return quarry_job_state_final(last->state);
 }
 
-quarry_err_t quarry_job_watch(quarry_client_t *c, uint64_t id, int64_t timeout_ms,
-                              quarry_event_fn cb, void *userdata, quarry_job_info_t *last)
+/* quarry_job_watch; final_only asks the broker for the end alone (the
+ * WATCH replies still carry the current state). */
+static quarry_err_t s_watch(quarry_client_t *c, uint64_t id, int64_t timeout_ms,
+                            quarry_event_fn cb, void *userdata, quarry_job_info_t *last,
+                            bool final_only)
 {
-    if (!c)
-        return QUARRY_EINVAL;
     quarry_job_info_t tmp;
     if (!last)
         last = &tmp;
@@ -851,6 +910,7 @@ quarry_err_t quarry_job_watch(quarry_client_t *c, uint64_t id, int64_t timeout_m
         ProtobufCMessage *r;
         Quarry__JobRef ref = QUARRY__JOB_REF__INIT;
         ref.job_id = id;
+        ref.final_only = final_only;
         quarry_err_t rc = s_request(c, QR_CMD_WATCH, &ref.base, &ref.req_id, NULL, 0,
                                     &quarry__event__descriptor, &msg, &r, "WATCH");
         if (rc != QUARRY_OK) {
@@ -896,6 +956,14 @@ quarry_err_t quarry_job_watch(quarry_client_t *c, uint64_t id, int64_t timeout_m
     }
 }
 
+quarry_err_t quarry_job_watch(quarry_client_t *c, uint64_t id, int64_t timeout_ms,
+                              quarry_event_fn cb, void *userdata, quarry_job_info_t *last)
+{
+    if (!c)
+        return QUARRY_EINVAL;
+    return s_watch(c, id, timeout_ms, cb, userdata, last, false);
+}
+
 quarry_err_t quarry_job_wait(quarry_client_t *c, uint64_t id, int64_t timeout_ms,
                              quarry_event_fn cb, void *userdata, quarry_job_info_t *info)
 {
@@ -906,7 +974,8 @@ quarry_err_t quarry_job_wait(quarry_client_t *c, uint64_t id, int64_t timeout_ms
         info = &tmp;
     memset(info, 0, sizeof *info);
     info->state = QUARRY_JOB_UNKNOWN;
-    quarry_err_t rc = quarry_job_watch(c, id, timeout_ms, cb, userdata, info);
+    /* without a callback only the end matters: the broker sends nothing else */
+    quarry_err_t rc = s_watch(c, id, timeout_ms, cb, userdata, info, cb == NULL);
     if (rc != QUARRY_OK)
         return rc;
     if (!quarry_job_state_final(info->state))

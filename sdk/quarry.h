@@ -293,6 +293,17 @@ quarry_err_t quarry_gemm_submit(quarry_client_t *client, uint32_t m, uint32_t n,
                                 const float *A, const float *B, const quarry_job_opts_t *opts,
                                 uint64_t *job_id, uint64_t *reserved, bool *duplicate);
 
+/* Submits an ai.gemm job whose inputs were uploaded first as one artifact
+ * (quarry_upload_mem or quarry_upload of A then B: m*k then k*n fp32,
+ * row-major, little-endian) named by its SHA-256 (QUARRY_SHA_HEX digits), so
+ * a client sending the same matrices to many jobs sends them once.  The
+ * broker refuses an artifact it does not hold (QUARRY_ENOTFOUND) or one
+ * that is not exactly (m*k + k*n) * 4 bytes (QUARRY_EINVAL).  Other
+ * arguments and results as for quarry_gemm_submit. */
+quarry_err_t quarry_gemm_submit_ref(quarry_client_t *client, uint32_t m, uint32_t n, uint32_t k,
+                                    const char *input_sha256, const quarry_job_opts_t *opts,
+                                    uint64_t *job_id, uint64_t *reserved, bool *duplicate);
+
 /* ---- ai.infer ----
  * A model is two artifacts in the broker's content-addressed store: its
  * weights (a safetensors file) and its graph (JSON, docs/model.md).  Upload
@@ -311,6 +322,12 @@ quarry_err_t quarry_gemm_submit(quarry_client_t *client, uint32_t m, uint32_t n,
  * for an empty file; QUARRY_EUNAVAIL; ... */
 quarry_err_t quarry_upload(quarry_client_t *client, const char *path, char *sha256,
                            uint64_t *size);
+
+/* Uploads len bytes at data as quarry_upload does a file (nothing is sent
+ * when the broker already holds them) and writes their SHA-256 into sha256
+ * (QUARRY_SHA_HEX + 1 bytes).  QUARRY_EINVAL for NULL pointers or len 0. */
+quarry_err_t quarry_upload_mem(quarry_client_t *client, const void *data, size_t len,
+                               char *sha256);
 
 /* Submits an ai.infer job: rows input rows (input: rows x the model's input
  * width floats, row-major; count is their number; for a model starting with
@@ -375,7 +392,9 @@ quarry_err_t quarry_job_watch(quarry_client_t *client, uint64_t id, int64_t time
  * QUARRY_EINVAL (rejected) when it ended badly; QUARRY_ETIMEOUT when it is
  * not final after timeout_ms (< 0 = no limit); or a request error.  *info
  * (may be NULL) receives the last known state in every case where one was
- * received, and quarry_client_last_error gives the job's detail. */
+ * received, and quarry_client_last_error gives the job's detail.  With cb
+ * NULL the broker is asked for the end alone, so no intermediate event
+ * crosses the network. */
 quarry_err_t quarry_job_wait(quarry_client_t *client, uint64_t id, int64_t timeout_ms,
                              quarry_event_fn cb, void *userdata, quarry_job_info_t *info);
 

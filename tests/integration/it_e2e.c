@@ -12,8 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zmq.h>
+
+#include "err.h"
 #include "gemm.h"
 #include "harness.h"
+#include "wire.h"
 
 #define CPORT 27100
 #define WPORT 27101
@@ -268,12 +272,191 @@ static void test_deadline_and_cancel(void **state)
     h_check_books(s_db);
 }
 
+/* Inputs uploaded once and named by SHA-256: computed like inline ones,
+ * stored once, and a wrong name, size or frame count is refused. */
+static void test_input_by_reference(void **state)
+{
+    (void)state;
+    enum { M = 5, K = 7, N = 3 };
+    float ab[M * K + K * N], c[M * N];
+    unsigned seed = 11;
+    h_random(ab, M * K + K * N, &seed);
+    char sha[QUARRY_SHA_HEX + 1];
+    assert_int_equal(quarry_upload_mem(s_alice, ab, sizeof ab, sha), QUARRY_OK);
+    quarry_job_opts_t o;
+    quarry_job_opts_init(&o);
+    o.max_price = 1000;
+    uint64_t ids[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(quarry_gemm_submit_ref(s_alice, M, N, K, sha, &o, &ids[i], NULL, NULL),
+                         QUARRY_OK);
+    for (int i = 0; i < 3; i++) {
+        quarry_job_info_t info;
+        assert_int_equal(quarry_job_wait(s_alice, ids[i], 30000, NULL, NULL, &info), QUARRY_OK);
+        size_t cnt = 0;
+        assert_int_equal(quarry_job_result(s_alice, ids[i], c, M * N, &cnt, NULL), QUARRY_OK);
+        assert_int_equal(cnt, M * N);
+        for (int r = 0; r < M; r++)
+            for (int q = 0; q < N; q++) {
+                double want = 0;
+                for (int x = 0; x < K; x++)
+                    want += (double)ab[r * K + x] * ab[M * K + x * N + q];
+                assert_true(fabs(c[r * N + q] - want) < 1e-4);
+            }
+    }
+    /* one input blob for the three jobs */
+    assert_int_equal(h_sql(s_db, "SELECT count(DISTINCT input_blob) FROM jobs WHERE id IN "
+                                 "(%llu, %llu, %llu)",
+                           (unsigned long long)ids[0], (unsigned long long)ids[1],
+                           (unsigned long long)ids[2]),
+                     1);
+    uint64_t id;
+    /* the artifact is A and B of 5x7 and 7x3: not of 5x7 and 7x4 */
+    assert_int_equal(quarry_gemm_submit_ref(s_alice, M, 4, K, sha, &o, &id, NULL, NULL),
+                     QUARRY_EINVAL);
+    assert_non_null(strstr(quarry_client_last_error(s_alice), "needs"));
+    char missing[QUARRY_SHA_HEX + 1];
+    memset(missing, 'e', QUARRY_SHA_HEX);
+    missing[QUARRY_SHA_HEX] = '\0';
+    assert_int_equal(quarry_gemm_submit_ref(s_alice, M, N, K, missing, &o, &id, NULL, NULL),
+                     QUARRY_ENOTFOUND);
+    assert_non_null(strstr(quarry_client_last_error(s_alice), "upload"));
+    /* an artifact that is not finite floats is refused like inline input */
+    float bad[M * K + K * N];
+    memcpy(bad, ab, sizeof bad);
+    bad[3] = NAN;
+    char bsha[QUARRY_SHA_HEX + 1];
+    assert_int_equal(quarry_upload_mem(s_alice, bad, sizeof bad, bsha), QUARRY_OK);
+    assert_int_equal(quarry_gemm_submit_ref(s_alice, M, N, K, bsha, &o, &id, NULL, NULL),
+                     QUARRY_EINVAL);
+    assert_non_null(strstr(quarry_client_last_error(s_alice), "finite"));
+    h_check_books(s_db);
+}
+
+/* Raw SUBMIT on socket s; returns the reply's command and fills its error
+ * code or job id. */
+static int s_raw_submit(void *s, uint64_t req, uint32_t watch, const char *input, const float *ab,
+                        int nframes, uint64_t *job_id, int *code)
+{
+    Quarry__JobSpec sp = QUARRY__JOB_SPEC__INIT;
+    sp.kind = "ai.gemm";
+    sp.m = sp.n = sp.k = 2;
+    sp.max_price = 1000;
+    sp.input = (char *)(input ? input : "");
+    Quarry__Submit sub = QUARRY__SUBMIT__INIT;
+    sub.req_id = req;
+    sub.spec = &sp;
+    sub.watch = watch;
+    qr_payload_t pl[2] = {{ab, 4 * sizeof(float)}, {ab + 4, 4 * sizeof(float)}};
+    assert_int_equal(qr_wire_send(s, NULL, 0, QR_PROTO_CLIENT, QR_CMD_SUBMIT, &sub.base, pl,
+                                  nframes),
+                     0);
+    qr_msg_t m;
+    char why[256];
+    assert_int_equal(qr_wire_recv(s, false, QR_PROTO_CLIENT, 0, &m, why, sizeof why), QR_OK);
+    int cmd = m.cmd;
+    if (cmd == QR_CMD_ERROR) {
+        Quarry__Error *e = (Quarry__Error *)qr_msg_decode(&m, &quarry__error__descriptor, why,
+                                                          sizeof why);
+        assert_non_null(e);
+        *code = e->code;
+        protobuf_c_message_free_unpacked(&e->base, NULL);
+    } else if (cmd == (QR_CMD_SUBMIT | QR_CMD_REPLY)) {
+        Quarry__SubmitAck *a = (Quarry__SubmitAck *)qr_msg_decode(
+            &m, &quarry__submit_ack__descriptor, why, sizeof why);
+        assert_non_null(a);
+        assert_int_equal(a->req_id, req);
+        *job_id = a->job_id;
+        protobuf_c_message_free_unpacked(&a->base, NULL);
+    }
+    qr_msg_close(&m);
+    return cmd;
+}
+
+/* Next EVENT on s: its request id and state name (into st). */
+static uint64_t s_next_event(void *s, char *st, size_t stlen)
+{
+    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&it, 1, 30000), 1);
+    qr_msg_t m;
+    char why[256];
+    assert_int_equal(qr_wire_recv(s, false, QR_PROTO_CLIENT, 0, &m, why, sizeof why), QR_OK);
+    assert_int_equal(m.cmd, QR_CMD_EVENT);
+    Quarry__Event *ev = (Quarry__Event *)qr_msg_decode(&m, &quarry__event__descriptor, why,
+                                                        sizeof why);
+    assert_non_null(ev);
+    assert_non_null(ev->job);
+    snprintf(st, stlen, "%s", ev->job->state);
+    uint64_t req = ev->req_id;
+    protobuf_c_message_free_unpacked(&ev->base, NULL);
+    qr_msg_close(&m);
+    return req;
+}
+
+/* SUBMIT with watch: every change or only the end, on the SUBMIT's request
+ * id; a bad watch value or input frames next to a named input are refused. */
+static void test_watch_on_submit(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", CPORT);
+    assert_int_equal(zmq_connect(s, ep), 0);
+    Quarry__Hello h = QUARRY__HELLO__INIT;
+    h.req_id = 1;
+    h.account = "alice";
+    assert_int_equal(qr_wire_send(s, NULL, 0, QR_PROTO_CLIENT, QR_CMD_HELLO, &h.base, NULL, 0), 0);
+    qr_msg_t m;
+    char why[256], st[32];
+    assert_int_equal(qr_wire_recv(s, false, QR_PROTO_CLIENT, 0, &m, why, sizeof why), QR_OK);
+    assert_int_equal(m.cmd, QR_CMD_HELLO | QR_CMD_REPLY);
+    qr_msg_close(&m);
+    float ab[8] = {1, 2, 3, 4, 1, 0, 0, 1};
+    uint64_t id = 0;
+    int code = 0;
+    /* watch = 2: the ack, then one EVENT, the end */
+    assert_int_equal(s_raw_submit(s, 7, 2, NULL, ab, 2, &id, &code), QR_CMD_SUBMIT | QR_CMD_REPLY);
+    assert_int_equal(s_next_event(s, st, sizeof st), 7);
+    assert_string_equal(st, "settled");
+    /* watch = 1: the state after each batch that changed it; the ASSIGN
+     * leaves only after the batch holding it is durable, so the first EVENT
+     * cannot be the end yet */
+    assert_int_equal(s_raw_submit(s, 8, 1, NULL, ab, 2, &id, &code), QR_CMD_SUBMIT | QR_CMD_REPLY);
+    assert_int_equal(s_next_event(s, st, sizeof st), 8);
+    assert_true(strcmp(st, "queued") == 0 || strcmp(st, "assigned") == 0);
+    for (int n = 0; strcmp(st, "settled") != 0; n++) {
+        assert_true(n < 10);
+        assert_int_equal(s_next_event(s, st, sizeof st), 8);
+    }
+    quarry_job_info_t info;
+    assert_int_equal(quarry_job_status(s_alice, id, &info), QUARRY_OK);
+    assert_int_equal(info.state, QUARRY_JOB_SETTLED);
+    /* refused: watch 3; a named input with frames besides */
+    assert_int_equal(s_raw_submit(s, 9, 3, NULL, ab, 2, &id, &code), QR_CMD_ERROR);
+    assert_int_equal(code, QR_EINVAL);
+    char sha[QUARRY_SHA_HEX + 1];
+    assert_int_equal(quarry_upload_mem(s_alice, ab, sizeof ab, sha), QUARRY_OK);
+    assert_int_equal(s_raw_submit(s, 10, 0, sha, ab, 2, &id, &code), QR_CMD_ERROR);
+    assert_int_equal(code, QR_EINVAL);
+    /* the same by name, without frames, watched to its end */
+    assert_int_equal(s_raw_submit(s, 11, 2, sha, ab, 0, &id, &code), QR_CMD_SUBMIT | QR_CMD_REPLY);
+    assert_int_equal(s_next_event(s, st, sizeof st), 11);
+    assert_string_equal(st, "settled");
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    h_check_books(s_db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_thousand_jobs),
         cmocka_unit_test(test_funds_and_idempotency),
         cmocka_unit_test(test_deadline_and_cancel),
+        cmocka_unit_test(test_input_by_reference),
+        cmocka_unit_test(test_watch_on_submit),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

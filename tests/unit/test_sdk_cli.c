@@ -60,6 +60,9 @@ static void test_usage_errors(void **state)
     assert_int_equal(s_run(s_out, sizeof s_out, "submit --m 2 --n 2 --k 2"), 2);
     assert_non_null(strstr(s_out, "--random SEED"));
 
+    assert_int_equal(s_run(s_out, sizeof s_out, "submit --m 2 --n 2 --k 2 --random 1 --input x"), 2);
+    assert_non_null(strstr(s_out, "--input FILE|SHA"));
+
     assert_int_equal(s_run(s_out, sizeof s_out, "submit --m 2 --n 2 --k 2 --random 1 --out x"), 2);
     assert_non_null(strstr(s_out, "--out needs --wait"));
 
@@ -150,6 +153,18 @@ static void script_cli(fake_t *f)
     protobuf_c_message_free_unpacked(&s->base, NULL);
     qr_msg_close(&msg);
 
+    /* --input SHA: the inputs by name, no frames */
+    s = (Quarry__Submit *)fake_expect(f, &msg, QR_CMD_SUBMIT, &quarry__submit__descriptor);
+    FAKE_CHECK(f, s && s->spec && s->spec->input && strlen(s->spec->input) == 64 &&
+                      s->spec->input[0] == 'a' && s->spec->m == 3);
+    FAKE_CHECK(f, qr_msg_npayload(&msg) == 0);
+    id = qr_msg_identity(&msg, &idlen);
+    qr_wire_send_error(f->router, id, idlen, QR_PROTO_CLIENT, s ? s->req_id : 0, 0,
+                       QR_ENOTFOUND, "the input artifact aaaaaaaaaaaa... is not in the store");
+    if (s)
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+    qr_msg_close(&msg);
+
     Quarry__JobRef *r = (Quarry__JobRef *)fake_expect(f, &msg, QR_CMD_STATUS, &quarry__job_ref__descriptor);
     FAKE_CHECK(f, r && r->job_id == 42);
     Quarry__StatusReply sr = QUARRY__STATUS_REPLY__INIT;
@@ -202,6 +217,13 @@ static void test_against_fake(void **state)
                            ep),
                      4);
     assert_string_equal(s_out, "quarry: balance 42 is short of max price 77\n");
+
+    assert_int_equal(s_run(s_out, sizeof s_out,
+                           "--broker %s submit --m 3 --n 2 --k 4 --input "
+                           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                           ep),
+                     4);
+    assert_non_null(strstr(s_out, "is not in the store"));
 
     assert_int_equal(s_run(s_out, sizeof s_out, "status 42 --json --broker=%s", ep), 0);
     assert_non_null(strstr(s_out, "\"job_id\":42"));
