@@ -17,7 +17,8 @@
 # INSERT, claim with SELECT ... FOR UPDATE SKIP LOCKED, one job per
 # transaction, the same fsync'ed cluster) with Quarry stopped, both input modes.
 # The last line reads: jobs_per_s=N p50_ms=X p99_ms=Y ... ratio=R
-# (R: Quarry's shared-input jobs/s over the queue's).
+# (N, X, Y: shared input named by each job; R: that over the queue's
+# shared-input jobs/s, whose jobs name one stored input row the same way).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${1:-20000}
@@ -81,19 +82,25 @@ done
 
 [ "${BENCH_CURVE:-0}" = 1 ] && export QUARRY_SERVER_KEY="$tmp/broker.pub"
 echo "bench: jobs=$jobs window=$window dim=${dim}x${dim}x${dim} workers=2 slots=1 cores=$(nproc) durable=fsync+synchronous_commit curve=${BENCH_CURVE:-0} transport=$transport"
-# First with every job's input different (nothing to deduplicate), then the
-# headline run: every job sends the same matrices, as a client running one
-# model over one batch does (stored once, sent to each worker once).
+# First with every job's input different (nothing to deduplicate); then every
+# job with the same matrices, as a client running one model over one batch
+# does: sent with each job (stored once, sent to each worker once), and the
+# headline run, uploaded once and named by each job (JobSpec.input), as the
+# queue below names its one stored input row.
 uniq=$("$build/bench/core_bench" "$cep" bench-unique "$jobs" "$window" "$dim" unique)
 echo "$uniq" | head -n 1
 echo "unique inputs: $(echo "$uniq" | tail -n 1)"
-out=$("$build/bench/core_bench" "$cep" bench "$jobs" "$window" "$dim")
+inl=$("$build/bench/core_bench" "$cep" bench "$jobs" "$window" "$dim")
+echo "$inl" | head -n 1
+echo "shared inputs sent with each job: $(echo "$inl" | tail -n 1)"
+out=$("$build/bench/core_bench" "$cep" bench "$jobs" "$window" "$dim" ref)
 echo "$out" | head -n 1
 settled=$(psql "$db" -Atc "SELECT count(*) FROM settlements")
 ledger=$(psql "$db" -Atc "SELECT coalesce(sum(amount),0) FROM ledger_entries")
 integrity=$(psql "$db" -Atc "SELECT jobs_without_client + jobs_without_input + dangling_results + settlements_without_settled_job + entries_without_account FROM v_integrity")
-echo "check: settled=$settled (expected $((2 * jobs))) ledger_sum=$ledger integrity_problems=$integrity"
+echo "check: settled=$settled (expected $((3 * jobs))) ledger_sum=$ledger integrity_problems=$integrity"
 u=$(echo "$uniq" | tail -n 1 | sed -n 's/.*jobs_per_s=\([0-9]*\).*/\1/p')
+i=$(echo "$inl" | tail -n 1 | sed -n 's/.*jobs_per_s=\([0-9]*\).*/\1/p')
 q=$(echo "$out" | tail -n 1 | sed -n 's/.*jobs_per_s=\([0-9]*\).*/\1/p')
 
 # the baseline, alone on the machine: Quarry's processes go first
@@ -108,4 +115,4 @@ for mode in unique shared; do
   base+=("$(echo "$b" | tail -n 1 | sed -n 's/.*jobs_per_s=\([0-9]*\).*/\1/p')")
 done
 ratio=$(awk -v a="$q" -v b="${base[1]}" 'BEGIN { printf "%.1f", a / b }')
-echo "$(echo "$out" | tail -n 1) unique_jobs_per_s=$u jobs=$jobs dim=$dim window=$window transport=$transport settled=$settled ledger_sum=$ledger pgqueue_jobs_per_s=${base[1]} pgqueue_unique_jobs_per_s=${base[0]} ratio=$ratio"
+echo "$(echo "$out" | tail -n 1) inline_jobs_per_s=$i unique_jobs_per_s=$u jobs=$jobs dim=$dim window=$window transport=$transport settled=$settled ledger_sum=$ledger pgqueue_jobs_per_s=${base[1]} pgqueue_unique_jobs_per_s=${base[0]} ratio=$ratio"

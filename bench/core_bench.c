@@ -1,16 +1,18 @@
 /* End-to-end throughput and latency of small ai.gemm jobs.
  *
  * An asynchronous client over the wire protocol keeps a window of jobs in
- * flight: SUBMIT, and on its ACK a WATCH; a job counts as done when its
- * EVENT says settled (verified, paid, durable).  Prints jobs/s and the
+ * flight: SUBMIT with watch = 2 (one EVENT when the job ends); a job counts
+ * as done when that EVENT says settled (verified, paid, durable).  Prints jobs/s and the
  * submit-to-settled latency percentiles as key=value on the last line.
  *
- *   core_bench ENDPOINT ACCOUNT JOBS WINDOW DIM [unique]
+ *   core_bench ENDPOINT ACCOUNT JOBS WINDOW DIM [unique|ref]
  *
  * With "unique" every job's A differs (its first element is the job's index),
  * so nothing can be deduplicated: each job's 2 x DIM^2 floats are stored and
  * sent.  Without it every job sends the same matrices, as a client running one
- * model over one batch does.
+ * model over one batch does.  With "ref" the client uploads those matrices
+ * once as an artifact and every job names it (JobSpec.input) instead of
+ * sending them.
  *
  * With QUARRY_SERVER_KEY set (the broker's public key, text or file) the
  * client speaks CurveZMQ with a throwaway key pair (a broker in
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "artifact.h"
 #include "err.h"
 #include "keys.h"
 #include "util.h"
@@ -40,11 +43,13 @@ static int s_send(void *s, uint8_t cmd, const ProtobufCMessage *m, const qr_payl
 
 int main(int argc, char **argv)
 {
-    if (argc != 6 && !(argc == 7 && strcmp(argv[6], "unique") == 0)) {
-        fprintf(stderr, "usage: core_bench ENDPOINT ACCOUNT JOBS WINDOW DIM [unique]\n");
+    if (argc != 6 &&
+        !(argc == 7 && (strcmp(argv[6], "unique") == 0 || strcmp(argv[6], "ref") == 0))) {
+        fprintf(stderr, "usage: core_bench ENDPOINT ACCOUNT JOBS WINDOW DIM [unique|ref]\n");
         return 2;
     }
-    bool unique = argc == 7;
+    bool unique = argc == 7 && strcmp(argv[6], "unique") == 0;
+    bool byref = argc == 7 && !unique;
     const char *ep = argv[1], *acct = argv[2];
     long njobs = atol(argv[3]), window = atol(argv[4]);
     uint32_t dim = (uint32_t)atol(argv[5]);
@@ -73,11 +78,18 @@ int main(int argc, char **argv)
         return 1;
     }
     size_t n = (size_t)dim * dim;
-    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    float *ab = malloc(2 * n * sizeof *ab), *a = ab, *b = ab + n; /* A then B */
     unsigned seed = 1;
     for (size_t i = 0; i < n; i++) {
         a[i] = (float)rand_r(&seed) / RAND_MAX - 0.5f;
         b[i] = (float)rand_r(&seed) / RAND_MAX - 0.5f;
+    }
+    char sha[QR_SHA_HEX + 1] = "";
+    if (byref) {
+        qr_sha_t h;
+        qr_sha_init(&h);
+        qr_sha_update(&h, ab, 2 * n * sizeof *ab);
+        qr_sha_final(&h, sha);
     }
     int64_t *sent_us = calloc((size_t)njobs, sizeof *sent_us), *lat = calloc((size_t)njobs, sizeof *lat);
     uint64_t *job_of = calloc((size_t)njobs, sizeof *job_of);
@@ -92,7 +104,10 @@ int main(int argc, char **argv)
     spec.max_price = 1000000;
     Quarry__Submit sub = QUARRY__SUBMIT__INIT;
     sub.spec = &spec;
+    sub.watch = 2; /* one EVENT when the job ends, echoing the SUBMIT's request id */
     qr_payload_t pay[2] = {{a, n * sizeof(float)}, {b, n * sizeof(float)}};
+    if (byref)
+        spec.input = sha;
 
     long submitted = 0, done = 0, inflight = 0, errors = 0;
     bool hello = false;
@@ -103,7 +118,7 @@ int main(int argc, char **argv)
             if (unique)
                 a[0] = (float)submitted;
             sent_us[submitted] = qr_clock_us();
-            s_send(s, QR_CMD_SUBMIT, &sub.base, pay, 2);
+            s_send(s, QR_CMD_SUBMIT, &sub.base, pay, byref ? 0 : 2);
             submitted++;
             inflight++;
         }
@@ -118,18 +133,22 @@ int main(int argc, char **argv)
             qr_msg_close(&m);
             continue;
         }
-        if (m.cmd == (QR_CMD_HELLO | QR_CMD_REPLY)) {
+        if (m.cmd == (QR_CMD_HELLO | QR_CMD_REPLY) && byref) {
+            /* the inputs go once, in one chunk, before the clock starts */
+            Quarry__Upload up = QUARRY__UPLOAD__INIT;
+            up.req_id = (uint64_t)njobs + 2;
+            up.sha256 = sha;
+            up.size = 2 * n * sizeof *ab;
+            qr_payload_t chunk = {ab, 2 * n * sizeof *ab};
+            s_send(s, QR_CMD_UPLOAD, &up.base, &chunk, 1);
+        } else if (m.cmd == (QR_CMD_HELLO | QR_CMD_REPLY) ||
+                   m.cmd == (QR_CMD_UPLOAD | QR_CMD_REPLY)) {
             hello = true;
             t0 = qr_clock_us();
         } else if (m.cmd == (QR_CMD_SUBMIT | QR_CMD_REPLY)) {
             Quarry__SubmitAck *ack = (Quarry__SubmitAck *)qr_msg_decode(&m, &quarry__submit_ack__descriptor, err, sizeof err);
-            if (ack && ack->req_id >= 1 && ack->req_id <= (uint64_t)njobs) {
+            if (ack && ack->req_id >= 1 && ack->req_id <= (uint64_t)njobs)
                 job_of[ack->req_id - 1] = ack->job_id;
-                Quarry__JobRef ref = QUARRY__JOB_REF__INIT;
-                ref.req_id = ack->req_id;
-                ref.job_id = ack->job_id;
-                s_send(s, QR_CMD_WATCH, &ref.base, NULL, 0);
-            }
             if (ack)
                 protobuf_c_message_free_unpacked(&ack->base, NULL);
         } else if (m.cmd == QR_CMD_EVENT || m.cmd == (QR_CMD_WATCH | QR_CMD_REPLY)) {
@@ -158,12 +177,11 @@ int main(int argc, char **argv)
     qsort(lat, (size_t)njobs, sizeof *lat, s_cmp);
     double p50 = (double)lat[njobs / 2] / 1000.0, p99 = (double)lat[(njobs * 99) / 100] / 1000.0;
     printf("jobs=%ld dim=%u window=%ld inputs=%s seconds=%.3f errors=%ld\n", njobs, dim, window,
-           unique ? "unique" : "shared", secs, errors);
+           unique ? "unique" : byref ? "shared-by-reference" : "shared", secs, errors);
     printf("jobs_per_s=%.0f p50_ms=%.2f p99_ms=%.2f\n", (double)njobs / secs, p50, p99);
     zmq_close(s);
     zmq_ctx_term(ctx);
-    free(a);
-    free(b);
+    free(ab);
     free(sent_us);
     free(lat);
     free(job_of);
