@@ -89,7 +89,6 @@ typedef struct {
     s_watch_t *watches;     /* clients to tell of each change */
     size_t nwatch, capwatch;
     s_blob_t *result;       /* verified C until the turn's end, then the cache holds it */
-    uint64_t result_blob;   /* blobs.id of the result; 0 = none */
     bool dirty;             /* changed this turn: tell watchers after commit */
     int64_t queued_us;      /* monotonic us when it last entered the queue */
     bool retired;           /* final and queued for removal from memory */
@@ -1719,14 +1718,12 @@ static void s_settle(qr_broker_t *self, s_job_t *j, s_worker_t *w, const void *c
     s_job_event(self, j, QR_JOB_DONE, NULL);
     s_job_event(self, j, QR_JOB_VERIFIED, NULL);
     s_job_event(self, j, QR_JOB_SETTLED, "");
+    j->result = s_blob_get(self, c, clen, (const uint8_t *)c + clen, 0);
+    if (j->result)
+        j->row.result_blob = j->result->id; /* written with the settled row */
     s_job_commit_row(self, j);
     qr_db_add_settlement(self->db, j->row.id, w->id, w->op->id, client->id, units, gross, fee,
                          qr_wall_ms());
-    j->result = s_blob_get(self, c, clen, (const uint8_t *)c + clen, 0);
-    if (j->result) {
-        j->result_blob = j->result->id;
-        qr_db_add_result(self->db, j->row.id, j->result->id);
-    }
     w->jobs_done++;
     w->earned += (int64_t)(gross - fee);
     w->dirty = true;
@@ -2705,7 +2702,7 @@ static void s_on_jobref(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg, u
     case QR_CMD_RESULT: {
         int st = j->row.state;
         if (st == QR_JOB_SETTLED || st == QR_JOB_MIRRORED) {
-            s_blob_t *res = j->result ? j->result : qr_hmap_get_u64(self->blobs, j->result_blob);
+            s_blob_t *res = j->result ? j->result : qr_hmap_get_u64(self->blobs, j->row.result_blob);
             if (!res) {
                 s_status_from_db(self, c, req, id, cmd);
                 return;

@@ -15,7 +15,7 @@
  *     COPY jobs              (referring to their input blob)
  *     UPDATE jobs FROM unnest(arrays)                   (deduplicated, last wins)
  *     UPDATE workers FROM unnest(arrays)                (state/reputation/jobs_done)
- *     COPY job_events, ledger_entries, settlements, job_results
+ *     COPY job_events, ledger_entries, settlements
  *     UPDATE accounts FROM unnest(per-account ledger deltas)
  *     COMMIT
  *
@@ -89,7 +89,7 @@ typedef struct {
 } s_buf_t;
 
 /* The tables written by COPY, in commit order where it matters. */
-enum { S_ACCOUNTS = 0, S_BLOBS, S_JOBS, S_EVENTS, S_LEDGER, S_SETTLEMENTS, S_RESULTS, S_NCOPY };
+enum { S_ACCOUNTS = 0, S_BLOBS, S_JOBS, S_EVENTS, S_LEDGER, S_SETTLEMENTS, S_NCOPY };
 
 static const char *const s_copy_sql[S_NCOPY] = {
     "COPY accounts (id, name, kind) FROM STDIN (FORMAT binary)",
@@ -102,7 +102,6 @@ static const char *const s_copy_sql[S_NCOPY] = {
     "(FORMAT binary)",
     "COPY settlements (job_id, worker_id, operator_id, client_id, units, price, fee, settled_at) "
     "FROM STDIN (FORMAT binary)",
-    "COPY job_results (job_id, blob_id) FROM STDIN (FORMAT binary)",
 };
 
 /* One table's pending COPY stream. */
@@ -128,6 +127,7 @@ typedef struct {
     uint32_t attempts;
     uint64_t units, price, fee;
     int64_t updated_ms;  /* wall clock */
+    uint64_t result_blob; /* 0 = leave as it is */
     char detail[256];
 } s_jobupd_t;
 
@@ -939,8 +939,8 @@ int qr_db_get_result(qr_db_t *self, uint64_t job_id, uint8_t **data, size_t *len
     snprintf(id, sizeof id, "%llu", (unsigned long long)job_id);
     const char *params[1] = {id};
     PGresult *res = PQexecParams(self->conn,
-                                 "SELECT b.data FROM job_results r JOIN blobs b ON b.id = r.blob_id "
-                                 "WHERE r.job_id = $1",
+                                 "SELECT b.data FROM jobs j JOIN blobs b ON b.id = j.result_blob "
+                                 "WHERE j.id = $1",
                                  1, NULL, params, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         s_pgerr(self, res, "get result", err, errlen);
@@ -1138,6 +1138,7 @@ void qr_db_job_update(qr_db_t *self, const qr_db_job_t *job)
     u->price = job->price;
     u->fee = job->fee;
     u->updated_ms = job->updated_ms;
+    u->result_blob = job->result_blob;
     s_copystr(u->detail, sizeof u->detail, job->detail, strnlen(job->detail, sizeof job->detail));
 }
 
@@ -1188,12 +1189,6 @@ void qr_db_add_settlement(qr_db_t *self, uint64_t job_id, uint64_t worker_id,
     s_f_ts(self, b, wall_ms);
 }
 
-void qr_db_add_result(qr_db_t *self, uint64_t job_id, uint64_t blob_id)
-{
-    s_buf_t *b = s_row(self, S_RESULTS, 2);
-    s_f_i64(self, b, job_id);
-    s_f_i64(self, b, blob_id);
-}
 
 void qr_db_add_blob(qr_db_t *self, uint64_t id, const void *data, size_t len)
 {
@@ -1440,7 +1435,7 @@ static int s_upsert_workers(qr_db_t *self, char *err, size_t errlen)
 
 static int s_update_jobs(qr_db_t *self, char *err, size_t errlen)
 {
-    enum { ID, STATE, WORKER, ATTEMPTS, UNITS, PRICE, FEE, DETAIL, MS, NARR };
+    enum { ID, STATE, WORKER, ATTEMPTS, UNITS, PRICE, FEE, DETAIL, MS, RESULT, NARR };
     s_buf_t arr[NARR];
     int rc = QR_EDB;
     size_t rows = 0;
@@ -1459,6 +1454,7 @@ static int s_update_jobs(qr_db_t *self, char *err, size_t errlen)
         s_arr_u64(self, &arr[FEE], u->fee);
         s_arr_text(self, &arr[DETAIL], u->detail);
         s_arr_i64(self, &arr[MS], u->updated_ms);
+        s_arr_id(self, &arr[RESULT], u->result_blob);
         rows++;
     }
     const char *params[NARR];
@@ -1474,10 +1470,11 @@ static int s_update_jobs(qr_db_t *self, char *err, size_t errlen)
     if (s_cmd(self,
               "UPDATE jobs j SET state = u.state, worker_id = u.worker_id,"
               " attempts = u.attempts, units = u.units, price = u.price, fee = u.fee,"
-              " detail = u.detail, updated_at = " S_TS("u.ms")
+              " detail = u.detail, updated_at = " S_TS("u.ms") ","
+              " result_blob = coalesce(u.result, j.result_blob)"
               " FROM unnest($1::int8[], $2::text[], $3::int8[], $4::int4[], $5::int8[],"
-              " $6::int8[], $7::int8[], $8::text[], $9::int8[])"
-              " AS u(id, state, worker_id, attempts, units, price, fee, detail, ms)"
+              " $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::int8[])"
+              " AS u(id, state, worker_id, attempts, units, price, fee, detail, ms, result)"
               " WHERE j.id = u.id AND j.id = ANY($1::int8[])",
               NARR, params, &affected, err, errlen) != QR_OK)
         goto fail;

@@ -10,7 +10,7 @@
  * Only this module includes libpq.  Not thread-safe: one broker thread owns it.
  *
  * Tables (schemas/sql/): schema_migrations, accounts, workers, blobs (inputs
- * and results, deduplicated by the broker), jobs, job_results, job_events,
+ * and results, deduplicated by the broker), jobs (with their result blob), job_events,
  * ledger_entries, settlements; views
  * for admins (v_queue_depth, v_worker_utilisation, v_throughput,
  * v_latency, v_operator_earnings, v_balances, v_ledger_check). */
@@ -70,6 +70,7 @@ typedef struct {
     char detail[256];        /* reason for rejected/failed/expired */
     char idem_key[128];      /* client's idempotency key, "" = none */
     uint64_t input_blob;     /* blobs.id of the input */
+    uint64_t result_blob;    /* blobs.id of the verified result; 0 = none (not loaded) */
     char model[132];         /* ai.infer: "WEIGHTS:GRAPH" SHA-256s; "" = none */
     uint8_t *input;          /* A then B for ai.gemm; NULL when not loaded */
     size_t input_len;
@@ -171,8 +172,6 @@ void qr_db_add_ledger(qr_db_t *self, uint64_t txn_id, uint64_t account_id, int b
 void qr_db_add_settlement(qr_db_t *self, uint64_t job_id, uint64_t worker_id,
                           uint64_t operator_id, uint64_t client_id, uint64_t units,
                           uint64_t price, uint64_t fee, int64_t wall_ms);
-/* Records blob_id as a job's result. */
-void qr_db_add_result(qr_db_t *self, uint64_t job_id, uint64_t blob_id);
 
 /* Drops every queued row without writing anything. */
 void qr_db_discard(qr_db_t *self);

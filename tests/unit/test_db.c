@@ -93,9 +93,13 @@ static void s_settle(uint64_t job_id, const void *result, size_t len)
 {
     int64_t now = qr_wall_ms();
     qr_db_job_t j = s_job(job_id, 0, NULL);
+    if (result)
+        qr_db_add_blob(s_db, (1ull << 40) + job_id, result, len);
     static const int path[] = {QR_JOB_ASSIGNED, QR_JOB_RUNNING, QR_JOB_DONE, QR_JOB_SETTLED};
     for (size_t i = 0; i < sizeof path / sizeof path[0]; i++) {
         j.state = path[i];
+        if (result && path[i] == QR_JOB_SETTLED)
+            j.result_blob = (1ull << 40) + job_id; /* written with the settled row */
         j.worker_id = WORKER;
         j.attempts = 1;
         j.units = 7;
@@ -110,11 +114,6 @@ static void s_settle(uint64_t job_id, const void *result, size_t len)
     qr_db_add_ledger(s_db, txn, OPER, QR_BUCKET_AVAILABLE, job_id, "payment", 90, now);
     qr_db_add_ledger(s_db, txn, FEES, QR_BUCKET_AVAILABLE, job_id, "fee", 10, now);
     qr_db_add_settlement(s_db, job_id, WORKER, OPER, CLIENT, 7, 90, 10, now);
-    if (result)
-    {
-        qr_db_add_blob(s_db, (1ull << 40) + job_id, result, len);
-        qr_db_add_result(s_db, job_id, (1ull << 40) + job_id);
-    }
 }
 
 static void s_commit_ok(void)
