@@ -667,6 +667,16 @@ static void s_rate(uint64_t base, int batch, int batches, size_t in_len, size_t 
     assert_int_equal(qr_db_dash(s_db, &d, NULL, NULL, err, sizeof err), QR_OK);
     assert_int_equal(d.ledger_sum, 0);
     assert_int_equal(d.settled_total, settled0 + (uint64_t)n);
+    /* every row of the batches' logs arrived (their COPYs go in statements
+     * of a few hundred rows each) */
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM job_events WHERE job_id BETWEEN %llu AND %llu",
+             (unsigned long long)base, (unsigned long long)(base + (uint64_t)n - 1));
+    assert_int_equal(s_q(sql), 6LL * n);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM ledger_entries WHERE job_id BETWEEN %llu AND %llu",
+             (unsigned long long)base, (unsigned long long)(base + (uint64_t)n - 1));
+    assert_int_equal(s_q(sql), 5LL * n);
     free(input);
     free(result);
 }
