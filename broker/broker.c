@@ -77,6 +77,9 @@ typedef struct {
     size_t len;
     uint32_t refs;  /* jobs holding it as input, cached results holding it */
     bool indexed;   /* findable by content (false after a hash collision) */
+    qr_gemm_probe_t *probe; /* as ai.gemm input: Freivalds vectors shared by its results */
+    uint32_t probe_uses;    /* checks made with it */
+    int64_t probe_ms;       /* monotonic ms it was drawn */
 } s_blob_t;
 
 typedef struct {
@@ -466,6 +469,7 @@ static void s_blob_put(qr_broker_t *self, s_blob_t **bp)
         qr_hmap_del(self->blob_by_content, &key, sizeof key);
     }
     qr_hmap_del_u64(self->blobs, b->id);
+    qr_gemm_probe_destroy(&b->probe);
     free(b->data);
     free(b);
 }
@@ -1153,6 +1157,7 @@ static void s_free_blob_each(void *arg, void *v)
 {
     (void)arg;
     s_blob_t *b = v;
+    qr_gemm_probe_destroy(&b->probe);
     free(b->data);
     free(b);
 }
@@ -1874,6 +1879,38 @@ done:
     return rc;
 }
 
+/* Freivalds' check of an ai.gemm result C (aligned floats; the input's B
+ * starts at byte ab).  Results of jobs sharing an input blob share its
+ * probe: secret vectors drawn once and replaced after S_PROBE_USES checks
+ * or S_PROBE_MS, as a model's are, so a check costs C r alone.  Falls back
+ * to a full check with fresh vectors when no probe applies.  0 pass, 1 fail,
+ * -1 out of memory or no randomness. */
+static int s_check_gemm(qr_broker_t *self, s_job_t *j, const float *C, size_t ab, double *worst)
+{
+    const float *A = (const float *)j->row.input, *B = (const float *)(j->row.input + ab);
+    int rounds = (int)self->cfg.verify_rounds;
+    s_blob_t *in = j->input;
+    int64_t now = qr_clock_ms();
+    uint64_t seed;
+    if (in && (!qr_gemm_probe_fits(in->probe, j->row.m, j->row.n, j->row.k, rounds) ||
+               in->probe_uses >= S_PROBE_USES || now - in->probe_ms > S_PROBE_MS)) {
+        qr_gemm_probe_destroy(&in->probe);
+        if (qr_random_bytes(&seed, sizeof seed) == 0)
+            in->probe = qr_gemm_probe_new(A, B, j->row.m, j->row.n, j->row.k, rounds, seed);
+        in->probe_uses = 0;
+        in->probe_ms = now;
+    }
+    if (in && in->probe) {
+        in->probe_uses++;
+        int v = qr_gemm_probe_check(in->probe, C, worst);
+        if (v >= 0)
+            return v;
+    }
+    if (qr_random_bytes(&seed, sizeof seed) != 0)
+        return -1;
+    return qr_gemm_verify(A, B, C, j->row.m, j->row.n, j->row.k, rounds, seed, worst);
+}
+
 static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
 {
     char err[256];
@@ -1892,7 +1929,6 @@ static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
     const void *c = qr_msg_payload(msg, 0, &clen);
     double worst = 0;
     int verdict = 1;
-    uint64_t seed;
     char ibad[320] = "";
     if (s_is_zk(&j->row)) {
         verdict = s_check_zk(self, j, c, clen, ibad, sizeof ibad);
@@ -1902,19 +1938,14 @@ static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
         cb = (size_t)j->row.m * j->row.n * sizeof(float);
     } else if (qr_gemm_sizes(j->row.m, j->row.n, j->row.k, &ab, &bb, &cb) < 0)
         verdict = 1;
-    else if (c && clen == cb && ((uintptr_t)c % sizeof(float)) == 0 &&
-        qr_random_bytes(&seed, sizeof seed) == 0)
-        verdict = qr_gemm_verify((const float *)j->row.input,
-                                 (const float *)(j->row.input + ab), c, j->row.m, j->row.n,
-                                 j->row.k, (int)self->cfg.verify_rounds, seed, &worst);
+    else if (c && clen == cb && ((uintptr_t)c % sizeof(float)) == 0)
+        verdict = s_check_gemm(self, j, c, ab, &worst);
     else if (c && clen == cb) {
         /* ZeroMQ frames are normally aligned; copy when one is not */
         float *tmp = malloc(clen);
-        if (tmp && qr_random_bytes(&seed, sizeof seed) == 0) {
+        if (tmp) {
             memcpy(tmp, c, clen);
-            verdict = qr_gemm_verify((const float *)j->row.input,
-                                     (const float *)(j->row.input + ab), tmp, j->row.m, j->row.n,
-                                     j->row.k, (int)self->cfg.verify_rounds, seed, &worst);
+            verdict = s_check_gemm(self, j, tmp, ab, &worst);
         }
         free(tmp);
     }

@@ -101,6 +101,30 @@ static void s_dot2(const float *x, const double *v, const double *va, uint32_t n
     *adot = (a0 + a1) + (a2 + a3);
 }
 
+/* One fp32 round given x = A(Br) and xa = |A|(|B||r|): computes y = Cr and
+ * ya = |C||r| (aC = |C|) and compares row by row, raising *w to the worst
+ * ratio.  0 pass, 1 fail, -1 a non-finite intermediate. */
+static int s_round_fp32(const float *C, const float *aC, const float *r, const float *ra,
+                        const float *x, const float *xa, float *y, float *ya, uint32_t m,
+                        uint32_t n, double tol, double *w)
+{
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)n, 1.0f, C, (int)n, r, 1, 0.0f, y, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)n, 1.0f, aC, (int)n, ra, 1, 0.0f, ya, 1);
+    int verdict = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        if (!isfinite(x[i]) || !isfinite(xa[i]) || !isfinite(y[i]) || !isfinite(ya[i]))
+            return -1;
+        double dev = fabs((double)y[i] - (double)x[i]);
+        double lim = tol * ((double)xa[i] + (double)ya[i]) + 1e-30;
+        double ratio = dev / lim;
+        if (ratio > *w)
+            *w = ratio;
+        if (!(dev <= lim))
+            verdict = 1;
+    }
+    return verdict;
+}
+
 /* The same check with OpenBLAS matrix-vector products in fp32.  Its own
  * rounding is part of the bound: for honest C (|C - AB| <= g_k |A||B|),
  *   |fl(Cr) - fl(A fl(Br))| <= (2 g_k + g_n) |A||B||r| + g_n |C||r|
@@ -157,21 +181,7 @@ static int s_verify_fp32(const float *A, const float *B, const float *absB, cons
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0f, aB, (int)n, ra, 1, 0.0f, bra, 1);
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, 1.0f, A, (int)k, br, 1, 0.0f, x, 1);
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, 1.0f, aA, (int)k, bra, 1, 0.0f, xa, 1);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)n, 1.0f, C, (int)n, r, 1, 0.0f, y, 1);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)n, 1.0f, aC, (int)n, ra, 1, 0.0f, ya, 1);
-        for (uint32_t i = 0; i < m; i++) {
-            if (!isfinite(x[i]) || !isfinite(xa[i]) || !isfinite(y[i]) || !isfinite(ya[i])) {
-                verdict = -1;
-                break;
-            }
-            double dev = fabs((double)y[i] - (double)x[i]);
-            double lim = tol * ((double)xa[i] + (double)ya[i]) + 1e-30;
-            double ratio = dev / lim;
-            if (ratio > w)
-                w = ratio;
-            if (!(dev <= lim))
-                verdict = 1;
-        }
+        verdict = s_round_fp32(C, aC, r, ra, x, xa, y, ya, m, n, tol, &w);
     }
     free(buf);
     if (verdict != -1 && worst)
@@ -263,4 +273,106 @@ int qr_gemm_verify_b(const float *A, const float *B, const float *absB, const fl
     if (worst)
         *worst = w;
     return bad;
+}
+
+struct qr_gemm_probe {
+    uint32_t m, n, k;
+    int rounds;
+    double tol;
+    float *r, *ra; /* rounds x n: the secret vectors and their magnitudes */
+    float *x, *xa; /* rounds x m: A(Br) and |A|(|B||r|) */
+};
+
+void qr_gemm_probe_destroy(qr_gemm_probe_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->r);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+qr_gemm_probe_t *qr_gemm_probe_new(const float *A, const float *B, uint32_t m, uint32_t n,
+                                   uint32_t k, int rounds, uint64_t seed)
+{
+    if (rounds < 1 || !m || !n || !k ||
+        (uint64_t)m * k + (uint64_t)k * n + (uint64_t)m * n > S_FP32_MAX_ELEMS)
+        return NULL;
+    size_t am = (size_t)m * k, bm = (size_t)k * n, rn = (size_t)rounds * n,
+           rm = (size_t)rounds * m;
+    qr_gemm_probe_t *self = calloc(1, sizeof *self);
+    float *scratch = malloc(sizeof(float) * (am + bm + 2 * (size_t)k));
+    if (self)
+        self->r = malloc(sizeof(float) * (2 * rn + 2 * rm));
+    if (!self || !self->r || !scratch) {
+        free(scratch);
+        qr_gemm_probe_destroy(&self);
+        return NULL;
+    }
+    self->m = m, self->n = n, self->k = k, self->rounds = rounds;
+    self->tol = qr_gemm_tol_fp32(n, k);
+    self->ra = self->r + rn;
+    self->x = self->ra + rn;
+    self->xa = self->x + rm;
+    float *aA = scratch, *aB = aA + am, *br = aB + bm, *bra = br + k;
+    int tiny = 0, bad = 0;
+    for (size_t i = 0; i < am; i++)
+        aA[i] = fabsf(A[i]);
+    for (size_t i = 0; i < bm; i++) {
+        aB[i] = fabsf(B[i]);
+        tiny |= (aB[i] < 0x1p-101f) & (aB[i] != 0.0f);
+    }
+    s_rng_t rng;
+    for (int i = 0; i < 4; i++)
+        rng.s[i] = s_splitmix(&seed);
+    for (int round = 0; round < rounds && !tiny && !bad; round++) {
+        float *r = self->r + (size_t)round * n, *ra = self->ra + (size_t)round * n;
+        float *x = self->x + (size_t)round * m, *xa = self->xa + (size_t)round * m;
+        for (uint32_t j = 0; j < n; j++) { /* as s_verify_fp32 draws them */
+            float v = (float)((double)(s_next(&rng) >> 40) * ldexp(1.0, -23) - 1.0);
+            r[j] = v == 0.0f ? 0.5f : v;
+            ra[j] = fabsf(r[j]);
+        }
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0f, B, (int)n, r, 1, 0.0f, br, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0f, aB, (int)n, ra, 1, 0.0f, bra, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, 1.0f, A, (int)k, br, 1, 0.0f, x, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, 1.0f, aA, (int)k, bra, 1, 0.0f, xa, 1);
+        for (uint32_t i = 0; i < m; i++)
+            bad |= !isfinite(x[i]) || !isfinite(xa[i]);
+    }
+    free(scratch);
+    if (tiny || bad)
+        qr_gemm_probe_destroy(&self); /* the fp64 path decides these */
+    return self;
+}
+
+bool qr_gemm_probe_fits(const qr_gemm_probe_t *self, uint32_t m, uint32_t n, uint32_t k,
+                        int rounds)
+{
+    return self && self->m == m && self->n == n && self->k == k && self->rounds == rounds;
+}
+
+int qr_gemm_probe_check(const qr_gemm_probe_t *self, const float *C, double *worst)
+{
+    uint32_t m = self->m, n = self->n;
+    size_t cm = (size_t)m * n;
+    float *buf = malloc(sizeof(float) * (cm + 2 * (size_t)m));
+    if (!buf)
+        return -1;
+    float *aC = buf, *y = aC + cm, *ya = y + m;
+    int nonfinite = 0;
+    for (size_t i = 0; i < cm; i++) {
+        aC[i] = fabsf(C[i]);
+        nonfinite |= !(aC[i] <= FLT_MAX);
+    }
+    double w = 0.0;
+    int verdict = nonfinite ? 1 : 0;
+    for (int round = 0; round < self->rounds && verdict == 0; round++)
+        verdict = s_round_fp32(C, aC, self->r + (size_t)round * n, self->ra + (size_t)round * n,
+                               self->x + (size_t)round * m, self->xa + (size_t)round * m, y, ya,
+                               m, n, self->tol, &w);
+    free(buf);
+    if (worst)
+        *worst = nonfinite ? INFINITY : w;
+    return verdict;
 }

@@ -56,6 +56,28 @@ int qr_gemm_verify_b(const float *A, const float *B, const float *absB, const fl
  * the same argument (qr_model_check). */
 double qr_gemm_tol_fp32(uint32_t n, uint32_t k);
 
+/* Freivalds' check of many results against the same A and B (jobs that
+ * share their inputs): each round's secret vector r, A(Br) and |A|(|B||r|)
+ * made once from seed, so a check costs Cr and |C||r|, a third of
+ * qr_gemm_verify's fp32 path, with the same bound and the same verdicts for
+ * the same vectors.  The caller keeps the probe secret and replaces it after
+ * a bounded number of checks, as the broker does with a model's probes, so
+ * no worker learns r from what is accepted.  NULL (use qr_gemm_verify) when
+ * the fp32 path does not apply: inputs over its size, B values so tiny that
+ * fp32 would not be safe, a non-finite intermediate, or out of memory. */
+typedef struct qr_gemm_probe qr_gemm_probe_t;
+qr_gemm_probe_t *qr_gemm_probe_new(const float *A, const float *B, uint32_t m, uint32_t n,
+                                   uint32_t k, int rounds, uint64_t seed);
+/* NULL-safe; nulls *self_p. */
+void qr_gemm_probe_destroy(qr_gemm_probe_t **self_p);
+/* True when self (may be NULL) was made for this shape and round count. */
+bool qr_gemm_probe_fits(const qr_gemm_probe_t *self, uint32_t m, uint32_t n, uint32_t k,
+                        int rounds);
+/* Checks C (m x n, the probe's shape): 0 passes, 1 fails (*worst as
+ * qr_gemm_verify gives it), -1 cannot decide (a non-finite intermediate, or
+ * out of memory): then call qr_gemm_verify. */
+int qr_gemm_probe_check(const qr_gemm_probe_t *self, const float *C, double *worst);
+
 /* True when all n floats are finite (no inf, no NaN). */
 bool qr_floats_finite(const float *x, size_t n);
 int qr_gemm_verify(const float *A, const float *B, const float *C, uint32_t m, uint32_t n,

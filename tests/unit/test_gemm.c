@@ -156,6 +156,61 @@ static void test_sizes_units(void **state)
     assert_int_equal(qr_gemm_units(1024, 1024, 1024), 1024);
 }
 
+/* A probe gives the verdicts and worst ratios of qr_gemm_verify with the
+ * same seed (the same vectors), for honest, altered and non-finite results,
+ * and checks many results against one input. */
+static void test_probe_matches_verify(void **state)
+{
+    (void)state;
+    unsigned seed = 41;
+    for (size_t t = 0; t < sizeof s_shapes / sizeof s_shapes[0]; t++) {
+        uint32_t m = s_shapes[t][0], n = s_shapes[t][1], k = s_shapes[t][2];
+        float *A = s_rand((size_t)m * k, &seed), *B = s_rand((size_t)k * n, &seed);
+        float *C = calloc((size_t)m * n, sizeof *C);
+        qr_gemm_rows(A, B, C, m, n, k, 0, m);
+        qr_gemm_probe_t *p = qr_gemm_probe_new(A, B, m, n, k, 3, 777 + t);
+        assert_non_null(p);
+        assert_true(qr_gemm_probe_fits(p, m, n, k, 3));
+        assert_false(qr_gemm_probe_fits(p, m, n, k + 1, 3));
+        assert_false(qr_gemm_probe_fits(p, m, n, k, 2));
+        assert_false(qr_gemm_probe_fits(NULL, m, n, k, 3));
+        for (int trial = 0; trial < 20; trial++) {
+            size_t i = (size_t)rand_r(&seed) % ((size_t)m * n);
+            float saved = C[i];
+            if (trial % 2)
+                C[i] += trial % 4 == 1 ? 0.75f : -2.0f; /* well past the bound */
+            double wp = -1, wv = -2;
+            int vp = qr_gemm_probe_check(p, C, &wp);
+            int vv = qr_gemm_verify(A, B, C, m, n, k, 3, 777 + t, &wv);
+            assert_int_equal(vp, vv);
+            assert_true(wp == wv);
+            assert_int_equal(vp, trial % 2 ? 1 : 0);
+            C[i] = saved;
+        }
+        C[0] = NAN;
+        double w = 0;
+        assert_int_equal(qr_gemm_probe_check(p, C, &w), 1);
+        assert_true(isinf(w));
+        qr_gemm_probe_destroy(&p);
+        assert_null(p);
+        qr_gemm_probe_destroy(&p); /* NULL-safe */
+        free(A);
+        free(B);
+        free(C);
+    }
+}
+
+/* Where the fp32 path does not apply there is no probe: the caller uses
+ * qr_gemm_verify. */
+static void test_probe_declines(void **state)
+{
+    (void)state;
+    float A[2] = {-2.1e38f, 6e-33f}, B[1] = {6.6e-43f};
+    assert_null(qr_gemm_probe_new(A, B, 2, 1, 1, 2, 9)); /* denormal B */
+    assert_null(qr_gemm_probe_new(A, B, 4096, 4096, 4096, 2, 9)); /* over 2^24 elements */
+    assert_null(qr_gemm_probe_new(A, B, 2, 1, 1, 0, 9));          /* no rounds */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,6 +220,8 @@ int main(void)
         cmocka_unit_test(test_infinite_result_rejected),
         cmocka_unit_test(test_denormal_inputs_honest_pass),
         cmocka_unit_test(test_sizes_units),
+        cmocka_unit_test(test_probe_matches_verify),
+        cmocka_unit_test(test_probe_declines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
