@@ -1643,9 +1643,28 @@ int qr_db_commit(qr_db_t *self, char *err, size_t errlen)
     }
     if (!s_alive(self, err, errlen))
         goto fail;
-    if (s_cmd(self, "BEGIN", 0, NULL, NULL, err, errlen) != QR_OK)
+    /* BEGIN and the leader fence go as one simple query: one round trip
+     * (the fence's row count comes with the last result) */
+    char begin[128] = "BEGIN";
+    if (self->fence)
+        snprintf(begin, sizeof begin,
+                 "BEGIN; UPDATE broker_leader SET since = since WHERE id = 1 AND epoch = %llu",
+                 (unsigned long long)self->fence);
+    begun = true; /* the failure path rolls back whatever got started */
+    PGresult *res = PQexec(self->conn, begin);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        s_pgerr(self, res, "database", err, errlen);
+        PQclear(res);
         goto fail;
-    begun = true;
+    }
+    bool fenced = self->fence && strtoull(PQcmdTuples(res), NULL, 10) != 1;
+    PQclear(res);
+    if (fenced) {
+        s_seterr(err, errlen, "fenced: another broker became active (epoch moved past %llu)",
+                 (unsigned long long)self->fence);
+        rc = QR_EPERM;
+        goto fail;
+    }
     if (self->copy[S_ACCOUNTS].rows && s_send_copy(self, S_ACCOUNTS, err, errlen) != QR_OK)
         goto fail;
     if (self->copy[S_BLOBS].rows && s_send_copy(self, S_BLOBS, err, errlen) != QR_OK)
@@ -1654,21 +1673,6 @@ int qr_db_commit(qr_db_t *self, char *err, size_t errlen)
         goto fail;
     if (s_apply_keyops(self, err, errlen) != QR_OK)
         goto fail;
-    if (self->fence) {
-        char ep[24];
-        snprintf(ep, sizeof ep, "%llu", (unsigned long long)self->fence);
-        const char *params[1] = {ep};
-        uint64_t rows = 0;
-        if (s_cmd(self, "UPDATE broker_leader SET since = since WHERE id = 1 AND epoch = $1", 1,
-                  params, &rows, err, errlen) != QR_OK)
-            goto fail;
-        if (rows != 1) {
-            s_seterr(err, errlen, "fenced: another broker became active (epoch moved past %llu)",
-                     (unsigned long long)self->fence);
-            rc = QR_EPERM;
-            goto fail;
-        }
-    }
     if (self->copy[S_JOBS].rows && s_send_copy(self, S_JOBS, err, errlen) != QR_OK)
         goto fail;
     if (self->n_upd && s_update_jobs(self, err, errlen) != QR_OK)
