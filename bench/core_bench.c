@@ -177,7 +177,10 @@ int main(int argc, char **argv)
     qsort(lat, (size_t)njobs, sizeof *lat, s_cmp);
     double p50 = (double)lat[njobs / 2] / 1000.0, p99 = (double)lat[(njobs * 99) / 100] / 1000.0;
     printf("jobs=%ld dim=%u window=%ld inputs=%s seconds=%.3f errors=%ld\n", njobs, dim, window,
-           unique ? "unique" : byref ? "shared-by-reference" : "shared", secs, errors);
+           unique  ? "unique"
+           : byref ? "shared-by-reference"
+                   : "shared",
+           secs, errors);
     printf("jobs_per_s=%.0f p50_ms=%.2f p99_ms=%.2f\n", (double)njobs / secs, p50, p99);
     zmq_close(s);
     zmq_ctx_term(ctx);

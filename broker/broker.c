@@ -525,31 +525,38 @@ static bool s_inputs_finite(const void *pa, size_t la, const void *pb, size_t lb
  * input limit).  NULL with *code (QR_EINVAL: not a SHA-256 name, or the
  * wrong size; QR_ENOTFOUND: not uploaded; QR_ETOOBIG; QR_EIO; QR_ENOMEM)
  * and a reason in why. */
-static s_inref_t *s_inref_get(qr_broker_t *self, const char *sha, size_t len, int *code,
-                              char *why, size_t whylen)
+static s_inref_t *s_inref_get(qr_broker_t *self, const char *sha, size_t len, int *code, char *why,
+                              size_t whylen)
 {
     *code = QR_EINVAL;
     if (!qr_sha_valid(sha)) {
-        snprintf(why, whylen, "input must name an artifact by SHA-256 (64 lowercase hex digits), "
-                              "as `quarry upload` prints it");
+        snprintf(why, whylen,
+                 "input must name an artifact by SHA-256 (64 lowercase hex digits), "
+                 "as `quarry upload` prints it");
         return NULL;
     }
     s_inref_t *r = qr_hmap_get(self->inrefs, sha, QR_SHA_HEX);
     int64_t size = r ? (int64_t)r->blob->len : qr_store_size(self->store, sha);
     if (size < 0) {
         *code = QR_ENOTFOUND;
-        snprintf(why, whylen, "the input artifact %.12s... is not in the broker's store; upload "
-                              "it first (quarry upload FILE)", sha);
+        snprintf(why, whylen,
+                 "the input artifact %.12s... is not in the broker's store; upload "
+                 "it first (quarry upload FILE)",
+                 sha);
         return NULL;
     }
     if (len ? (uint64_t)size != len : size > self->cfg.max_input_bytes) {
         *code = len ? QR_EINVAL : QR_ETOOBIG;
         if (len)
-            snprintf(why, whylen, "the input artifact %.12s... holds %" PRId64 " bytes; this "
-                                  "job needs %zu", sha, size, len);
+            snprintf(why, whylen,
+                     "the input artifact %.12s... holds %" PRId64 " bytes; this "
+                     "job needs %zu",
+                     sha, size, len);
         else
-            snprintf(why, whylen, "the input artifact %.12s... holds %" PRId64 " bytes, over "
-                                  "the limit of %" PRId64, sha, size, self->cfg.max_input_bytes);
+            snprintf(why, whylen,
+                     "the input artifact %.12s... holds %" PRId64 " bytes, over "
+                     "the limit of %" PRId64,
+                     sha, size, self->cfg.max_input_bytes);
         return NULL;
     }
     if (r) {
@@ -1338,9 +1345,8 @@ static int s_state_load(qr_broker_t *self, char *err, size_t errlen)
         qr_sched_set_now(self->sched, qr_clock_ms());
     }
     if (!self->jobs || !self->accounts || !self->acct_by_name || !self->workers_by_id ||
-        !self->workers_by_name || !self->workers_by_ident || !self->sessions || !self->idem || !self->blobs ||
-        !self->blob_by_content || !self->inrefs || !self->keys ||
-        !self->sched) {
+        !self->workers_by_name || !self->workers_by_ident || !self->sessions || !self->idem ||
+        !self->blobs || !self->blob_by_content || !self->inrefs || !self->keys || !self->sched) {
         snprintf(err, errlen, "out of memory");
         return QR_ENOMEM;
     }
@@ -1957,8 +1963,8 @@ static void s_on_result(qr_broker_t *self, s_worker_t *w, const qr_msg_t *msg)
     } else {
         char detail[256];
         if (ibad[0])
-            snprintf(detail, sizeof detail, "result from worker %" PRIu64 " failed verification: %.190s",
-                     w->id, ibad);
+            snprintf(detail, sizeof detail,
+                     "result from worker %" PRIu64 " failed verification: %.190s", w->id, ibad);
         else if (clen != cb)
             snprintf(detail, sizeof detail,
                      "result from worker %" PRIu64 " has %zu bytes, expected %zu", w->id, clen, cb);
@@ -2206,8 +2212,10 @@ static int s_submit_input(qr_broker_t *self, const Quarry__JobSpec *sp, const qr
         return QR_OK;
     }
     if (qr_msg_npayload(msg) != 0) {
-        snprintf(why, whylen, "a SUBMIT that names its input artifact carries no input frames, "
-                              "got %d", qr_msg_npayload(msg));
+        snprintf(why, whylen,
+                 "a SUBMIT that names its input artifact carries no input frames, "
+                 "got %d",
+                 qr_msg_npayload(msg));
         return QR_EINVAL;
     }
     int code;
@@ -2310,7 +2318,8 @@ static int s_validate_submit(qr_broker_t *self, const Quarry__Submit *s, const q
         if (!in->ref && (qr_msg_npayload(msg) != 1 || in->la != ib)) {
             snprintf(why, whylen,
                      "ai.infer needs 1 input frame of %u rows x %u floats (%zu bytes), got %d "
-                     "frames (%zu bytes)", sp->m, width, ib, qr_msg_npayload(msg), in->la);
+                     "frames (%zu bytes)",
+                     sp->m, width, ib, qr_msg_npayload(msg), in->la);
             return QR_EINVAL;
         }
         qr_model_layer_t l0;
@@ -2733,7 +2742,8 @@ static void s_on_jobref(qr_broker_t *self, s_client_t *c, const qr_msg_t *msg, u
     case QR_CMD_RESULT: {
         int st = j->row.state;
         if (st == QR_JOB_SETTLED || st == QR_JOB_MIRRORED) {
-            s_blob_t *res = j->result ? j->result : qr_hmap_get_u64(self->blobs, j->row.result_blob);
+            s_blob_t *res =
+                j->result ? j->result : qr_hmap_get_u64(self->blobs, j->row.result_blob);
             if (!res) {
                 s_status_from_db(self, c, req, id, cmd);
                 return;

@@ -1209,7 +1209,6 @@ void qr_db_add_settlement(qr_db_t *self, uint64_t job_id, uint64_t worker_id,
     s_f_ts(self, b, wall_ms);
 }
 
-
 void qr_db_add_blob(qr_db_t *self, uint64_t id, const void *data, size_t len)
 {
     s_buf_t *b = s_row(self, S_BLOBS, 2);
@@ -1329,8 +1328,7 @@ static bool s_ledger_balanced(qr_db_t *self, uint64_t *bad_txn)
 /* Sends table t's COPY stream.  Returns QR_OK or QR_EDB. */
 /* One COPY statement of table t: the stream's header, the rows in
  * [from, to) of its buffer, the trailer. */
-static int s_send_copy_part(qr_db_t *self, int t, size_t from, size_t to, char *err,
-                            size_t errlen)
+static int s_send_copy_part(qr_db_t *self, int t, size_t from, size_t to, char *err, size_t errlen)
 {
     s_copy_t *c = &self->copy[t];
     static const uint8_t trailer[2] = {0xff, 0xff}; /* int16 -1 */
@@ -1510,12 +1508,14 @@ static int s_update_jobs(qr_db_t *self, char *err, size_t errlen)
     if (s_cmd(self,
               "UPDATE jobs j SET state = u.state, worker_id = u.worker_id,"
               " attempts = u.attempts, units = u.units, price = u.price, fee = u.fee,"
-              " detail = u.detail, updated_at = " S_TS("u.ms") ","
-              " result_blob = coalesce(u.result, j.result_blob)"
-              " FROM unnest($1::int8[], $2::text[], $3::int8[], $4::int4[], $5::int8[],"
-              " $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::int8[])"
-              " AS u(id, state, worker_id, attempts, units, price, fee, detail, ms, result)"
-              " WHERE j.id = u.id AND j.id = ANY($1::int8[])",
+              " detail = u.detail, updated_at = " S_TS(
+                  "u.ms") ","
+                          " result_blob = coalesce(u.result, j.result_blob)"
+                          " FROM unnest($1::int8[], $2::text[], $3::int8[], $4::int4[], $5::int8[],"
+                          " $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::int8[])"
+                          " AS u(id, state, worker_id, attempts, units, price, fee, detail, ms, "
+                          "result)"
+                          " WHERE j.id = u.id AND j.id = ANY($1::int8[])",
               NARR, params, &affected, err, errlen) != QR_OK)
         goto fail;
     if (affected != rows) {

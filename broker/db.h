@@ -169,9 +169,9 @@ void qr_db_add_ledger(qr_db_t *self, uint64_t txn_id, uint64_t account_id, int b
                       uint64_t job_id, const char *kind, int64_t amount, int64_t wall_ms);
 /* Records a job's settlement; settlements.job_id is unique, so a second
  * settlement of the same job fails the whole commit. */
-void qr_db_add_settlement(qr_db_t *self, uint64_t job_id, uint64_t worker_id,
-                          uint64_t operator_id, uint64_t client_id, uint64_t units,
-                          uint64_t price, uint64_t fee, int64_t wall_ms);
+void qr_db_add_settlement(qr_db_t *self, uint64_t job_id, uint64_t worker_id, uint64_t operator_id,
+                          uint64_t client_id, uint64_t units, uint64_t price, uint64_t fee,
+                          int64_t wall_ms);
 
 /* Drops every queued row without writing anything. */
 void qr_db_discard(qr_db_t *self);

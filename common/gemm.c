@@ -298,8 +298,7 @@ qr_gemm_probe_t *qr_gemm_probe_new(const float *A, const float *B, uint32_t m, u
     if (rounds < 1 || !m || !n || !k ||
         (uint64_t)m * k + (uint64_t)k * n + (uint64_t)m * n > S_FP32_MAX_ELEMS)
         return NULL;
-    size_t am = (size_t)m * k, bm = (size_t)k * n, rn = (size_t)rounds * n,
-           rm = (size_t)rounds * m;
+    size_t am = (size_t)m * k, bm = (size_t)k * n, rn = (size_t)rounds * n, rm = (size_t)rounds * m;
     qr_gemm_probe_t *self = calloc(1, sizeof *self);
     float *scratch = malloc(sizeof(float) * (am + bm + 2 * (size_t)k));
     if (self)
@@ -333,10 +332,14 @@ qr_gemm_probe_t *qr_gemm_probe_new(const float *A, const float *B, uint32_t m, u
             r[j] = v == 0.0f ? 0.5f : v;
             ra[j] = fabsf(r[j]);
         }
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0f, B, (int)n, r, 1, 0.0f, br, 1);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0f, aB, (int)n, ra, 1, 0.0f, bra, 1);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, 1.0f, A, (int)k, br, 1, 0.0f, x, 1);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, 1.0f, aA, (int)k, bra, 1, 0.0f, xa, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0f, B, (int)n, r, 1, 0.0f, br,
+                    1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0f, aB, (int)n, ra, 1, 0.0f, bra,
+                    1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, 1.0f, A, (int)k, br, 1, 0.0f, x,
+                    1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)k, 1.0f, aA, (int)k, bra, 1, 0.0f, xa,
+                    1);
         for (uint32_t i = 0; i < m; i++)
             bad |= !isfinite(x[i]) || !isfinite(xa[i]);
     }
@@ -346,8 +349,7 @@ qr_gemm_probe_t *qr_gemm_probe_new(const float *A, const float *B, uint32_t m, u
     return self;
 }
 
-bool qr_gemm_probe_fits(const qr_gemm_probe_t *self, uint32_t m, uint32_t n, uint32_t k,
-                        int rounds)
+bool qr_gemm_probe_fits(const qr_gemm_probe_t *self, uint32_t m, uint32_t n, uint32_t k, int rounds)
 {
     return self && self->m == m && self->n == n && self->k == k && self->rounds == rounds;
 }
@@ -369,8 +371,8 @@ int qr_gemm_probe_check(const qr_gemm_probe_t *self, const float *C, double *wor
     int verdict = nonfinite ? 1 : 0;
     for (int round = 0; round < self->rounds && verdict == 0; round++)
         verdict = s_round_fp32(C, aC, self->r + (size_t)round * n, self->ra + (size_t)round * n,
-                               self->x + (size_t)round * m, self->xa + (size_t)round * m, y, ya,
-                               m, n, self->tol, &w);
+                               self->x + (size_t)round * m, self->xa + (size_t)round * m, y, ya, m,
+                               n, self->tol, &w);
     free(buf);
     if (worst)
         *worst = nonfinite ? INFINITY : w;

@@ -118,7 +118,8 @@ static const flag_t s_submit_flags[] = {
     F("a", F_STR, a_file, "FILE", "A, m*k raw little-endian fp32"),
     F("b", F_STR, b_file, "FILE", "B, k*n raw little-endian fp32"),
     F("random", F_U64, seed, "SEED", "generate A and B from SEED instead of files"),
-    F("input", F_STR, input_file, "FILE|SHA", "A then B in one file (uploaded once; jobs name "
+    F("input", F_STR, input_file, "FILE|SHA",
+      "A then B in one file (uploaded once; jobs name "
       "it) or the SHA-256 `quarry upload` printed for it"),
     F("max-price", F_U64, max_price, "UNITS", "cap on the price, reserved at submit"),
     F("timeout-ms", F_I64, cmd_timeout_ms, "MS", "job deadline after acceptance (0 = none)"),

@@ -895,9 +895,8 @@ static int s_deliver(const Quarry__Event *ev, quarry_event_fn cb, void *ud,
 
 /* quarry_job_watch; final_only asks the broker for the end alone (the
  * WATCH replies still carry the current state). */
-static quarry_err_t s_watch(quarry_client_t *c, uint64_t id, int64_t timeout_ms,
-                            quarry_event_fn cb, void *userdata, quarry_job_info_t *last,
-                            bool final_only)
+static quarry_err_t s_watch(quarry_client_t *c, uint64_t id, int64_t timeout_ms, quarry_event_fn cb,
+                            void *userdata, quarry_job_info_t *last, bool final_only)
 {
     quarry_job_info_t tmp;
     if (!last)

@@ -326,8 +326,7 @@ quarry_err_t quarry_upload(quarry_client_t *client, const char *path, char *sha2
 /* Uploads len bytes at data as quarry_upload does a file (nothing is sent
  * when the broker already holds them) and writes their SHA-256 into sha256
  * (QUARRY_SHA_HEX + 1 bytes).  QUARRY_EINVAL for NULL pointers or len 0. */
-quarry_err_t quarry_upload_mem(quarry_client_t *client, const void *data, size_t len,
-                               char *sha256);
+quarry_err_t quarry_upload_mem(quarry_client_t *client, const void *data, size_t len, char *sha256);
 
 /* Submits an ai.infer job: rows input rows (input: rows x the model's input
  * width floats, row-major; count is their number; for a model starting with

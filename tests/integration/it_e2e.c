@@ -305,8 +305,9 @@ static void test_input_by_reference(void **state)
             }
     }
     /* one input blob for the three jobs */
-    assert_int_equal(h_sql(s_db, "SELECT count(DISTINCT input_blob) FROM jobs WHERE id IN "
-                                 "(%llu, %llu, %llu)",
+    assert_int_equal(h_sql(s_db,
+                           "SELECT count(DISTINCT input_blob) FROM jobs WHERE id IN "
+                           "(%llu, %llu, %llu)",
                            (unsigned long long)ids[0], (unsigned long long)ids[1],
                            (unsigned long long)ids[2]),
                      1);
@@ -348,16 +349,15 @@ static int s_raw_submit(void *s, uint64_t req, uint32_t watch, const char *input
     sub.spec = &sp;
     sub.watch = watch;
     qr_payload_t pl[2] = {{ab, 4 * sizeof(float)}, {ab + 4, 4 * sizeof(float)}};
-    assert_int_equal(qr_wire_send(s, NULL, 0, QR_PROTO_CLIENT, QR_CMD_SUBMIT, &sub.base, pl,
-                                  nframes),
-                     0);
+    assert_int_equal(
+        qr_wire_send(s, NULL, 0, QR_PROTO_CLIENT, QR_CMD_SUBMIT, &sub.base, pl, nframes), 0);
     qr_msg_t m;
     char why[256];
     assert_int_equal(qr_wire_recv(s, false, QR_PROTO_CLIENT, 0, &m, why, sizeof why), QR_OK);
     int cmd = m.cmd;
     if (cmd == QR_CMD_ERROR) {
-        Quarry__Error *e = (Quarry__Error *)qr_msg_decode(&m, &quarry__error__descriptor, why,
-                                                          sizeof why);
+        Quarry__Error *e =
+            (Quarry__Error *)qr_msg_decode(&m, &quarry__error__descriptor, why, sizeof why);
         assert_non_null(e);
         *code = e->code;
         protobuf_c_message_free_unpacked(&e->base, NULL);
@@ -382,8 +382,8 @@ static uint64_t s_next_event(void *s, char *st, size_t stlen)
     char why[256];
     assert_int_equal(qr_wire_recv(s, false, QR_PROTO_CLIENT, 0, &m, why, sizeof why), QR_OK);
     assert_int_equal(m.cmd, QR_CMD_EVENT);
-    Quarry__Event *ev = (Quarry__Event *)qr_msg_decode(&m, &quarry__event__descriptor, why,
-                                                        sizeof why);
+    Quarry__Event *ev =
+        (Quarry__Event *)qr_msg_decode(&m, &quarry__event__descriptor, why, sizeof why);
     assert_non_null(ev);
     assert_non_null(ev->job);
     snprintf(st, stlen, "%s", ev->job->state);
@@ -452,10 +452,8 @@ static void test_watch_on_submit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_thousand_jobs),
-        cmocka_unit_test(test_funds_and_idempotency),
-        cmocka_unit_test(test_deadline_and_cancel),
-        cmocka_unit_test(test_input_by_reference),
+        cmocka_unit_test(test_thousand_jobs),       cmocka_unit_test(test_funds_and_idempotency),
+        cmocka_unit_test(test_deadline_and_cancel), cmocka_unit_test(test_input_by_reference),
         cmocka_unit_test(test_watch_on_submit),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

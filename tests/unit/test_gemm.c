@@ -206,7 +206,7 @@ static void test_probe_declines(void **state)
 {
     (void)state;
     float A[2] = {-2.1e38f, 6e-33f}, B[1] = {6.6e-43f};
-    assert_null(qr_gemm_probe_new(A, B, 2, 1, 1, 2, 9)); /* denormal B */
+    assert_null(qr_gemm_probe_new(A, B, 2, 1, 1, 2, 9));          /* denormal B */
     assert_null(qr_gemm_probe_new(A, B, 4096, 4096, 4096, 2, 9)); /* over 2^24 elements */
     assert_null(qr_gemm_probe_new(A, B, 2, 1, 1, 0, 9));          /* no rounds */
 }

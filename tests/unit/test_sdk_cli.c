@@ -60,7 +60,8 @@ static void test_usage_errors(void **state)
     assert_int_equal(s_run(s_out, sizeof s_out, "submit --m 2 --n 2 --k 2"), 2);
     assert_non_null(strstr(s_out, "--random SEED"));
 
-    assert_int_equal(s_run(s_out, sizeof s_out, "submit --m 2 --n 2 --k 2 --random 1 --input x"), 2);
+    assert_int_equal(s_run(s_out, sizeof s_out, "submit --m 2 --n 2 --k 2 --random 1 --input x"),
+                     2);
     assert_non_null(strstr(s_out, "--input FILE|SHA"));
 
     assert_int_equal(s_run(s_out, sizeof s_out, "submit --m 2 --n 2 --k 2 --random 1 --out x"), 2);
@@ -159,8 +160,8 @@ static void script_cli(fake_t *f)
                       s->spec->input[0] == 'a' && s->spec->m == 3);
     FAKE_CHECK(f, qr_msg_npayload(&msg) == 0);
     id = qr_msg_identity(&msg, &idlen);
-    qr_wire_send_error(f->router, id, idlen, QR_PROTO_CLIENT, s ? s->req_id : 0, 0,
-                       QR_ENOTFOUND, "the input artifact aaaaaaaaaaaa... is not in the store");
+    qr_wire_send_error(f->router, id, idlen, QR_PROTO_CLIENT, s ? s->req_id : 0, 0, QR_ENOTFOUND,
+                       "the input artifact aaaaaaaaaaaa... is not in the store");
     if (s)
         protobuf_c_message_free_unpacked(&s->base, NULL);
     qr_msg_close(&msg);
