@@ -6,6 +6,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -492,30 +493,45 @@ typedef struct {
     int64_t used_ms;
 } s_inref_t;
 
+/* Least recently used entry of a map of caches (each holding an int64_t
+ * used_ms at byte offset off), other than keep; NULL when none. */
 typedef struct {
-    s_inref_t *oldest;
-    const s_inref_t *keep;
-} s_inref_lru_t;
+    void *oldest;
+    const void *keep;
+    size_t off;
+} s_lru_t;
 
-static void s_inref_lru(void *arg, void *v)
+static int64_t s_used_ms(const void *v, size_t off)
 {
-    s_inref_lru_t *l = arg;
-    s_inref_t *r = v;
-    if (r != l->keep && (!l->oldest || r->used_ms < l->oldest->used_ms))
-        l->oldest = r;
+    int64_t ms;
+    memcpy(&ms, (const char *)v + off, sizeof ms);
+    return ms;
+}
+
+static void s_lru_each(void *arg, void *v)
+{
+    s_lru_t *l = arg;
+    if (v != l->keep && (!l->oldest || s_used_ms(v, l->off) < s_used_ms(l->oldest, l->off)))
+        l->oldest = v;
+}
+
+static void *s_lru_oldest(const qr_hmap_t *map, const void *keep, size_t off)
+{
+    s_lru_t l = {NULL, keep, off};
+    qr_hmap_each(map, s_lru_each, &l);
+    return l.oldest;
 }
 
 static void s_inref_trim(qr_broker_t *self, const s_inref_t *keep)
 {
     while (qr_hmap_size(self->inrefs) > S_INREFS_MAX || self->inref_bytes > S_INREF_BYTES) {
-        s_inref_lru_t l = {NULL, keep};
-        qr_hmap_each(self->inrefs, s_inref_lru, &l);
-        if (!l.oldest)
+        s_inref_t *old = s_lru_oldest(self->inrefs, keep, offsetof(s_inref_t, used_ms));
+        if (!old)
             break;
-        qr_hmap_del(self->inrefs, l.oldest->sha, QR_SHA_HEX);
-        self->inref_bytes -= l.oldest->blob->len;
-        s_blob_put(self, &l.oldest->blob);
-        free(l.oldest);
+        qr_hmap_del(self->inrefs, old->sha, QR_SHA_HEX);
+        self->inref_bytes -= old->blob->len;
+        s_blob_put(self, &old->blob);
+        free(old);
     }
 }
 
@@ -859,18 +875,6 @@ static void s_model_free_each(void *arg, void *v)
     s_model_free(v);
 }
 
-typedef struct {
-    s_model_t *oldest;
-    const s_model_t *keep;
-} s_lru_t;
-
-static void s_model_lru(void *arg, void *v)
-{
-    s_lru_t *l = arg;
-    s_model_t *m = v;
-    if (m != l->keep && (!l->oldest || m->used_ms < l->oldest->used_ms))
-        l->oldest = m;
-}
 
 /* The loaded model for weights:graph, loading it from the store if needed.
  * NULL with *code (QR_ENOTFOUND: not uploaded; QR_EINVAL: not a valid model;
@@ -943,13 +947,12 @@ static s_model_t *s_model_get(qr_broker_t *self, const char *weights, const char
     /* evict least recently used models past the budget (never the new one) */
     size_t budget = (size_t)self->cfg.model_cache_mb << 20;
     while (self->model_bytes > budget) {
-        s_lru_t l = {NULL, m};
-        qr_hmap_each(self->models, s_model_lru, &l);
-        if (!l.oldest)
+        s_model_t *old = s_lru_oldest(self->models, m, offsetof(s_model_t, used_ms));
+        if (!old)
             break;
-        qr_hmap_del(self->models, l.oldest->key, strlen(l.oldest->key));
-        self->model_bytes -= l.oldest->bytes;
-        s_model_free(l.oldest);
+        qr_hmap_del(self->models, old->key, strlen(old->key));
+        self->model_bytes -= old->bytes;
+        s_model_free(old);
     }
     return m;
 fail:

@@ -852,6 +852,19 @@ static int s_artifact(cli_t *cli, quarry_client_t *c, const char *arg, char *sha
     return EXIT_OK;
 }
 
+/* After an ai.gemm or ai.infer submit: the refusal, or the job announced
+ * (and with --wait followed, and with --out its result written). */
+static int s_after_submit(cli_t *cli, quarry_client_t *c, quarry_err_t rc, uint64_t id,
+                          uint64_t reserved, bool dup)
+{
+    if (rc)
+        return s_fail(c, rc);
+    int ex = s_submitted(cli, c, id, reserved, dup); /* --out etc. need --wait */
+    if (ex == EXIT_OK && cli->out_file)
+        ex = s_fetch_result(cli, c, id, false);
+    return ex;
+}
+
 static int cmd_submit(cli_t *cli, quarry_client_t *c, int argc, char **argv)
 {
     int ex = EXIT_OK;
@@ -873,12 +886,7 @@ static int cmd_submit(cli_t *cli, quarry_client_t *c, int argc, char **argv)
     free(cli->A);
     free(cli->B);
     cli->A = cli->B = NULL;
-    if (rc)
-        return s_fail(c, rc);
-    ex = s_submitted(cli, c, id, reserved, dup); /* --out etc. need --wait */
-    if (ex == EXIT_OK && cli->out_file)
-        ex = s_fetch_result(cli, c, id, false);
-    return ex;
+    return s_after_submit(cli, c, rc, id, reserved, dup);
 }
 
 static int cmd_infer(cli_t *cli, quarry_client_t *c, int argc, char **argv)
@@ -901,12 +909,7 @@ static int cmd_infer(cli_t *cli, quarry_client_t *c, int argc, char **argv)
                                           &o, &id, &reserved, &dup);
     free(cli->X);
     cli->X = NULL;
-    if (rc)
-        return s_fail(c, rc);
-    ex = s_submitted(cli, c, id, reserved, dup); /* --out etc. need --wait */
-    if (ex == EXIT_OK && cli->out_file)
-        ex = s_fetch_result(cli, c, id, false);
-    return ex;
+    return s_after_submit(cli, c, rc, id, reserved, dup);
 }
 
 /* A zk.groth16 result: summary, and proof.json / public.json as snarkjs
