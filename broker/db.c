@@ -1326,19 +1326,13 @@ static bool s_ledger_balanced(qr_db_t *self, uint64_t *bad_txn)
 }
 
 /* Sends table t's COPY stream.  Returns QR_OK or QR_EDB. */
-/* One COPY statement of table t: the stream's header, the rows in
- * [from, to) of its buffer, the trailer. */
-static int s_send_copy_part(qr_db_t *self, int t, size_t from, size_t to, char *err, size_t errlen)
+/* Sends one COPY's data: the stream's header, the rows in [from, to) of
+ * table t's buffer, the trailer, then the end of the copy.  The server has
+ * answered the statement with CopyInResponse.  QR_OK or QR_EDB. */
+static int s_copy_rows(qr_db_t *self, int t, size_t from, size_t to, char *err, size_t errlen)
 {
     s_copy_t *c = &self->copy[t];
     static const uint8_t trailer[2] = {0xff, 0xff}; /* int16 -1 */
-    PGresult *res = PQexec(self->conn, s_copy_sql[t]);
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        s_pgerr(self, res, "copy", err, errlen);
-        PQclear(res);
-        return QR_EDB;
-    }
-    PQclear(res);
     const char *abort_msg = NULL;
     if (PQputCopyData(self->conn, (const char *)c->buf.p, S_COPY_HEADER) != 1)
         abort_msg = "client failed sending COPY data";
@@ -1350,26 +1344,16 @@ static int s_send_copy_part(qr_db_t *self, int t, size_t from, size_t to, char *
     }
     if (!abort_msg && PQputCopyData(self->conn, (const char *)trailer, sizeof trailer) != 1)
         abort_msg = "client failed sending COPY data";
-    int rc = QR_OK;
-    if (PQputCopyEnd(self->conn, abort_msg) != 1) {
+    if (PQputCopyEnd(self->conn, abort_msg) != 1 || abort_msg) {
         s_pgerr(self, NULL, "copy", err, errlen);
-        rc = QR_EDB;
+        return QR_EDB;
     }
-    /* Drain every result: the COPY's own, and whatever follows an error. */
-    while ((res = PQgetResult(self->conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == QR_OK) {
-            s_pgerr(self, res, "copy", err, errlen);
-            rc = QR_EDB;
-        }
-        PQclear(res);
-    }
-    if (rc == QR_OK && abort_msg) {
-        s_pgerr(self, NULL, "copy", err, errlen);
-        rc = QR_EDB;
-    }
-    return rc;
+    return QR_OK;
 }
 
+/* Table t's rows as COPY statements of S_COPY_ROWS rows, all sent in one
+ * simple query: the server answers each statement's end with the next
+ * one's CopyInResponse, so a statement costs one round trip, not two. */
 static int s_send_copy(qr_db_t *self, int t, char *err, size_t errlen)
 {
     s_copy_t *c = &self->copy[t];
@@ -1378,15 +1362,49 @@ static int s_send_copy(qr_db_t *self, int t, char *err, size_t errlen)
         return QR_EDB;
     }
     const size_t *cut = (const size_t *)c->cuts.p;
-    size_t ncut = c->cuts.len / sizeof *cut, from = S_COPY_HEADER;
-    for (size_t i = 0; i <= ncut; i++) {
-        size_t to = i < ncut ? cut[i] : c->buf.len;
-        int rc = s_send_copy_part(self, t, from, to, err, errlen);
-        if (rc != QR_OK)
-            return rc;
-        from = to;
+    size_t ncut = c->cuts.len / sizeof *cut, sqllen = strlen(s_copy_sql[t]);
+    char *sql = malloc((ncut + 1) * (sqllen + 2) + 1);
+    if (!sql) {
+        s_seterr(err, errlen, "database: out of memory encoding rows");
+        return QR_EDB;
     }
-    return QR_OK;
+    char *p = sql;
+    for (size_t i = 0; i <= ncut; i++) {
+        memcpy(p, s_copy_sql[t], sqllen);
+        p += sqllen;
+        *p++ = ';';
+    }
+    *p = '\0';
+    int rc = PQsendQuery(self->conn, sql) == 1 ? QR_OK : QR_EDB;
+    free(sql);
+    if (rc != QR_OK) {
+        s_pgerr(self, NULL, "copy", err, errlen);
+        return rc;
+    }
+    size_t from = S_COPY_HEADER, sent = 0;
+    PGresult *res;
+    /* Every result until the query ends: a COPY_IN for each statement (its
+     * rows go then), a COMMAND_OK after each, or the error that ends them. */
+    while ((res = PQgetResult(self->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_COPY_IN && rc == QR_OK && sent <= ncut) {
+            size_t to = sent < ncut ? cut[sent] : c->buf.len;
+            rc = s_copy_rows(self, t, from, to, err, errlen);
+            from = to;
+            sent++;
+        } else if (st == PGRES_COPY_IN) {
+            PQputCopyEnd(self->conn, "client gave up the batch"); /* after an error */
+        } else if (st != PGRES_COMMAND_OK && rc == QR_OK) {
+            s_pgerr(self, res, "copy", err, errlen);
+            rc = QR_EDB;
+        }
+        PQclear(res);
+    }
+    if (rc == QR_OK && sent != ncut + 1) {
+        s_seterr(err, errlen, "copy: the server took %zu of %zu statements", sent, ncut + 1);
+        rc = QR_EDB;
+    }
+    return rc;
 }
 
 void qr_db_set_key(qr_db_t *self, const char *key, uint64_t account_id, const char *role)
